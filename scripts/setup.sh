@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Idempotent setup for Carve on Debian 12 (run as root, or with sudo available).
+#  1. Debian packages the app and the tests need (skipped when already installed).
+#  2. .venv with torch==2.13.0 (libtorch for tch 0.26) and the Python packages tools/ and tests use
+#     (skipped when tools/requirements.txt has not changed since the last successful install).
+#  3. .venv/libtorch -> the wheel's torch folder, which .cargo/config.toml points LIBTORCH at.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  build-essential pkg-config python3 python3-venv python3-dev
+  mesa-vulkan-drivers libvulkan1 vulkan-tools
+  xvfb xauth x11-utils libxcursor1 libxi6 libxrandr2 libx11-xcb1 libxkbcommon-x11-0 libxkbcommon0
+  libwayland-client0 libegl1 libgl1 fonts-dejavu-core
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}" >&2
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+stamp=.venv/.carve-requirements
+want=$(sha256sum tools/requirements.txt | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv (torch==2.13.0 is a large download, a few minutes)" >&2
+  PY=${PYTHON:-python3}
+  [ -x .venv/bin/python ] || "$PY" -m venv .venv
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -r tools/requirements.txt
+  echo "$want" > "$stamp"
+fi
+
+torch_dir=$(.venv/bin/python -c 'import os, torch; print(os.path.dirname(torch.__file__))')
+if [ "$(readlink .venv/libtorch 2>/dev/null || true)" != "$torch_dir" ]; then
+  ln -sfn "$torch_dir" .venv/libtorch
+fi
+echo "setup: ok (libtorch $(.venv/bin/python -c 'import torch; print(torch.__version__)') at .venv/libtorch)" >&2

@@ -1,0 +1,19 @@
+//! Carve: a desktop workbench that segments photos with SAM 3 (through libtorch) or a built-in
+//! engine, lifts objects to 3D, fits MHR body rigs, and exports glTF/PLY.
+//!
+//! The library owns every pipeline step; the GUI (`app`) and the CLI (`main.rs`) only call it.
+//! Each step is a plain function or small struct taking data in and giving data out; long steps
+//! take a [`task::Progress`] for progress reporting and cancellation.
+
+pub mod app;
+pub mod core;
+pub mod demo;
+pub mod io;
+pub mod model;
+pub mod task;
+
+pub use crate::core::camera::Camera;
+pub use crate::core::image::{Image, ImageError};
+pub use crate::core::mask::{CocoRle, Mask, MaskError, Polygon};
+pub use crate::core::prompt::{BoxPrompt, PointLabel, PointPrompt, Prompt, PromptError};
+pub use crate::task::{Cancelled, Progress, Task};
