@@ -3,14 +3,15 @@
 #  1. Debian packages the app and the tests need (skipped when already installed).
 #  2. .venv with torch==2.13.0 (libtorch for tch 0.26) and the Python packages tools/ and tests use
 #     (skipped when tools/requirements.txt has not changed since the last successful install).
-#  3. .venv/libtorch -> the wheel's torch folder, which .cargo/config.toml points LIBTORCH at.
+#  3. Rust via rustup when no cargo is found (the project needs Rust >= 1.90).
+#  4. .venv/libtorch -> the wheel's torch folder, which .cargo/config.toml points LIBTORCH at.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
-  build-essential pkg-config python3 python3-venv python3-dev
+  build-essential pkg-config python3 python3-venv python3-dev curl ca-certificates git
   mesa-vulkan-drivers libvulkan1 vulkan-tools
-  xvfb xauth x11-utils libxcursor1 libxi6 libxrandr2 libx11-xcb1 libxkbcommon-x11-0 libxkbcommon0
+  xvfb xauth x11-utils x11-apps libxcursor1 libxi6 libxrandr2 libx11-xcb1 libxkbcommon-x11-0 libxkbcommon0
   libwayland-client0 libegl1 libgl1 fonts-dejavu-core
 )
 
@@ -27,6 +28,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/cargo" ]; then
+  echo "setup: installing Rust (rustup, stable, minimal + clippy + rustfmt)" >&2
+  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal -c clippy -c rustfmt
 fi
 
 stamp=.venv/.carve-requirements

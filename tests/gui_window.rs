@@ -1,0 +1,112 @@
+//! The README's run command opens the window: `carve` with no arguments starts under Xvfb, shows a
+//! window titled "Carve", stays up, and shows the embedded demo photo (pixels read back with xwd).
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Kills the child process when dropped, so a failing assertion never leaks Xvfb or carve.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_display() -> u32 {
+    (90..200)
+        .find(|n| {
+            !std::path::Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
+                && !std::path::Path::new(&format!("/tmp/.X{n}-lock")).exists()
+        })
+        .expect("no free X display number")
+}
+
+/// Decodes an XWD (ZPixmap, 32 bits per pixel) screenshot into RGB rows.
+fn parse_xwd(data: &[u8]) -> (usize, usize, Vec<[u8; 3]>) {
+    let field = |i: usize| u32::from_be_bytes(data[i * 4..i * 4 + 4].try_into().unwrap()) as usize;
+    let (header_size, width, height) = (field(0), field(4), field(5));
+    let (lsb_first, bits_per_pixel, bytes_per_line) = (field(7) == 0, field(11), field(12));
+    let (red_mask, green_mask, blue_mask, ncolors) = (field(14), field(15), field(16), field(19));
+    assert_eq!(bits_per_pixel, 32, "unexpected XWD pixel size");
+    let start = header_size + ncolors * 12;
+    let channel = |v: usize, mask: usize| ((v & mask) >> mask.trailing_zeros()) as u8;
+    let mut pixels = Vec::with_capacity(width * height);
+    for y in 0..height {
+        for x in 0..width {
+            let o = start + y * bytes_per_line + x * 4;
+            let b: [u8; 4] = data[o..o + 4].try_into().unwrap();
+            let v = if lsb_first { u32::from_le_bytes(b) } else { u32::from_be_bytes(b) } as usize;
+            pixels.push([channel(v, red_mask), channel(v, green_mask), channel(v, blue_mask)]);
+        }
+    }
+    (width, height, pixels)
+}
+
+#[test]
+fn run_command_opens_the_demo_window_and_stays_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let display = format!(":{}", free_display());
+    let xvfb = Command::new("Xvfb")
+        .args([display.as_str(), "-screen", "0", "1280x1024x24", "-nolisten", "tcp"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("Xvfb is missing: run `make test` (scripts/setup.sh installs xvfb)");
+    let _xvfb = Guard(xvfb);
+    let socket = format!("/tmp/.X11-unix/X{}", &display[1..]);
+    let t0 = Instant::now();
+    while !std::path::Path::new(&socket).exists() {
+        assert!(t0.elapsed() < Duration::from_secs(20), "Xvfb did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let runtime_dir = tmp.path().join("runtime");
+    std::fs::create_dir_all(&runtime_dir).unwrap();
+    let carve = common::carve(tmp.path())
+        .env("DISPLAY", &display)
+        .env_remove("WAYLAND_DISPLAY")
+        .env("XDG_RUNTIME_DIR", &runtime_dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut carve = Guard(carve);
+
+    // The window appears…
+    let t0 = Instant::now();
+    loop {
+        let tree = Command::new("xwininfo").args(["-root", "-tree", "-display", &display]).output().unwrap();
+        if String::from_utf8_lossy(&tree.stdout).contains("\"Carve\"") {
+            break;
+        }
+        if let Some(status) = carve.0.try_wait().unwrap() {
+            let mut stderr = String::new();
+            std::io::Read::read_to_string(carve.0.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+            panic!("carve exited ({status}) before showing its window:\n{stderr}");
+        }
+        assert!(t0.elapsed() < Duration::from_secs(120), "no window titled Carve after 120 s");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+
+    // …shows the demo photo (the red ball and the blue mug are on screen)…
+    let t0 = Instant::now();
+    let (red, blue) = loop {
+        let shot = Command::new("xwd").args(["-root", "-silent", "-display", &display]).output().unwrap();
+        assert!(shot.status.success(), "xwd failed (x11-apps is installed by scripts/setup.sh)");
+        let (_, _, pixels) = parse_xwd(&shot.stdout);
+        let red = pixels.iter().filter(|[r, g, b]| *r > 150 && *g < 70 && *b < 70).count();
+        let blue = pixels.iter().filter(|[r, g, b]| *b > 130 && *r < 80 && *g < 110).count();
+        if (red > 5_000 && blue > 5_000) || t0.elapsed() > Duration::from_secs(60) {
+            break (red, blue);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(red > 5_000 && blue > 5_000, "demo photo not visible: {red} red and {blue} blue pixels");
+
+    // …and stays up.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(carve.0.try_wait().unwrap().is_none(), "carve exited on its own");
+}
