@@ -10,6 +10,7 @@ pub mod core;
 pub mod demo;
 pub mod io;
 pub mod model;
+pub mod segment;
 pub mod task;
 
 pub use crate::core::camera::Camera;

@@ -128,6 +128,84 @@ impl Mask {
         (x0 != u32::MAX).then_some([x0, y0, x1, y1])
     }
 
+    /// Euclidean distance (pixels) from each pixel to the nearest outside pixel, row-major; 0
+    /// outside. Everything beyond the image border counts as outside. Exact (Felzenszwalb &
+    /// Huttenlocher's separable squared-distance transform).
+    pub fn distance_to_outside(&self) -> Vec<f32> {
+        let (w, h) = (self.width as usize, self.height as usize);
+        const INF: f32 = 1e20;
+        // Columns: 1-D transform of 0 (outside) / INF (inside), with virtual outside rows at -1 and h.
+        let mut cols = vec![0f32; w * h];
+        let mut f = vec![0f32; h + 2];
+        let mut d = vec![0f32; h + 2];
+        for x in 0..w {
+            f[0] = 0.0;
+            f[h + 1] = 0.0;
+            for y in 0..h {
+                f[y + 1] = if self.bits[y * w + x] != 0 { INF } else { 0.0 };
+            }
+            edt_1d(&f, &mut d);
+            for y in 0..h {
+                cols[y * w + x] = d[y + 1];
+            }
+        }
+        let mut out = vec![0f32; w * h];
+        let mut f = vec![0f32; w + 2];
+        let mut d = vec![0f32; w + 2];
+        for y in 0..h {
+            f[0] = 0.0;
+            f[w + 1] = 0.0;
+            f[1..=w].copy_from_slice(&cols[y * w..(y + 1) * w]);
+            edt_1d(&f, &mut d);
+            for x in 0..w {
+                out[y * w + x] = d[x + 1].sqrt();
+            }
+        }
+        out
+    }
+
+    /// Connected components (8-connected) of the inside pixels: a label per pixel (0 = outside,
+    /// 1.. = component) and each component's area.
+    pub fn components(&self) -> (Vec<u32>, Vec<u64>) {
+        let (w, h) = (self.width as i64, self.height as i64);
+        let mut labels = vec![0u32; self.bits.len()];
+        let mut areas = vec![0u64];
+        let mut stack = Vec::new();
+        for start in 0..self.bits.len() {
+            if self.bits[start] == 0 || labels[start] != 0 {
+                continue;
+            }
+            let label = areas.len() as u32;
+            let mut area = 0u64;
+            labels[start] = label;
+            stack.push(start);
+            while let Some(i) = stack.pop() {
+                area += 1;
+                let (x, y) = ((i as i64) % w, (i as i64) / w);
+                for dy in -1..=1 {
+                    for dx in -1..=1 {
+                        let (nx, ny) = (x + dx, y + dy);
+                        if nx < 0 || ny < 0 || nx >= w || ny >= h {
+                            continue;
+                        }
+                        let j = (ny * w + nx) as usize;
+                        if self.bits[j] != 0 && labels[j] == 0 {
+                            labels[j] = label;
+                            stack.push(j);
+                        }
+                    }
+                }
+            }
+            areas.push(area);
+        }
+        (labels, areas)
+    }
+
+    /// The complement of this mask.
+    pub fn inverted(&self) -> Mask {
+        Mask { width: self.width, height: self.height, bits: self.bits.iter().map(|&b| 1 - b).collect() }
+    }
+
     /// COCO run-length encoding (column-major runs, starting with a run of zeros).
     pub fn to_coco_rle(&self) -> CocoRle {
         let mut counts = Vec::new();
@@ -291,6 +369,36 @@ impl Polygon {
     /// COCO polygon form: `[x0, y0, x1, y1, …]`.
     pub fn to_coco(&self) -> Vec<f64> {
         self.points.iter().flat_map(|p| [p[0], p[1]]).collect()
+    }
+}
+
+/// 1-D squared Euclidean distance transform of a sampled function (lower envelope of parabolas).
+fn edt_1d(f: &[f32], d: &mut [f32]) {
+    let n = f.len();
+    let mut v = vec![0usize; n];
+    let mut z = vec![0f64; n + 1];
+    let mut k = 0usize;
+    z[0] = f64::NEG_INFINITY;
+    z[1] = f64::INFINITY;
+    let parabola = |q: usize| f64::from(f[q]) + (q * q) as f64;
+    for q in 1..n {
+        let mut s = (parabola(q) - parabola(v[k])) / (2.0 * (q - v[k]) as f64);
+        while s <= z[k] {
+            k -= 1;
+            s = (parabola(q) - parabola(v[k])) / (2.0 * (q - v[k]) as f64);
+        }
+        k += 1;
+        v[k] = q;
+        z[k] = s;
+        z[k + 1] = f64::INFINITY;
+    }
+    k = 0;
+    for (q, out) in d.iter_mut().enumerate().take(n) {
+        while z[k + 1] < q as f64 {
+            k += 1;
+        }
+        let p = v[k];
+        *out = ((q as f64 - p as f64).powi(2) + f64::from(f[p])) as f32;
     }
 }
 
@@ -605,6 +713,37 @@ mod tests {
         assert!(simple.points.len() < poly.points.len() / 2, "{} → {}", poly.points.len(), simple.points.len());
         let back = Mask::from_polygons(200, 200, std::slice::from_ref(&simple));
         assert!(back.iou(&m) > 0.98, "IoU {}", back.iou(&m));
+    }
+
+    #[test]
+    fn distance_transform_matches_brute_force() {
+        let m = disc_with_hole();
+        let dt = m.distance_to_outside();
+        let (w, h) = (40i64, 30i64);
+        for y in 0..h {
+            for x in 0..w {
+                let mut best = f64::MAX;
+                for oy in -1..=h {
+                    for ox in -1..=w {
+                        let outside = ox < 0 || oy < 0 || ox >= w || oy >= h || !m.get(ox as u32, oy as u32);
+                        if outside {
+                            best = best.min((((ox - x).pow(2) + (oy - y).pow(2)) as f64).sqrt());
+                        }
+                    }
+                }
+                let got = f64::from(dt[(y * w + x) as usize]);
+                assert!((got - best).abs() < 1e-3, "({x},{y}): {got} vs {best}");
+            }
+        }
+    }
+
+    #[test]
+    fn components_are_8_connected() {
+        let m = Mask::from_bytes(4, 3, &[1, 0, 0, 1, 0, 1, 0, 1, 0, 0, 0, 0]).unwrap();
+        let (labels, areas) = m.components();
+        assert_eq!(areas.len(), 3, "{labels:?}");
+        assert_eq!(labels[0], labels[5]);
+        assert_eq!(areas[1..].iter().sum::<u64>(), 4);
     }
 
     #[test]

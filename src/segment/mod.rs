@@ -1,0 +1,91 @@
+//! Segmentation: the [`Segmenter`] trait (set an image once, then answer prompts cheaply), the
+//! engines (the classical graph-cut engine that needs no weights; SAM 3 through libtorch), mask
+//! post-processing, and the interactive evaluation protocol (NoC) used by tests and benchmarks.
+
+pub mod classical;
+pub mod eval;
+pub mod maxflow;
+pub mod postprocess;
+
+use serde::Serialize;
+
+use crate::core::image::Image;
+use crate::core::mask::Mask;
+use crate::core::prompt::{Prompt, PromptError};
+use crate::task::{Cancelled, Progress};
+
+pub use classical::{ClassicalParams, ClassicalSegmenter};
+
+/// Which engine produced a mask.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    /// Graph cut on colour models; needs no weights.
+    Classical,
+    /// SAM 3 through libtorch.
+    Sam3,
+}
+
+impl EngineKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Classical => "classical",
+            Self::Sam3 => "sam3",
+        }
+    }
+}
+
+/// What the user asked for on the command line or in the engine picker.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum EngineChoice {
+    /// SAM 3 when a valid model folder is found, otherwise classical.
+    #[default]
+    Auto,
+    Classical,
+    Sam3,
+}
+
+/// Errors from segmentation.
+#[derive(Debug, thiserror::Error)]
+pub enum SegmentError {
+    #[error(transparent)]
+    Prompt(#[from] PromptError),
+    #[error(
+        "text prompts need a SAM 3 model folder (the classical engine understands clicks and boxes only); \
+         make one with `.venv/bin/python tools/export_sam3.py --out DIR [--checkpoint sam3.pt]` and pass \
+         `--models DIR` or put it in $CARVE_MODELS"
+    )]
+    TextNeedsModel,
+    #[error("no image set: call set_image first")]
+    NoImage,
+    #[error("mask is {got_width}×{got_height} but the image is {width}×{height}")]
+    MaskSize { got_width: u32, got_height: u32, width: u32, height: u32 },
+    #[error(transparent)]
+    Model(#[from] crate::model::ModelError),
+    #[error("cancelled")]
+    Cancelled(#[from] Cancelled),
+}
+
+/// One mask hypothesis (a click/box answer) or instance (a text answer).
+#[derive(Clone, Debug)]
+pub struct ScoredMask {
+    pub mask: Mask,
+    /// Engine confidence in 0..1 (SAM 3: predicted IoU or score × presence).
+    pub score: f32,
+    /// The concept it answers, for text prompts.
+    pub label: Option<String>,
+    pub engine: EngineKind,
+}
+
+/// A segmentation engine: [`Segmenter::set_image`] once per image (the expensive part, cached),
+/// then [`Segmenter::segment`] per prompt (cheap).
+pub trait Segmenter: Send {
+    fn engine(&self) -> EngineKind;
+
+    /// Prepares the image (encodes it, for model engines). Reports progress; can be cancelled.
+    fn set_image(&mut self, image: &Image, progress: &Progress) -> Result<(), SegmentError>;
+
+    /// Answers a prompt on the current image: up to 3 hypotheses, best first, for clicks/boxes;
+    /// every instance for text. `previous` is the mask being refined, if any.
+    fn segment(&mut self, prompt: &Prompt, previous: Option<&Mask>) -> Result<Vec<ScoredMask>, SegmentError>;
+}
