@@ -25,8 +25,64 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Segment a photo from clicks, a box or a text prompt; or a folder of photos (--batch).
+    Segment(Box<SegmentArgs>),
     /// Report the libtorch version, compute devices and every model folder found.
     Models(ModelsArgs),
+}
+
+#[derive(clap::Args)]
+#[command(
+    after_help = "Coordinates are pixels of the original image: x right, y down, origin at the top-left corner.\n\
+Batch mode: carve segment --batch DIR --prompts prompts.json --out-dir OUT, where prompts.json maps file names to\n\
+{\"points\": [[x, y]], \"neg_points\": [[x, y]], \"box\": [x0, y0, x1, y1], \"text\": \"...\"}."
+)]
+struct SegmentArgs {
+    /// The photo to segment.
+    #[arg(required_unless_present = "batch", conflicts_with = "batch")]
+    image: Option<PathBuf>,
+    /// A positive click X,Y (repeatable).
+    #[arg(long = "point", value_name = "X,Y")]
+    points: Vec<String>,
+    /// A negative click X,Y (repeatable).
+    #[arg(long = "neg-point", value_name = "X,Y", allow_hyphen_values = true)]
+    neg_points: Vec<String>,
+    /// A box X0,Y0,X1,Y1.
+    #[arg(long = "box", value_name = "X0,Y0,X1,Y1")]
+    bbox: Option<String>,
+    /// A concept prompt ("red ball"); needs a SAM 3 model folder.
+    #[arg(long)]
+    text: Option<String>,
+    /// Which engine: auto = SAM 3 when a valid model folder is found, else classical.
+    #[arg(long, value_enum, default_value = "auto")]
+    engine: carve::segment::EngineChoice,
+    /// Look for model folders here first (then $CARVE_MODELS, then the user data folder).
+    #[arg(long, value_name = "DIR")]
+    models: Option<PathBuf>,
+    /// Where to write the best mask (PNG, 0/255, image size).
+    #[arg(long, value_name = "MASK.png", required_unless_present = "batch")]
+    out: Option<PathBuf>,
+    /// Also write every hypothesis/instance as numbered PNGs into this folder.
+    #[arg(long, value_name = "DIR")]
+    all_masks: Option<PathBuf>,
+    /// Write COCO JSON (RLE segmentations, one annotation per mask).
+    #[arg(long, value_name = "OUT.json")]
+    coco: Option<PathBuf>,
+    /// Write polygons JSON (simplified contours, holes kept).
+    #[arg(long, value_name = "OUT.json")]
+    polygons: Option<PathBuf>,
+    /// Batch mode: segment the files named in --prompts from this folder.
+    #[arg(long, value_name = "DIR", requires_all = ["prompts", "out_dir"])]
+    batch: Option<PathBuf>,
+    /// Batch mode: prompts per file name (JSON).
+    #[arg(long, value_name = "prompts.json")]
+    prompts: Option<PathBuf>,
+    /// Batch mode: where the masks go (<stem>.png each).
+    #[arg(long, value_name = "DIR")]
+    out_dir: Option<PathBuf>,
+    /// Print a JSON summary on stdout.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -48,6 +104,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         None => gui(cli.open),
         Some(Command::Models(args)) => models(&args),
+        Some(Command::Segment(args)) => segment(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -119,6 +176,147 @@ fn models(args: &ModelsArgs) -> anyhow::Result<()> {
         for p in &m.problems {
             println!("           - {p}");
         }
+    }
+    Ok(())
+}
+
+fn find_models(dir: Option<&std::path::Path>) -> anyhow::Result<Vec<carve::model::ModelFolder>> {
+    let env = std::env::var_os("CARVE_MODELS");
+    let dirs = carve::model::search_dirs(dir, env.as_deref()).context("cannot search for models")?;
+    Ok(carve::model::find_models(&dirs))
+}
+
+fn segment(args: &SegmentArgs) -> anyhow::Result<()> {
+    use carve::segment::run::{MaskSummary, make_segmenter, segment_image};
+    use carve::{PointLabel, PointPrompt, Prompt};
+    let models = find_models(args.models.as_deref())?;
+    let mut segmenter = make_segmenter(args.engine, &models)?;
+    if let Some(dir) = &args.batch {
+        return segment_batch(args, dir, segmenter);
+    }
+    let (Some(image_path), Some(out)) = (&args.image, &args.out) else {
+        anyhow::bail!("give an IMAGE and --out MASK.png (or --batch DIR --prompts FILE --out-dir DIR)");
+    };
+    let mut prompt = Prompt { text: args.text.clone(), ..Default::default() };
+    for (texts, label) in [(&args.points, PointLabel::Positive), (&args.neg_points, PointLabel::Negative)] {
+        for t in texts {
+            prompt.points.push(PointPrompt::parse(t, label)?);
+        }
+    }
+    if let Some(b) = &args.bbox {
+        prompt.bbox = Some(b.parse()?);
+    }
+    let image = carve::Image::load(image_path)?;
+    prompt.validate(image.width(), image.height()).with_context(|| image_path.display().to_string())?;
+    let cleanup = carve::segment::postprocess::Cleanup::for_image(image.width(), image.height());
+    let outcome = carve::task::run_with_terminal_progress("segment", {
+        let image = image.clone();
+        move |progress| {
+            let outcome = segment_image(segmenter.as_mut(), &image, &prompt, Some(cleanup), progress);
+            (outcome, segmenter)
+        }
+    })?
+    .0?;
+    let Some(best) = outcome.masks.first() else {
+        anyhow::bail!("{}: the engine returned no mask", image_path.display());
+    };
+    best.mask.save_png(out)?;
+    let mut written = vec![out.clone()];
+    if let Some(dir) = &args.all_masks {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        for (i, m) in outcome.masks.iter().enumerate() {
+            let path = dir.join(format!("mask_{:02}.png", i + 1));
+            m.mask.save_png(&path)?;
+            written.push(path);
+        }
+    }
+    let file_name =
+        image_path.file_name().map_or_else(|| image_path.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let export = carve::io::mask_export::ExportImage {
+        file_name: &file_name,
+        width: image.width(),
+        height: image.height(),
+        masks: outcome
+            .masks
+            .iter()
+            .map(|m| carve::io::mask_export::ExportMask {
+                mask: &m.mask,
+                score: m.score,
+                label: m.label.as_deref().or(args.text.as_deref()),
+                engine: m.engine.as_str(),
+            })
+            .collect(),
+    };
+    if let Some(path) = &args.coco {
+        carve::io::mask_export::write_coco(path, std::slice::from_ref(&export))?;
+        written.push(path.clone());
+    }
+    if let Some(path) = &args.polygons {
+        carve::io::mask_export::write_polygons(path, &export)?;
+        written.push(path.clone());
+    }
+    if args.json {
+        let summary = serde_json::json!({
+            "image": image_path,
+            "width": image.width(),
+            "height": image.height(),
+            "engine": outcome.engine,
+            "masks": outcome.masks.iter().map(MaskSummary::of).collect::<Vec<_>>(),
+            "encode_ms": outcome.encode_ms,
+            "decode_ms": outcome.decode_ms,
+            "written": written,
+        });
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        eprintln!(
+            "{} engine: {} mask(s), best score {:.3}, area {} px; encode {:.0} ms, decode {:.0} ms → {}",
+            outcome.engine.as_str(),
+            outcome.masks.len(),
+            best.score,
+            best.mask.area(),
+            outcome.encode_ms,
+            outcome.decode_ms,
+            out.display()
+        );
+    }
+    Ok(())
+}
+
+fn segment_batch(
+    args: &SegmentArgs,
+    dir: &std::path::Path,
+    mut segmenter: Box<dyn carve::segment::Segmenter>,
+) -> anyhow::Result<()> {
+    let (Some(prompts_path), Some(out_dir)) = (&args.prompts, &args.out_dir) else {
+        anyhow::bail!("--batch needs --prompts FILE and --out-dir DIR");
+    };
+    let prompts = carve::segment::run::read_prompts(prompts_path)?;
+    let (dir, out_dir) = (dir.to_owned(), out_dir.clone());
+    let items = carve::task::run_with_terminal_progress("segment", move |progress| {
+        carve::segment::run::run_batch(segmenter.as_mut(), &dir, &prompts, &out_dir, progress)
+    })??;
+    let ok = items.iter().filter(|i| i.ok).count();
+    let mut decode: Vec<f64> = items.iter().filter(|i| i.ok).map(|i| i.decode_ms).collect();
+    decode.sort_by(f64::total_cmp);
+    let median_decode_ms = decode.get(decode.len() / 2).copied();
+    for item in items.iter().filter(|i| !i.ok) {
+        eprintln!("skipped {}: {}", item.file, item.error.as_deref().unwrap_or("unknown error"));
+    }
+    if args.json {
+        let summary = serde_json::json!({
+            "images": items,
+            "summary": {"total": items.len(), "ok": ok, "failed": items.len() - ok, "median_decode_ms": median_decode_ms},
+        });
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        eprintln!(
+            "segmented {ok} of {} image(s); median decode {:.0} ms",
+            items.len(),
+            median_decode_ms.unwrap_or(0.0)
+        );
+    }
+    if ok == 0 && !items.is_empty() {
+        anyhow::bail!("no image of the batch could be segmented");
     }
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! File input/output shared by every format: atomic writes (temp file in the same folder, then
 //! rename), so a failed export or save never destroys the previous file.
 
+pub mod mask_export;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 

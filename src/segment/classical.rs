@@ -91,14 +91,16 @@ enum Hard {
     Bg,
 }
 
-const LEVELS: usize = 16;
+const LEVELS: usize = 32;
 const BINS: usize = LEVELS * LEVELS * LEVELS;
 /// Capacity of a hard constraint: more than any sum of smoothness weights around a node.
 const HARD: f32 = 1e5;
 
+/// Colour bin of an RGB colour: each channel quantised on a square-root scale, so dark shades
+/// (where sensors and scenes put less contrast) keep as much resolution as bright ones.
 fn bin_of(c: [f32; 3]) -> u16 {
-    let q = |v: f32| ((v.clamp(0.0, 255.0) as usize) * LEVELS / 256).min(LEVELS - 1);
-    (q(c[0]) * LEVELS * LEVELS + q(c[1]) * LEVELS + q(c[2])) as u16
+    let q = |v: f32| ((v.clamp(0.0, 255.0) / 256.0).sqrt() * LEVELS as f32) as usize;
+    (q(c[0]).min(LEVELS - 1) * LEVELS * LEVELS + q(c[1]).min(LEVELS - 1) * LEVELS + q(c[2]).min(LEVELS - 1)) as u16
 }
 
 /// A smoothed colour histogram turned into negative log-likelihoods per bin.

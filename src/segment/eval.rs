@@ -74,6 +74,51 @@ pub fn run_clicks<E>(
     Ok(ClickRun { ious })
 }
 
+/// One image of an evaluation set: the photo, its ground-truth mask and its prompt.
+pub struct EvalItem {
+    pub name: String,
+    pub image: crate::core::image::Image,
+    pub truth: Mask,
+    pub prompt: crate::core::prompt::Prompt,
+}
+
+/// Loads an evaluation set in the layout `tools/make_seg_dataset.py` writes: `NNN.png`,
+/// `NNN_gt.png` and `prompts.json`.
+pub fn load_eval_set(dir: &std::path::Path) -> Result<Vec<EvalItem>, String> {
+    let prompts = super::run::read_prompts(&dir.join("prompts.json")).map_err(|e| e.to_string())?;
+    prompts
+        .iter()
+        .map(|(name, spec)| {
+            let image = crate::core::image::Image::load(dir.join(name)).map_err(|e| e.to_string())?;
+            let stem =
+                std::path::Path::new(name).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            let truth = Mask::load_png(dir.join(format!("{stem}_gt.png"))).map_err(|e| e.to_string())?;
+            let prompt = spec.to_prompt().map_err(|e| e.to_string())?;
+            Ok(EvalItem { name: name.clone(), image, truth, prompt })
+        })
+        .collect()
+}
+
+/// Runs the click protocol for one item with a segmenter (clicks only, the previous mask passed
+/// along), returning the IoU after each click.
+pub fn click_protocol(
+    segmenter: &mut dyn super::Segmenter,
+    item: &EvalItem,
+    max_clicks: usize,
+    stop_at_iou: f64,
+) -> Result<ClickRun, super::SegmentError> {
+    segmenter.set_image(&item.image, &crate::task::Progress::new())?;
+    run_clicks(&item.truth, max_clicks, stop_at_iou, |clicks, previous| {
+        let prompt = crate::core::prompt::Prompt { points: clicks.to_vec(), ..Default::default() };
+        let masks = segmenter.segment(&prompt, previous)?;
+        Ok(masks
+            .into_iter()
+            .next()
+            .map(|m| m.mask)
+            .unwrap_or_else(|| Mask::new(item.truth.width(), item.truth.height())))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,8 @@ pub mod classical;
 pub mod eval;
 pub mod maxflow;
 pub mod postprocess;
+pub mod run;
+pub mod sam3;
 
 use serde::Serialize;
 

@@ -1,0 +1,223 @@
+//! Running segmentation end to end, as the CLI and the GUI do: pick the engine (`auto`: SAM 3 when
+//! a valid model folder is found, otherwise classical), segment an image with a prompt (timing the
+//! encode and decode steps, cleaning the masks), and run whole folders from a prompts file.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use super::postprocess::Cleanup;
+use super::{ClassicalSegmenter, EngineChoice, EngineKind, ScoredMask, SegmentError, Segmenter};
+use crate::core::image::Image;
+use crate::core::prompt::{BoxPrompt, PointLabel, PointPrompt, Prompt, PromptError};
+use crate::model::{ModelError, ModelFolder, ModelKind, registry::first_valid};
+use crate::task::Progress;
+
+/// Builds the engine the user chose, given the model folders found.
+pub fn make_segmenter(choice: EngineChoice, models: &[ModelFolder]) -> Result<Box<dyn Segmenter>, SegmentError> {
+    let sam3 = first_valid(models, &ModelKind::Sam3);
+    match (choice, sam3) {
+        (EngineChoice::Classical, _) | (EngineChoice::Auto, None) => Ok(Box::new(ClassicalSegmenter::default())),
+        (EngineChoice::Sam3 | EngineChoice::Auto, Some(folder)) => {
+            Ok(Box::new(super::sam3::Sam3Segmenter::load(folder)?))
+        }
+        (EngineChoice::Sam3, None) => Err(ModelError::NotFound {
+            what: "--engine sam3".into(),
+            kind: "sam3".into(),
+            hint: "make one with `.venv/bin/python tools/export_sam3.py --out DIR [--checkpoint sam3.pt]` and pass \
+                   `--models DIR` (see `carve models`)"
+                .into(),
+        }
+        .into()),
+    }
+}
+
+/// The masks of one segmentation and how long it took.
+#[derive(Clone, Debug)]
+pub struct SegmentOutcome {
+    pub engine: EngineKind,
+    /// Best first.
+    pub masks: Vec<ScoredMask>,
+    /// Time to prepare/encode the image.
+    pub encode_ms: f64,
+    /// Time to answer the prompt (including clean-up and upsampling).
+    pub decode_ms: f64,
+}
+
+/// Sets `image` on `segmenter`, answers `prompt`, cleans every mask and sorts them best first.
+pub fn segment_image(
+    segmenter: &mut dyn Segmenter,
+    image: &Image,
+    prompt: &Prompt,
+    cleanup: Option<Cleanup>,
+    progress: &Progress,
+) -> Result<SegmentOutcome, SegmentError> {
+    prompt.validate(image.width(), image.height())?;
+    let t0 = Instant::now();
+    segmenter.set_image(image, &progress.sub(0.0, 0.9))?;
+    let encode_ms = t0.elapsed().as_secs_f64() * 1e3;
+    progress.check()?;
+    let t1 = Instant::now();
+    let mut masks = segmenter.segment(prompt, None)?;
+    if let Some(cleanup) = cleanup {
+        for m in &mut masks {
+            m.mask = cleanup.apply(&m.mask);
+        }
+    }
+    masks.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let decode_ms = t1.elapsed().as_secs_f64() * 1e3;
+    progress.set(1.0, "segmented");
+    Ok(SegmentOutcome { engine: segmenter.engine(), masks, encode_ms, decode_ms })
+}
+
+/// The prompt for one file of a batch, as written in `prompts.json`:
+/// `{"photo.jpg": {"points": [[x, y]], "neg_points": [[x, y]], "box": [x0, y0, x1, y1], "text": "cat"}}`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromptSpec {
+    #[serde(default)]
+    pub points: Vec<[f32; 2]>,
+    #[serde(default)]
+    pub neg_points: Vec<[f32; 2]>,
+    #[serde(default, rename = "box")]
+    pub bbox: Option<[f32; 4]>,
+    #[serde(default)]
+    pub text: Option<String>,
+}
+
+impl PromptSpec {
+    pub fn to_prompt(&self) -> Result<Prompt, PromptError> {
+        let point = |[x, y]: [f32; 2], label| PointPrompt { x_px: x, y_px: y, label };
+        let bbox = match self.bbox {
+            Some([a, b, c, d]) => Some(format!("{a},{b},{c},{d}").parse::<BoxPrompt>()?),
+            None => None,
+        };
+        Ok(Prompt {
+            points: self
+                .points
+                .iter()
+                .map(|&p| point(p, PointLabel::Positive))
+                .chain(self.neg_points.iter().map(|&p| point(p, PointLabel::Negative)))
+                .collect(),
+            bbox,
+            text: self.text.clone(),
+        })
+    }
+}
+
+/// Errors of a batch as a whole (single images fail on their own, see [`BatchItem`]).
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    #[error("{}: cannot read prompts: {source}", path.display())]
+    PromptsIo { path: PathBuf, source: std::io::Error },
+    #[error("{}: malformed prompts file: {message}", path.display())]
+    PromptsJson { path: PathBuf, message: String },
+    #[error("{}: cannot create the output folder: {source}", path.display())]
+    OutDir { path: PathBuf, source: std::io::Error },
+    #[error("input folder {} does not exist", path.display())]
+    NoInput { path: PathBuf },
+    #[error(transparent)]
+    Engine(#[from] SegmentError),
+}
+
+/// Reads a prompts file.
+pub fn read_prompts(path: &Path) -> Result<BTreeMap<String, PromptSpec>, BatchError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|source| BatchError::PromptsIo { path: path.to_owned(), source })?;
+    serde_json::from_str(&text).map_err(|e| BatchError::PromptsJson { path: path.to_owned(), message: e.to_string() })
+}
+
+/// What happened to one file of a batch.
+#[derive(Clone, Debug, Serialize)]
+pub struct BatchItem {
+    pub file: String,
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mask_png: Option<PathBuf>,
+    pub engine: Option<EngineKind>,
+    pub masks: Vec<MaskSummary>,
+    pub encode_ms: f64,
+    pub decode_ms: f64,
+}
+
+/// Score, area and box of one mask, for summaries.
+#[derive(Clone, Debug, Serialize)]
+pub struct MaskSummary {
+    pub score: f32,
+    pub area: u64,
+    /// `[x0, y0, x1, y1)` in pixels.
+    pub bbox: Option<[u32; 4]>,
+    pub label: Option<String>,
+}
+
+impl MaskSummary {
+    pub fn of(m: &ScoredMask) -> Self {
+        Self { score: m.score, area: m.mask.area(), bbox: m.mask.bbox(), label: m.label.clone() }
+    }
+}
+
+/// Segments every file named in `prompts` from `input_dir`, writing `<stem>.png` (the best mask)
+/// into `out_dir`. One bad image is reported in its item and skipped; the batch goes on.
+pub fn run_batch(
+    segmenter: &mut dyn Segmenter,
+    input_dir: &Path,
+    prompts: &BTreeMap<String, PromptSpec>,
+    out_dir: &Path,
+    progress: &Progress,
+) -> Result<Vec<BatchItem>, BatchError> {
+    if !input_dir.is_dir() {
+        return Err(BatchError::NoInput { path: input_dir.to_owned() });
+    }
+    std::fs::create_dir_all(out_dir).map_err(|source| BatchError::OutDir { path: out_dir.to_owned(), source })?;
+    let mut items = Vec::with_capacity(prompts.len());
+    for (index, (file, spec)) in prompts.iter().enumerate() {
+        progress.check().map_err(SegmentError::from)?;
+        progress.set(index as f32 / prompts.len().max(1) as f32, file.clone());
+        let mut item = BatchItem {
+            file: file.clone(),
+            ok: false,
+            error: None,
+            mask_png: None,
+            engine: None,
+            masks: Vec::new(),
+            encode_ms: 0.0,
+            decode_ms: 0.0,
+        };
+        let result = (|| -> Result<(SegmentOutcome, PathBuf), String> {
+            let prompt = spec.to_prompt().map_err(|e| e.to_string())?;
+            let image = Image::load(input_dir.join(file)).map_err(|e| e.to_string())?;
+            let outcome = segment_image(
+                segmenter,
+                &image,
+                &prompt,
+                Some(Cleanup::for_image(image.width(), image.height())),
+                &Progress::new(),
+            )
+            .map_err(|e| format!("{file}: {e}"))?;
+            let stem = Path::new(file).file_stem().map_or_else(|| file.clone(), |s| s.to_string_lossy().into_owned());
+            let out = out_dir.join(format!("{stem}.png"));
+            if let Some(best) = outcome.masks.first() {
+                best.mask.save_png(&out).map_err(|e| e.to_string())?;
+            }
+            Ok((outcome, out))
+        })();
+        match result {
+            Ok((outcome, out)) => {
+                item.ok = true;
+                item.mask_png = Some(out);
+                item.engine = Some(outcome.engine);
+                item.masks = outcome.masks.iter().map(MaskSummary::of).collect();
+                item.encode_ms = outcome.encode_ms;
+                item.decode_ms = outcome.decode_ms;
+            }
+            Err(e) => item.error = Some(e),
+        }
+        items.push(item);
+    }
+    progress.set(1.0, "batch done");
+    Ok(items)
+}

@@ -1,0 +1,54 @@
+//! Quality of the classical engine on textured objects composited on photographs (a set made
+//! at test time with a seed other than the benchmark's): box mIoU above OpenCV GrabCut's on the
+//! same images, and NoC@85 ≤ 5 with clicks only (standard protocol). Timing is the benchmark's
+//! job (`benches/segment_vs_grabcut.rs`), never asserted here.
+mod common;
+
+use carve::segment::eval::{click_protocol, load_eval_set};
+use carve::segment::{ClassicalSegmenter, Segmenter};
+
+#[test]
+fn classical_beats_grabcut_and_needs_few_clicks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let set = tmp.path().join("set");
+    let script = common::repo_root().join("tools/make_seg_dataset.py");
+    common::run_python(&[
+        script.as_os_str(),
+        set.as_os_str(),
+        "--count".as_ref(),
+        "12".as_ref(),
+        "--seed".as_ref(),
+        "11".as_ref(),
+    ]);
+    let items = load_eval_set(&set).unwrap();
+    assert_eq!(items.len(), 12);
+
+    let gc_json = tmp.path().join("grabcut.json");
+    let gc_script = common::repo_root().join("tools/grabcut_baseline.py");
+    common::run_python(&[
+        gc_script.as_os_str(),
+        set.as_os_str(),
+        gc_json.as_os_str(),
+        "--repeat".as_ref(),
+        "1".as_ref(),
+    ]);
+    let gc: serde_json::Value = serde_json::from_slice(&std::fs::read(&gc_json).unwrap()).unwrap();
+
+    let mut seg = ClassicalSegmenter::default();
+    let (mut ours, mut theirs, mut noc) = (0.0, 0.0, 0.0);
+    for item in &items {
+        seg.set_image(&item.image, &carve::Progress::new()).unwrap();
+        let masks = seg.segment(&item.prompt, None).unwrap();
+        let iou = masks[0].mask.iou(&item.truth);
+        ours += iou;
+        theirs += gc["results"][&item.name]["iou"].as_f64().unwrap();
+        let run = click_protocol(&mut seg, item, 20, 0.85).unwrap();
+        noc += run.noc(0.85, 20) as f64;
+    }
+    let n = items.len() as f64;
+    let (ours, theirs, noc) = (ours / n, theirs / n, noc / n);
+    eprintln!("box mIoU: classical {ours:.4}, GrabCut {theirs:.4}; NoC@85 {noc:.2}");
+    assert!(ours > theirs, "classical box mIoU {ours:.4} does not beat GrabCut's {theirs:.4}");
+    assert!(ours > 0.95, "classical box mIoU {ours:.4}");
+    assert!(noc <= 5.0, "NoC@85 = {noc:.2}");
+}
