@@ -58,6 +58,8 @@ pub enum SegmentError {
          `--models DIR` or put it in $CARVE_MODELS"
     )]
     TextNeedsModel,
+    #[error("the text prompt needs {tokens} tokens but the model reads at most {context}: shorten it")]
+    TextTooLong { tokens: usize, context: usize },
     #[error("no image set: call set_image first")]
     NoImage,
     #[error("mask is {got_width}×{got_height} but the image is {width}×{height}")]
