@@ -217,10 +217,14 @@ fn segment(args: &SegmentArgs) -> anyhow::Result<()> {
         }
     })?
     .0?;
-    let Some(best) = outcome.masks.first() else {
-        anyhow::bail!("{}: the engine returned no mask", image_path.display());
+    let empty = carve::Mask::new(image.width(), image.height());
+    let (best_mask, best_score) = match outcome.masks.first() {
+        Some(best) => (&best.mask, best.score),
+        // A concept absent from the photo is an answer, not an error: an empty mask.
+        None if args.text.is_some() => (&empty, 0.0),
+        None => anyhow::bail!("{}: the engine returned no mask", image_path.display()),
     };
-    best.mask.save_png(out)?;
+    best_mask.save_png(out)?;
     let mut written = vec![out.clone()];
     if let Some(dir) = &args.all_masks {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -272,8 +276,8 @@ fn segment(args: &SegmentArgs) -> anyhow::Result<()> {
             "{} engine: {} mask(s), best score {:.3}, area {} px; encode {:.0} ms, decode {:.0} ms → {}",
             outcome.engine.as_str(),
             outcome.masks.len(),
-            best.score,
-            best.mask.area(),
+            best_score,
+            best_mask.area(),
             outcome.encode_ms,
             outcome.decode_ms,
             out.display()

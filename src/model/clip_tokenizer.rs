@@ -73,8 +73,12 @@ impl ClipTokenizer {
             return Err(format!("{} lines, expected at least {}", lines.len(), MERGES + 1));
         }
         let byte_encoder = bytes_to_unicode();
-        let mut vocab: Vec<String> = byte_encoder.iter().map(|c| c.to_string()).collect();
-        vocab.extend(byte_encoder.iter().map(|c| format!("{c}</w>")));
+        // The reference vocabulary lists the byte characters printable bytes first (in byte order),
+        // then the remapped ones (also in byte order): the order of `bytes_to_unicode()`'s dict.
+        let (printable, remapped): (Vec<char>, Vec<char>) = byte_encoder.iter().partition(|&&c| (c as u32) < 256);
+        let byte_chars: Vec<char> = printable.into_iter().chain(remapped).collect();
+        let mut vocab: Vec<String> = byte_chars.iter().map(|c| c.to_string()).collect();
+        vocab.extend(byte_chars.iter().map(|c| format!("{c}</w>")));
         let mut ranks = HashMap::with_capacity(MERGES);
         for (rank, line) in lines[1..=MERGES].iter().enumerate() {
             let mut parts = line.split_whitespace();

@@ -121,18 +121,23 @@ pub fn image_to_tensor(image: &Image) -> Tensor {
         / 255.0
 }
 
-/// An image resized to the model's input size (bilinear with antialiasing, as torchvision's
-/// `Resize` on tensors) and normalised with its mean/std: `1×3×height×width` float.
+/// An image resized to the model's input size and normalised with its mean/std:
+/// `1×3×height×width` float. The resize is bilinear with antialiasing on the 8-bit image, exactly
+/// what torchvision's `v2.Resize` does on a uint8 tensor (the SAM 3 processor's path); the result
+/// is then scaled to 0..1 and normalised.
 pub fn image_to_model_input(image: &Image, input: &InputSpec, device: ComputeDevice) -> Result<Tensor, ModelError> {
     let run_err =
         |e: tch::TchError| ModelError::Run { path: "image preprocessing".into(), message: first_line(&e.to_string()) };
-    let x = image_to_tensor(image).to_device(device.to_tch());
-    let x = if (image.width(), image.height()) == (input.width, input.height) {
-        x
+    let (w, h) = (i64::from(image.width()), i64::from(image.height()));
+    let u8_nchw = Tensor::from_slice(image.rgb().as_raw()).view([h, w, 3]).permute([2, 0, 1]).unsqueeze(0).contiguous();
+    let resized = if (image.width(), image.height()) == (input.width, input.height) {
+        u8_nchw
     } else {
-        x.f_internal_upsample_bilinear2d_aa([i64::from(input.height), i64::from(input.width)], false, None, None)
+        u8_nchw
+            .f_internal_upsample_bilinear2d_aa([i64::from(input.height), i64::from(input.width)], false, None, None)
             .map_err(run_err)?
     };
+    let x = resized.to_device(device.to_tch()).to_kind(Kind::Float) / 255.0;
     let mean = Tensor::from_slice(&input.mean).view([1, 3, 1, 1]).to_device(device.to_tch());
     let std = Tensor::from_slice(&input.std).view([1, 3, 1, 1]).to_device(device.to_tch());
     Ok((x - mean) / std)

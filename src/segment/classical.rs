@@ -79,7 +79,7 @@ impl Segmenter for ClassicalSegmenter {
             });
         }
         let (mask, score) = cut(image, prompt, previous, &self.params);
-        Ok(vec![ScoredMask { mask, score, label: None, engine: EngineKind::Classical }])
+        Ok(vec![ScoredMask { mask, score, label: None, box_xyxy: None, engine: EngineKind::Classical }])
     }
 }
 

@@ -78,6 +78,8 @@ pub struct ScoredMask {
     pub score: f32,
     /// The concept it answers, for text prompts.
     pub label: Option<String>,
+    /// The engine's own box `[x0, y0, x1, y1]` in image pixels (text instances), if any.
+    pub box_xyxy: Option<[f32; 4]>,
     pub engine: EngineKind,
 }
 

@@ -149,14 +149,17 @@ pub struct BatchItem {
 pub struct MaskSummary {
     pub score: f32,
     pub area: u64,
-    /// `[x0, y0, x1, y1)` in pixels.
+    /// `[x0, y0, x1, y1)` in pixels, of the mask.
     pub bbox: Option<[u32; 4]>,
+    /// The engine's predicted box `[x0, y0, x1, y1]` in pixels (text instances).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub box_xyxy: Option<[f32; 4]>,
     pub label: Option<String>,
 }
 
 impl MaskSummary {
     pub fn of(m: &ScoredMask) -> Self {
-        Self { score: m.score, area: m.mask.area(), bbox: m.mask.bbox(), label: m.label.clone() }
+        Self { score: m.score, area: m.mask.area(), bbox: m.mask.bbox(), box_xyxy: m.box_xyxy, label: m.label.clone() }
     }
 }
 

@@ -87,7 +87,10 @@ impl Sam3Segmenter {
             path: manifest_path.clone(),
             message: "a sam3 model needs an [input] section".into(),
         })?;
-        let device = ComputeDevice::best();
+        // The exports record CPU constants while tracing (tools/SAM3_EXPORT_NOTES.md §8): they run
+        // on the CPU unless the manifest says the folder was traced for CUDA.
+        let cuda_ok = manifest.config.get("cuda").and_then(toml::Value::as_bool) == Some(true);
+        let device = if cuda_ok { ComputeDevice::best() } else { ComputeDevice::Cpu };
         let file = |role: &str| -> Result<PathBuf, ModelError> {
             manifest.file(&folder.path, role).ok_or_else(|| ModelError::Manifest {
                 path: manifest_path.clone(),
@@ -271,11 +274,14 @@ impl Sam3Segmenter {
         }
         candidates.truncate(3);
         let mut masks = Vec::new();
+        let max_hole_area = config_int(&self.manifest, "max_hole_area", 256).max(0) as u64;
         for (logits, score) in &candidates {
+            let filled = fill_small_holes(logits, max_hole_area).map_err(to_err)?;
             masks.push(ScoredMask {
-                mask: self.upsample_to_mask(logits, w, h)?,
+                mask: self.upsample_to_mask(&filled, w, h)?,
                 score: score.clamp(0.0, 1.0),
                 label: None,
+                box_xyxy: None,
                 engine: EngineKind::Sam3,
             });
         }
@@ -330,7 +336,10 @@ impl Sam3Segmenter {
             &(out.logits.to_kind(Kind::Float).sigmoid().view([-1]) * f64::from(presence)).to_device(tch::Device::Cpu),
         )
         .map_err(to_err)?;
-        let mut order: Vec<usize> = (0..scores.len()).filter(|&i| scores[i] >= self.score_threshold).collect();
+        let boxes =
+            Vec::<f32>::try_from(&out.boxes.to_kind(Kind::Float).to_device(tch::Device::Cpu).contiguous().view([-1]))
+                .map_err(to_err)?;
+        let mut order: Vec<usize> = (0..scores.len()).filter(|&i| scores[i] > self.score_threshold).collect();
         order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
         let mut masks = Vec::new();
         for i in order {
@@ -339,11 +348,41 @@ impl Sam3Segmenter {
                 mask: self.upsample_to_mask(&logits, w, h)?,
                 score: scores[i],
                 label: Some(text.trim().to_owned()),
+                box_xyxy: boxes.get(4 * i..4 * i + 4).map(|b| {
+                    let (wf, hf) = (w as f32, h as f32);
+                    [
+                        (b[0] - b[2] / 2.0) * wf,
+                        (b[1] - b[3] / 2.0) * hf,
+                        (b[0] + b[2] / 2.0) * wf,
+                        (b[1] + b[3] / 2.0) * hf,
+                    ]
+                }),
                 engine: EngineKind::Sam3,
             });
         }
         Ok(masks)
     }
+}
+
+/// The official click post-processing at low resolution: background components (8-connected,
+/// logit ≤ 0) of at most `max_area` pixels become foreground (logit 10).
+fn fill_small_holes(logits: &Tensor, max_area: u64) -> Result<Tensor, tch::TchError> {
+    let size = logits.size();
+    let (h, w) = (size[size.len() - 2], size[size.len() - 1]);
+    let values =
+        Vec::<f32>::try_from(&logits.to_kind(Kind::Float).to_device(tch::Device::Cpu).contiguous().view([-1]))?;
+    let background: Vec<u8> = values.iter().map(|&v| u8::from(v <= 0.0)).collect();
+    let Some(mask) = Mask::from_bytes(w as u32, h as u32, &background) else { return Ok(logits.shallow_clone()) };
+    let (labels, areas) = mask.components();
+    if max_area == 0 || !areas.iter().skip(1).any(|&a| a <= max_area) {
+        return Ok(logits.shallow_clone());
+    }
+    let filled: Vec<f32> = values
+        .iter()
+        .zip(&labels)
+        .map(|(&v, &l)| if l != 0 && areas[l as usize] <= max_area { 10.0 } else { v })
+        .collect();
+    Ok(Tensor::from_slice(&filled).view([1, 1, h, w]).to_device(logits.device()))
 }
 
 /// The tensors of a module's output (a tensor, or a tuple/list of them).
