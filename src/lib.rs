@@ -8,6 +8,7 @@
 pub mod app;
 pub mod core;
 pub mod demo;
+pub mod geometry;
 pub mod io;
 pub mod model;
 pub mod segment;

@@ -2,6 +2,7 @@
 //! rename), so a failed export or save never destroys the previous file.
 
 pub mod mask_export;
+pub mod ply;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
