@@ -88,7 +88,7 @@ impl Mesh {
         if self.positions.is_empty() {
             return Err("the mesh has no vertices".into());
         }
-        if self.indices.len() % 3 != 0 {
+        if !self.indices.len().is_multiple_of(3) {
             return Err(format!("{} indices is not a whole number of triangles", self.indices.len()));
         }
         let n = self.positions.len() as u32;
@@ -166,8 +166,17 @@ impl Splats {
         (self.sh_degree as usize + 1).pow(2)
     }
 
+    /// Bounds of the splats' 3σ extents.
     pub fn bounds(&self) -> Option<Bounds> {
-        Bounds::of_points(&self.positions)
+        let centres = Bounds::of_points(&self.positions)?;
+        let pad = self
+            .scales
+            .iter()
+            .map(|s| s.iter().fold(0.0f32, |a, &b| a.max(b)))
+            .filter(|v| v.is_finite())
+            .fold(0.0f32, f32::max)
+            * 3.0;
+        Some(Bounds { min: centres.min - Vec3::splat(pad), max: centres.max + Vec3::splat(pad) })
     }
 
     /// A splat of one colour (degree 0).

@@ -11,6 +11,7 @@ pub mod demo;
 pub mod geometry;
 pub mod io;
 pub mod model;
+pub mod render;
 pub mod segment;
 pub mod task;
 

@@ -1,6 +1,7 @@
 //! File input/output shared by every format: atomic writes (temp file in the same folder, then
 //! rename), so a failed export or save never destroys the previous file.
 
+pub mod gltf;
 pub mod mask_export;
 pub mod ply;
 
@@ -74,4 +75,49 @@ mod tests {
         let err = write_atomic("/nonexistent-carve-dir/x.png", b"x").unwrap_err();
         assert!(err.to_string().contains("/nonexistent-carve-dir/x.png"), "{err}");
     }
+}
+
+/// Errors from loading a 3D file for viewing or rendering.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Ply(#[from] ply::PlyError),
+    #[error(transparent)]
+    Gltf(#[from] gltf::GltfError),
+    #[error("{}: not a mesh or splat file Carve reads (.ply, .glb, .gltf)", path.display())]
+    Unknown { path: PathBuf },
+}
+
+/// Adds the contents of a `.ply`, `.glb` or `.gltf` file to `scene` (splats, mesh or points,
+/// detected from the file itself) and returns what it was ("splats", "mesh", "points").
+pub fn load_into_scene(path: &Path, scene: &mut crate::render::Scene) -> Result<&'static str, LoadError> {
+    let head = {
+        use std::io::Read;
+        let mut buf = [0u8; 4];
+        std::fs::File::open(path)
+            .and_then(|mut f| f.read(&mut buf).map(|n| buf[..n].to_vec()))
+            .map_err(|source| LoadError::Ply(ply::PlyError::Io { path: path.to_owned(), source }))?
+    };
+    if head.starts_with(b"ply") {
+        return Ok(match ply::read_ply(path)? {
+            ply::PlyContent::Splats(s) => {
+                scene.splats.push(s);
+                "splats"
+            }
+            ply::PlyContent::Mesh(m) => {
+                scene.meshes.push(m);
+                "mesh"
+            }
+            ply::PlyContent::Points(p) => {
+                scene.points.push(p);
+                "points"
+            }
+        });
+    }
+    let ext = path.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
+    if head.starts_with(b"glTF") || ext == "gltf" || ext == "glb" {
+        scene.meshes.push(gltf::read_gltf(path)?);
+        return Ok("mesh");
+    }
+    Err(LoadError::Unknown { path: path.to_owned() })
 }

@@ -418,7 +418,9 @@ fn read_splats(parsed: &Parsed<'_>, vertex: &Element) -> Result<Splats, PlyError
         24 => 2,
         45 => 3,
         n => {
-            return Err(parsed.content_err(format!("{n} f_rest properties do not match any SH degree (0, 9, 24 or 45)")));
+            return Err(
+                parsed.content_err(format!("{n} f_rest properties do not match any SH degree (0, 9, 24 or 45)"))
+            );
         }
     };
     let mut names: Vec<String> = [
