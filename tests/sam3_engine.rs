@@ -146,7 +146,7 @@ fn modules_match_python_to_1e4() {
     }
     // Text: the ids Carve's tokenizer makes for "red ball" are the reference input.
     let ids = engine.tokenizer().tokenize("red ball", 32);
-    assert_eq!(Tensor::from_slice(&ids).view([1, 32]).equal(&t("token_ids")), true);
+    assert!(Tensor::from_slice(&ids).view([1, 32]).equal(&t("token_ids")));
     let (text_features, text_mask) = engine.encode_text(&t("token_ids")).unwrap();
     assert!(max_abs_diff(&text_features, &t("text_features")) <= 1e-4);
     assert_eq!(max_abs_diff(&text_mask, &t("text_mask")), 0.0);
