@@ -266,3 +266,145 @@ mod tests {
         assert!(bad.validate().unwrap_err().contains("out of range"));
     }
 }
+
+impl LineSet {
+    /// A square ground grid of `cells`×`cells` cells of `cell` size, centred at `centre`, in the
+    /// plane perpendicular to `up` (±Y or ±Z).
+    pub fn grid(centre: [f32; 3], cell: f32, cells: u32, up: Vec3, color: [f32; 4]) -> Self {
+        let up = up.normalize_or(Vec3::Y);
+        let a = if up.dot(Vec3::X).abs() < 0.9 { up.cross(Vec3::X).normalize() } else { up.cross(Vec3::Z).normalize() };
+        let b = up.cross(a);
+        let c = Vec3::from_array(centre);
+        let half = cells as f32 * cell / 2.0;
+        let mut lines = LineSet::default();
+        for i in 0..=cells {
+            let t = -half + i as f32 * cell;
+            lines.push((c + a * t - b * half).to_array(), (c + a * t + b * half).to_array(), color);
+            lines.push((c - a * half + b * t).to_array(), (c + a * half + b * t).to_array(), color);
+        }
+        lines
+    }
+
+    /// X, Y, Z axes in red, green, blue, `length` long, from `origin`.
+    pub fn axes(origin: [f32; 3], length: f32) -> Self {
+        let o = Vec3::from_array(origin);
+        let mut lines = LineSet::default();
+        for (axis, color) in
+            [(Vec3::X, [1.0, 0.2, 0.2, 1.0]), (Vec3::Y, [0.2, 1.0, 0.2, 1.0]), (Vec3::Z, [0.3, 0.4, 1.0, 1.0])]
+        {
+            lines.push(o.to_array(), (o + axis * length).to_array(), color);
+        }
+        lines
+    }
+
+    /// The frustum of `camera` out to `depth` (apex at the camera centre, image corners at depth).
+    pub fn frustum(camera: &crate::core::camera::Camera, depth: f64, color: [f32; 4]) -> Self {
+        let (w, h) = (f64::from(camera.width), f64::from(camera.height));
+        let apex = camera.position_world().as_vec3().to_array();
+        let corners: Vec<[f32; 3]> = [(0.0, 0.0), (w, 0.0), (w, h), (0.0, h)]
+            .iter()
+            .map(|&(u, v)| camera.unproject(u, v, depth).as_vec3().to_array())
+            .collect();
+        let mut lines = LineSet::default();
+        for i in 0..4 {
+            lines.push(apex, corners[i], color);
+            lines.push(corners[i], corners[(i + 1) % 4], color);
+        }
+        lines
+    }
+
+    /// Bones from each joint to its parent (`parents[i] < 0` for roots).
+    pub fn skeleton(joints: &[[f32; 3]], parents: &[i32], color: [f32; 4]) -> Self {
+        let mut lines = LineSet::default();
+        for (i, &p) in parents.iter().enumerate() {
+            if let (Ok(p), Some(&a)) = (usize::try_from(p), joints.get(i))
+                && let Some(&b) = joints.get(p)
+            {
+                lines.push(a, b, color);
+            }
+        }
+        lines
+    }
+}
+
+/// The visible surface of a voxel grid as a triangle mesh: one quad per face between an
+/// occupied voxel and an empty one (or the grid border), coloured by its voxel. Voxel `(x, y, z)`
+/// spans `origin + [x, x+1] · voxel_size` (and so on). `colour(x, y, z)` is `None` when empty.
+pub fn voxel_surface(
+    dims: [usize; 3],
+    origin: [f32; 3],
+    voxel_size: f32,
+    colour: impl Fn(usize, usize, usize) -> Option<[f32; 4]>,
+) -> Mesh {
+    let mut mesh = Mesh { colors: Some(Vec::new()), normals: Some(Vec::new()), ..Default::default() };
+    let occupied = |x: i64, y: i64, z: i64| {
+        x >= 0
+            && y >= 0
+            && z >= 0
+            && (x as usize) < dims[0]
+            && (y as usize) < dims[1]
+            && (z as usize) < dims[2]
+            && colour(x as usize, y as usize, z as usize).is_some()
+    };
+    let o = Vec3::from_array(origin);
+    // Each face: normal and the 4 corners (unit cube offsets), counter-clockwise from outside.
+    const FACES: [([i64; 3], [[f32; 3]; 4]); 6] = [
+        ([1, 0, 0], [[1., 0., 0.], [1., 1., 0.], [1., 1., 1.], [1., 0., 1.]]),
+        ([-1, 0, 0], [[0., 0., 0.], [0., 0., 1.], [0., 1., 1.], [0., 1., 0.]]),
+        ([0, 1, 0], [[0., 1., 0.], [0., 1., 1.], [1., 1., 1.], [1., 1., 0.]]),
+        ([0, -1, 0], [[0., 0., 0.], [1., 0., 0.], [1., 0., 1.], [0., 0., 1.]]),
+        ([0, 0, 1], [[0., 0., 1.], [1., 0., 1.], [1., 1., 1.], [0., 1., 1.]]),
+        ([0, 0, -1], [[0., 0., 0.], [0., 1., 0.], [1., 1., 0.], [1., 0., 0.]]),
+    ];
+    for z in 0..dims[2] {
+        for y in 0..dims[1] {
+            for x in 0..dims[0] {
+                let Some(c) = colour(x, y, z) else { continue };
+                for (n, corners) in &FACES {
+                    if occupied(x as i64 + n[0], y as i64 + n[1], z as i64 + n[2]) {
+                        continue;
+                    }
+                    let base = mesh.positions.len() as u32;
+                    for corner in corners {
+                        let p = o + (Vec3::new(x as f32, y as f32, z as f32) + Vec3::from_array(*corner)) * voxel_size;
+                        mesh.positions.push(p.to_array());
+                        mesh.normals.get_or_insert_default().push([n[0] as f32, n[1] as f32, n[2] as f32]);
+                        mesh.colors.get_or_insert_default().push(c);
+                    }
+                    mesh.indices.extend([base, base + 1, base + 2, base, base + 2, base + 3]);
+                }
+            }
+        }
+    }
+    mesh
+}
+
+#[cfg(test)]
+mod voxel_tests {
+    use super::*;
+
+    #[test]
+    fn voxel_surface_keeps_only_exposed_faces() {
+        // A 2×2×2 solid block: 6 sides × 4 faces exposed, nothing inside.
+        let mesh = voxel_surface([2, 2, 2], [0.0; 3], 0.5, |_, _, _| Some([1.0; 4]));
+        assert_eq!(mesh.triangle_count(), 6 * 4 * 2);
+        assert!(mesh.validate().is_ok());
+        let b = mesh.bounds().unwrap();
+        assert_eq!((b.min, b.max), (Vec3::ZERO, Vec3::ONE));
+        // Normals point outwards: the face at x = 1 has normal +x.
+        let n = mesh.normals.as_ref().unwrap();
+        assert!(mesh.positions.iter().zip(n).all(|(p, n)| n[0] <= 0.0 || p[0] == 1.0));
+        assert_eq!(voxel_surface([3, 3, 3], [0.0; 3], 1.0, |_, _, _| None).triangle_count(), 0);
+    }
+
+    #[test]
+    fn line_helpers() {
+        assert_eq!(LineSet::grid([0.0; 3], 1.0, 4, Vec3::Y, [1.0; 4]).positions.len(), 2 * 2 * 5);
+        assert_eq!(
+            LineSet::skeleton(&[[0.0; 3], [0.0, 1.0, 0.0], [1.0, 1.0, 0.0]], &[-1, 0, 1], [1.0; 4]).positions.len(),
+            4
+        );
+        let cam = crate::core::camera::Camera::from_fov_y(64, 48, 1.0).unwrap();
+        assert_eq!(LineSet::frustum(&cam, 2.0, [1.0; 4]).positions.len(), 16);
+    }
+}

@@ -271,3 +271,41 @@ fn a_million_splats_load_and_render() {
         .count();
     assert!(lit > 10_000, "only {lit} pixels drawn");
 }
+
+#[test]
+fn photo_plane_seen_from_its_camera_is_the_photo() {
+    let photo = carve::demo::still_life();
+    let camera = Camera::from_fov_y(1024, 768, 50f64.to_radians()).unwrap();
+    let plane = carve::render::PhotoPlane { image: photo.clone(), camera, depth: 2.0 };
+    // Render from the same camera at a quarter of the size (intrinsics scaled).
+    let small = Camera {
+        width: 256,
+        height: 192,
+        fx: camera.fx / 4.0,
+        fy: camera.fy / 4.0,
+        cx: camera.cx / 4.0,
+        cy: camera.cy / 4.0,
+        ..camera
+    };
+    let image = render(&Scene { photos: vec![plane], ..Default::default() }, &small);
+    let reference = image::imageops::resize(photo.rgb(), 256, 192, image::imageops::FilterType::Triangle);
+    let mut diff = 0u64;
+    for (a, b) in image.rgb().pixels().zip(reference.pixels()) {
+        diff += (0..3).map(|c| u64::from(a.0[c].abs_diff(b.0[c]))).sum::<u64>();
+    }
+    let mean = diff as f64 / (256.0 * 192.0 * 3.0);
+    assert!(mean < 10.0, "mean difference {mean:.1} grey levels");
+}
+
+#[test]
+fn voxel_grid_renders_its_colours() {
+    let mesh = carve::geometry::voxel_surface([4, 4, 4], [-0.5; 3], 0.25, |x, _, _| {
+        Some(if x < 2 { [1.0, 0.0, 0.0, 1.0] } else { [0.0, 0.0, 1.0, 1.0] })
+    });
+    let image =
+        render(&Scene { meshes: vec![mesh], ..Default::default() }, &look_at(DVec3::new(0.0, 0.0, -3.0), 128, 150.0));
+    // From −z, world +x is on the left of the image (x right = world −x): blue left, red right.
+    let (left, right) = (image.pixel(48, 64).unwrap(), image.pixel(80, 64).unwrap());
+    assert!(left[2] > 100 && left[0] < 40, "left {left:?}");
+    assert!(right[0] > 100 && right[2] < 40, "right {right:?}");
+}

@@ -52,7 +52,7 @@ impl Headless {
 
     /// Uploads a scene for rendering.
     pub fn upload(&self, scene: &Scene, settings: &RenderSettings) -> GpuScene {
-        self.renderer.upload(&self.device, scene, settings)
+        self.renderer.upload(&self.device, &self.queue, scene, settings)
     }
 
     /// Renders `scene` from `camera` (whose width/height set the image size).

@@ -46,6 +46,25 @@ pub struct Scene {
     pub lines: Vec<LineSet>,
     pub points: Vec<PointCloud>,
     pub splats: Vec<Splats>,
+    pub photos: Vec<PhotoPlane>,
+}
+
+/// A photo shown where its camera saw it: the image rectangle unprojected at `depth`.
+#[derive(Clone, Debug)]
+pub struct PhotoPlane {
+    pub image: crate::core::image::Image,
+    pub camera: Camera,
+    /// Distance along the camera's forward axis, in world units.
+    pub depth: f64,
+}
+
+impl PhotoPlane {
+    /// World corners (top-left, top-right, bottom-right, bottom-left) of the quad.
+    pub fn corners(&self) -> [[f32; 3]; 4] {
+        let (w, h) = (f64::from(self.camera.width), f64::from(self.camera.height));
+        [(0.0, 0.0), (w, 0.0), (w, h), (0.0, h)]
+            .map(|(u, v)| self.camera.unproject(u, v, self.depth).as_vec3().to_array())
+    }
 }
 
 impl Scene {
@@ -57,12 +76,17 @@ impl Scene {
             .map(Mesh::bounds)
             .chain(self.lines.iter().map(|l| Bounds::of_points(&l.positions)))
             .chain(self.points.iter().map(|p| Bounds::of_points(&p.positions)))
-            .chain(self.splats.iter().map(Splats::bounds));
+            .chain(self.splats.iter().map(Splats::bounds))
+            .chain(self.photos.iter().map(|p| Bounds::of_points(&p.corners())));
         all.flatten().reduce(Bounds::union)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.meshes.is_empty() && self.lines.is_empty() && self.points.is_empty() && self.splats.is_empty()
+        self.meshes.is_empty()
+            && self.lines.is_empty()
+            && self.points.is_empty()
+            && self.splats.is_empty()
+            && self.photos.is_empty()
     }
 }
 
@@ -125,6 +149,11 @@ struct GpuColorVertices {
     size_px: f32,
 }
 
+struct GpuPhoto {
+    vertices: wgpu::Buffer,
+    bind_group: wgpu::BindGroup,
+}
+
 struct GpuSplats {
     positions: Vec<[f32; 3]>,
     order: wgpu::Buffer,
@@ -140,6 +169,7 @@ pub struct GpuScene {
     lines: Vec<GpuColorVertices>,
     points: Vec<GpuColorVertices>,
     splats: Vec<GpuSplats>,
+    photos: Vec<GpuPhoto>,
     pub bounds: Option<Bounds>,
     /// Time of the last splat sort, for benchmarks and the status bar.
     pub last_sort_ms: f64,
@@ -154,6 +184,9 @@ pub struct Renderer {
     line_pipeline: wgpu::RenderPipeline,
     point_pipeline: wgpu::RenderPipeline,
     splat_pipeline: wgpu::RenderPipeline,
+    photo_layout: wgpu::BindGroupLayout,
+    photo_pipeline: wgpu::RenderPipeline,
+    sampler: wgpu::Sampler,
 }
 
 fn shader(device: &wgpu::Device, label: &str, source: &str) -> wgpu::ShaderModule {
@@ -347,12 +380,81 @@ impl Renderer {
                 bias: Default::default(),
             },
         );
-        Self { globals, globals_bind_group, splat_layout, mesh_pipeline, line_pipeline, point_pipeline, splat_pipeline }
+        let photo_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("photo"),
+            entries: &[
+                wgpu::BindGroupLayoutEntry {
+                    binding: 0,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Texture {
+                        sample_type: wgpu::TextureSampleType::Float { filterable: true },
+                        view_dimension: wgpu::TextureViewDimension::D2,
+                        multisampled: false,
+                    },
+                    count: None,
+                },
+                wgpu::BindGroupLayoutEntry {
+                    binding: 1,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
+                    count: None,
+                },
+            ],
+        });
+        let photo_pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("photo"),
+            bind_group_layouts: &[Some(&globals_layout), Some(&photo_layout)],
+            immediate_size: 0,
+        });
+        let photo_module = shader(device, "photo", include_str!("../../shaders/image.wgsl"));
+        let photo_attrs = wgpu::vertex_attr_array![0 => Float32x3, 1 => Float32x2];
+        let photo_pipeline = pipeline(
+            device,
+            &photo_pipeline_layout,
+            PipelineSpec {
+                label: "photo",
+                module: &photo_module,
+                vs: "vs_main",
+                buffers: &[Some(wgpu::VertexBufferLayout {
+                    array_stride: 20,
+                    step_mode: wgpu::VertexStepMode::Vertex,
+                    attributes: &photo_attrs,
+                })],
+                topology: wgpu::PrimitiveTopology::TriangleStrip,
+                depth_write: true,
+                blend: opaque,
+                bias: Default::default(),
+            },
+        );
+        let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
+            label: Some("photo"),
+            mag_filter: wgpu::FilterMode::Linear,
+            min_filter: wgpu::FilterMode::Linear,
+            ..Default::default()
+        });
+        Self {
+            globals,
+            globals_bind_group,
+            splat_layout,
+            mesh_pipeline,
+            line_pipeline,
+            point_pipeline,
+            splat_pipeline,
+            photo_layout,
+            photo_pipeline,
+            sampler,
+        }
     }
 
     /// Uploads a scene. Meshes get normals computed when absent and `settings.base_color` when
     /// they have no colours.
-    pub fn upload(&self, device: &wgpu::Device, scene: &Scene, settings: &RenderSettings) -> GpuScene {
+    pub fn upload(
+        &self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        scene: &Scene,
+        settings: &RenderSettings,
+    ) -> GpuScene {
         let init = |label: &str, contents: &[u8], usage| {
             device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some(label), contents, usage })
         };
@@ -443,7 +545,52 @@ impl Renderer {
                 }
             })
             .collect();
-        GpuScene { meshes, lines, points, splats, bounds: scene.bounds(), last_sort_ms: 0.0 }
+        let photos = scene
+            .photos
+            .iter()
+            .map(|photo| {
+                let rgb = photo.image.rgb();
+                let rgba: Vec<u8> = rgb.pixels().flat_map(|p| [p.0[0], p.0[1], p.0[2], 255]).collect();
+                let size = wgpu::Extent3d { width: rgb.width(), height: rgb.height(), depth_or_array_layers: 1 };
+                let texture = device.create_texture_with_data(
+                    queue,
+                    &wgpu::TextureDescriptor {
+                        label: Some("photo"),
+                        size,
+                        mip_level_count: 1,
+                        sample_count: 1,
+                        dimension: wgpu::TextureDimension::D2,
+                        format: COLOR_FORMAT,
+                        usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+                        view_formats: &[],
+                    },
+                    wgpu::util::TextureDataOrder::LayerMajor,
+                    &rgba,
+                );
+                let view = texture.create_view(&Default::default());
+                let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some("photo"),
+                    layout: &self.photo_layout,
+                    entries: &[
+                        wgpu::BindGroupEntry { binding: 0, resource: wgpu::BindingResource::TextureView(&view) },
+                        wgpu::BindGroupEntry { binding: 1, resource: wgpu::BindingResource::Sampler(&self.sampler) },
+                    ],
+                });
+                let [tl, tr, br, bl] = photo.corners();
+                // Strip order: top-left, top-right, bottom-left, bottom-right.
+                let v: [[f32; 5]; 4] = [
+                    [tl[0], tl[1], tl[2], 0.0, 0.0],
+                    [tr[0], tr[1], tr[2], 1.0, 0.0],
+                    [bl[0], bl[1], bl[2], 0.0, 1.0],
+                    [br[0], br[1], br[2], 1.0, 1.0],
+                ];
+                GpuPhoto {
+                    vertices: init("photo quad", bytemuck::cast_slice(&v), wgpu::BufferUsages::VERTEX),
+                    bind_group,
+                }
+            })
+            .collect();
+        GpuScene { meshes, lines, points, splats, photos, bounds: scene.bounds(), last_sort_ms: 0.0 }
     }
 
     /// Sorts splats back to front for `camera` (only when the view changed) and writes the
@@ -502,6 +649,12 @@ impl Renderer {
                 pass.set_index_buffer(m.edges.slice(..), wgpu::IndexFormat::Uint32);
                 pass.draw_indexed(0..m.edge_count, 0, 0..1);
             }
+        }
+        pass.set_pipeline(&self.photo_pipeline);
+        for p in &scene.photos {
+            pass.set_bind_group(1, &p.bind_group, &[]);
+            pass.set_vertex_buffer(0, p.vertices.slice(..));
+            pass.draw(0..4, 0..1);
         }
         pass.set_pipeline(&self.point_pipeline);
         for p in &scene.points {
