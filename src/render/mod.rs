@@ -5,6 +5,7 @@
 //! composites the colour target into egui.
 
 pub mod camera;
+pub mod egui_view;
 pub mod headless;
 
 use bytemuck::{Pod, Zeroable};

@@ -1,0 +1,196 @@
+//! The renderer inside egui: [`Viewport3d`] renders the scene into its own colour + depth targets
+//! (MSAA, resolved to a texture) whenever the view changes, and egui composites that texture into
+//! the UI. Mouse: left-drag orbits, right- or middle-drag pans, the wheel dollies, double-click
+//! frames everything.
+
+use super::camera::OrbitCamera;
+use super::{COLOR_FORMAT, DEPTH_FORMAT, GpuScene, RenderSettings, Renderer, SAMPLES, Scene};
+
+struct Targets {
+    size: [u32; 2],
+    msaa: wgpu::TextureView,
+    resolved: wgpu::TextureView,
+    depth: wgpu::TextureView,
+    texture_id: egui::TextureId,
+}
+
+/// An interactive 3D view for egui, on eframe's wgpu device.
+pub struct Viewport3d {
+    renderer: Renderer,
+    scene: Option<GpuScene>,
+    pub orbit: OrbitCamera,
+    pub settings: RenderSettings,
+    targets: Option<Targets>,
+    /// The camera the current texture was rendered with (re-render when it differs).
+    rendered: Option<(OrbitCamera, [u32; 2], RenderSettingsKey)>,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+struct RenderSettingsKey([u32; 4], bool);
+
+impl RenderSettingsKey {
+    fn of(s: &RenderSettings) -> Self {
+        Self(
+            [s.background[0].to_bits(), s.background[1].to_bits(), s.background[2].to_bits(), s.splat_scale.to_bits()],
+            s.wireframe,
+        )
+    }
+}
+
+impl Viewport3d {
+    pub fn new(render_state: &egui_wgpu::RenderState) -> Self {
+        Self {
+            renderer: Renderer::new(&render_state.device),
+            scene: None,
+            orbit: OrbitCamera::default(),
+            settings: RenderSettings::default(),
+            targets: None,
+            rendered: None,
+        }
+    }
+
+    /// Replaces what is shown and frames it (`up`: +Y for glTF/MHR, −Y for OpenCV-frame scenes).
+    pub fn set_scene(&mut self, render_state: &egui_wgpu::RenderState, scene: &Scene, up: glam::Vec3) {
+        let gpu = self.renderer.upload(&render_state.device, &render_state.queue, scene, &self.settings);
+        if let Some(bounds) = gpu.bounds {
+            self.orbit = OrbitCamera::framing(bounds, up);
+            if up.y < 0.0 {
+                // OpenCV-frame scenes (a photo's camera at the origin looking along +z): start
+                // from behind and above that camera rather than facing it.
+                self.orbit.yaw_rad = std::f32::consts::PI - 0.6;
+            }
+        }
+        self.scene = Some(gpu);
+        self.rendered = None;
+    }
+
+    pub fn has_scene(&self) -> bool {
+        self.scene.is_some()
+    }
+
+    /// Draws the view into the remaining space of `ui` and handles its mouse input.
+    pub fn viewport_ui(&mut self, ui: &mut egui::Ui, render_state: &egui_wgpu::RenderState) -> egui::Response {
+        let (rect, response) = ui.allocate_exact_size(ui.available_size(), egui::Sense::click_and_drag());
+        if response.dragged_by(egui::PointerButton::Primary) {
+            let d = response.drag_delta();
+            self.orbit.orbit(d.x, -d.y);
+        }
+        if response.dragged_by(egui::PointerButton::Secondary) || response.dragged_by(egui::PointerButton::Middle) {
+            let d = response.drag_delta();
+            self.orbit.pan(d.x, d.y, rect.height());
+        }
+        if response.hovered() {
+            let scroll = ui.input(|i| i.smooth_scroll_delta.y);
+            if scroll != 0.0 {
+                self.orbit.dolly((-scroll * 0.002).exp());
+            }
+        }
+        if response.double_clicked()
+            && let Some(bounds) = self.scene.as_ref().and_then(|s| s.bounds)
+        {
+            self.orbit.frame(bounds);
+        }
+        let ppp = ui.ctx().pixels_per_point();
+        let size = [((rect.width() * ppp) as u32).clamp(1, 8192), ((rect.height() * ppp) as u32).clamp(1, 8192)];
+        if self.scene.is_none() {
+            ui.painter().rect_filled(rect, 0.0, egui::Color32::from_gray(30));
+            ui.painter().text(
+                rect.center(),
+                egui::Align2::CENTER_CENTER,
+                "drop a .ply or .glb here",
+                egui::FontId::proportional(14.0),
+                egui::Color32::GRAY,
+            );
+            return response;
+        }
+        self.ensure_targets(render_state, size);
+        let key = (self.orbit, size, RenderSettingsKey::of(&self.settings));
+        if self.rendered != Some(key) {
+            self.render(render_state);
+            self.rendered = Some(key);
+        }
+        if let Some(t) = &self.targets {
+            let uv = egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0));
+            ui.painter().image(t.texture_id, rect, uv, egui::Color32::WHITE);
+        }
+        response
+    }
+
+    fn ensure_targets(&mut self, render_state: &egui_wgpu::RenderState, size: [u32; 2]) {
+        if self.targets.as_ref().is_some_and(|t| t.size == size) {
+            return;
+        }
+        let device = &render_state.device;
+        let extent = wgpu::Extent3d { width: size[0], height: size[1], depth_or_array_layers: 1 };
+        let make = |label, format, samples, usage| {
+            device
+                .create_texture(&wgpu::TextureDescriptor {
+                    label: Some(label),
+                    size: extent,
+                    mip_level_count: 1,
+                    sample_count: samples,
+                    dimension: wgpu::TextureDimension::D2,
+                    format,
+                    usage,
+                    view_formats: &[],
+                })
+                .create_view(&Default::default())
+        };
+        let msaa = make("viewport msaa", COLOR_FORMAT, SAMPLES, wgpu::TextureUsages::RENDER_ATTACHMENT);
+        let resolved = make(
+            "viewport colour",
+            COLOR_FORMAT,
+            1,
+            wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::TEXTURE_BINDING,
+        );
+        let depth = make("viewport depth", DEPTH_FORMAT, SAMPLES, wgpu::TextureUsages::RENDER_ATTACHMENT);
+        let mut egui_renderer = render_state.renderer.write();
+        let texture_id = match &self.targets {
+            Some(old) => {
+                egui_renderer.update_egui_texture_from_wgpu_texture(
+                    device,
+                    &resolved,
+                    wgpu::FilterMode::Linear,
+                    old.texture_id,
+                );
+                old.texture_id
+            }
+            None => egui_renderer.register_native_texture(device, &resolved, wgpu::FilterMode::Linear),
+        };
+        self.targets = Some(Targets { size, msaa, resolved, depth, texture_id });
+        self.rendered = None;
+    }
+
+    fn render(&mut self, render_state: &egui_wgpu::RenderState) {
+        let (Some(scene), Some(t)) = (self.scene.as_mut(), self.targets.as_ref()) else { return };
+        let camera = self.orbit.camera(t.size[0], t.size[1]);
+        self.renderer.prepare(&render_state.queue, scene, &camera, &self.settings);
+        let mut encoder =
+            render_state.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("viewport") });
+        {
+            let [r, g, b] = self.settings.background.map(f64::from);
+            let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+                label: Some("viewport"),
+                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                    view: &t.msaa,
+                    depth_slice: None,
+                    resolve_target: Some(&t.resolved),
+                    ops: wgpu::Operations {
+                        load: wgpu::LoadOp::Clear(wgpu::Color { r, g, b, a: 1.0 }),
+                        store: wgpu::StoreOp::Discard,
+                    },
+                })],
+                depth_stencil_attachment: Some(wgpu::RenderPassDepthStencilAttachment {
+                    view: &t.depth,
+                    depth_ops: Some(wgpu::Operations { load: wgpu::LoadOp::Clear(1.0), store: wgpu::StoreOp::Discard }),
+                    stencil_ops: None,
+                }),
+                timestamp_writes: None,
+                occlusion_query_set: None,
+                multiview_mask: None,
+            });
+            self.renderer.draw(&mut pass, scene, &self.settings);
+        }
+        render_state.queue.submit([encoder.finish()]);
+    }
+}
