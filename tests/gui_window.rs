@@ -91,20 +91,34 @@ fn run_command_opens_the_demo_window_and_stays_up() {
         std::thread::sleep(Duration::from_millis(250));
     }
 
-    // …shows the demo photo (the red ball and the blue mug are on screen)…
+    // …shows the demo photo in the photo pane (left half: the red ball and the blue mug) and, in
+    // the 3D pane (right half), the photo placed at its camera, rendered by the wgpu renderer…
     let t0 = Instant::now();
-    let (red, blue) = loop {
+    let counts = loop {
         let shot = Command::new("xwd").args(["-root", "-silent", "-display", &display]).output().unwrap();
         assert!(shot.status.success(), "xwd failed (x11-apps is installed by scripts/setup.sh)");
-        let (_, _, pixels) = parse_xwd(&shot.stdout);
-        let red = pixels.iter().filter(|[r, g, b]| *r > 150 && *g < 70 && *b < 70).count();
-        let blue = pixels.iter().filter(|[r, g, b]| *b > 130 && *r < 80 && *g < 110).count();
-        if (red > 5_000 && blue > 5_000) || t0.elapsed() > Duration::from_secs(60) {
-            break (red, blue);
+        let (width, _, pixels) = parse_xwd(&shot.stdout);
+        let (mut left, mut right) = ([0usize; 2], [0usize; 2]);
+        for (i, [r, g, b]) in pixels.iter().enumerate() {
+            let x = i % width;
+            let side = if x < 640 { &mut left } else { &mut right };
+            side[0] += usize::from(*r > 150 && *g < 70 && *b < 70);
+            side[1] += usize::from(*b > 130 && *r < 80 && *g < 110);
+        }
+        let done = left[0] > 3_000 && left[1] > 3_000 && right[0] > 300 && right[1] > 300;
+        if done || t0.elapsed() > Duration::from_secs(60) {
+            break (left, right);
         }
         std::thread::sleep(Duration::from_millis(500));
     };
-    assert!(red > 5_000 && blue > 5_000, "demo photo not visible: {red} red and {blue} blue pixels");
+    let (left, right) = counts;
+    assert!(left[0] > 3_000 && left[1] > 3_000, "demo photo not visible: {} red and {} blue pixels", left[0], left[1]);
+    assert!(
+        right[0] > 300 && right[1] > 300,
+        "3D view does not show the photo: {} red and {} blue pixels",
+        right[0],
+        right[1]
+    );
 
     // …and stays up.
     std::thread::sleep(Duration::from_secs(3));
