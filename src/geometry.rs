@@ -215,21 +215,39 @@ impl Splats {
         if self.sh_degree > 3 {
             return Err(format!("SH degree {} is above 3", self.sh_degree));
         }
-        for i in 0..n {
+        use rayon::prelude::*;
+        // Chunked: one parallel task per 64k splats, a plain loop inside.
+        let is_bad = |i: usize| {
+            !self.positions[i].iter().all(|v| v.is_finite())
+                || !self.scales[i].iter().all(|v| v.is_finite() && *v > 0.0)
+                || !self.rotations[i].iter().all(|v| v.is_finite())
+                || self.rotations[i].iter().all(|v| *v == 0.0)
+                || !self.opacities[i].is_finite()
+        };
+        const CHUNK: usize = 1 << 16;
+        let bad = (0..n.div_ceil(CHUNK))
+            .into_par_iter()
+            .filter_map(|c| (c * CHUNK..((c + 1) * CHUNK).min(n)).find(|&i| is_bad(i)))
+            .min();
+        if let Some(i) = bad {
             if !self.positions[i].iter().all(|v| v.is_finite()) {
                 return Err(format!("splat {i} has a non-finite position"));
             }
             if !self.scales[i].iter().all(|v| v.is_finite() && *v > 0.0) {
                 return Err(format!("splat {i} has a zero, negative or NaN scale {:?}", self.scales[i]));
             }
-            if !self.rotations[i].iter().all(|v| v.is_finite()) || self.rotations[i].iter().all(|v| *v == 0.0) {
-                return Err(format!("splat {i} has an invalid rotation {:?}", self.rotations[i]));
-            }
             if !self.opacities[i].is_finite() {
                 return Err(format!("splat {i} has a NaN opacity"));
             }
+            return Err(format!("splat {i} has an invalid rotation {:?}", self.rotations[i]));
         }
-        if let Some(i) = self.sh.iter().position(|v| !v.is_finite()) {
+        let bad_sh = self
+            .sh
+            .par_chunks(1 << 18)
+            .enumerate()
+            .filter_map(|(c, chunk)| chunk.iter().position(|v| !v.is_finite()).map(|i| c * (1 << 18) + i))
+            .min();
+        if let Some(i) = bad_sh {
             return Err(format!("splat {} has a NaN colour coefficient", i / (self.sh_coeffs() * 3)));
         }
         Ok(())
