@@ -554,12 +554,13 @@ fn decode_splat_records(
     sh_degree: u8,
     big_endian: bool,
 ) -> Splats {
-    let n = if record == 0 { 0 } else { bytes.len() / record };
+    let n = bytes.len().checked_div(record).unwrap_or(0);
     let coeffs = (sh_degree as usize + 1).pow(2);
     // The usual file: every property a little-endian float. Then a record is a float array and a
     // property is an index into it (this is the measured hot path of loading big splat files).
-    let all_f32 =
-        !big_endian && record % 4 == 0 && layout.iter().all(|(o, t)| matches!(t, ScalarType::Float) && o % 4 == 0);
+    let all_f32 = !big_endian
+        && record.is_multiple_of(4)
+        && layout.iter().all(|(o, t)| matches!(t, ScalarType::Float) && o.is_multiple_of(4));
     let float_index: Vec<usize> = layout.iter().map(|(o, _)| o / 4).collect();
     let get = |rec: &[u8], k: usize| -> f32 {
         if all_f32 {
