@@ -309,3 +309,53 @@ fn voxel_grid_renders_its_colours() {
     assert!(left[2] > 100 && left[0] < 40, "left {left:?}");
     assert!(right[0] > 100 && right[2] < 40, "right {right:?}");
 }
+
+#[test]
+fn cli_renders_from_a_scene_json_camera() {
+    // The square of `mesh_covers_the_expected_pixels`, seen through a scene.json camera (the
+    // layout `carve lift` writes): it lands on pixels 75..125 of 200×200, and --width rescales.
+    let tmp = tempfile::tempdir().unwrap();
+    let mesh = Mesh {
+        positions: vec![[-0.5, -0.5, 2.0], [0.5, -0.5, 2.0], [0.5, 0.5, 2.0], [-0.5, 0.5, 2.0]],
+        normals: None,
+        colors: Some(vec![[0.0, 1.0, 0.0, 1.0]; 4]),
+        indices: vec![0, 1, 2, 0, 2, 3],
+    };
+    let glb = tmp.path().join("square.glb");
+    carve::io::gltf::write_glb(&glb, &mesh).unwrap();
+    let scene_json = tmp.path().join("scene.json");
+    let camera = Camera::new(200, 200, 100.0, 100.0, 100.0, 100.0, DMat4::IDENTITY).unwrap();
+    std::fs::write(&scene_json, serde_json::json!({"camera": camera, "voxel_resolution": 64}).to_string()).unwrap();
+    for (size, lo, hi) in [(200u32, 76u32, 124u32), (400, 152, 248)] {
+        let out = tmp.path().join(format!("s{size}.png"));
+        let r = common::carve(tmp.path())
+            .arg("render")
+            .arg(&glb)
+            .arg("--camera")
+            .arg(&scene_json)
+            .args(["--width", &size.to_string(), "--height", &size.to_string(), "--background", "0,0,0", "--out"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+        let image = carve::Image::load(&out).unwrap();
+        let green = carve::Mask::from_fn(size, size, |x, y| image.pixel(x, y).unwrap()[1] > 100);
+        let [x0, y0, x1, y1] = green.bbox().unwrap();
+        assert!(
+            x0.abs_diff(lo) <= 2 && y0.abs_diff(lo) <= 2 && x1.abs_diff(hi) <= 2 && y1.abs_diff(hi) <= 2,
+            "{size}: {x0},{y0},{x1},{y1}"
+        );
+    }
+    let bad = tmp.path().join("bad.json");
+    std::fs::write(&bad, r#"{"camera": {"width": 10}}"#).unwrap();
+    let r = common::carve(tmp.path())
+        .arg("render")
+        .arg(&glb)
+        .arg("--camera")
+        .arg(&bad)
+        .arg("--out")
+        .arg(tmp.path().join("x.png"))
+        .output()
+        .unwrap();
+    assert!(!r.status.success() && String::from_utf8_lossy(&r.stderr).contains("bad.json"));
+}
