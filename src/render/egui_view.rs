@@ -4,15 +4,7 @@
 //! frames everything.
 
 use super::camera::OrbitCamera;
-use super::{COLOR_FORMAT, DEPTH_FORMAT, GpuScene, RenderSettings, Renderer, SAMPLES, Scene};
-
-struct Targets {
-    size: [u32; 2],
-    msaa: wgpu::TextureView,
-    resolved: wgpu::TextureView,
-    depth: wgpu::TextureView,
-    texture_id: egui::TextureId,
-}
+use super::{GpuScene, RenderSettings, Renderer, Scene, Targets};
 
 /// An interactive 3D view for egui, on eframe's wgpu device.
 pub struct Viewport3d {
@@ -20,7 +12,7 @@ pub struct Viewport3d {
     scene: Option<GpuScene>,
     pub orbit: OrbitCamera,
     pub settings: RenderSettings,
-    targets: Option<Targets>,
+    targets: Option<(Targets, egui::TextureId)>,
     /// The camera the current texture was rendered with (re-render when it differs).
     rendered: Option<(OrbitCamera, [u32; 2], RenderSettingsKey)>,
 }
@@ -109,88 +101,43 @@ impl Viewport3d {
             self.render(render_state);
             self.rendered = Some(key);
         }
-        if let Some(t) = &self.targets {
+        if let Some((_, texture_id)) = &self.targets {
             let uv = egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0));
-            ui.painter().image(t.texture_id, rect, uv, egui::Color32::WHITE);
+            ui.painter().image(*texture_id, rect, uv, egui::Color32::WHITE);
         }
         response
     }
 
     fn ensure_targets(&mut self, render_state: &egui_wgpu::RenderState, size: [u32; 2]) {
-        if self.targets.as_ref().is_some_and(|t| t.size == size) {
+        if self.targets.as_ref().is_some_and(|(t, _)| t.size == size) {
             return;
         }
         let device = &render_state.device;
-        let extent = wgpu::Extent3d { width: size[0], height: size[1], depth_or_array_layers: 1 };
-        let make = |label, format, samples, usage| {
-            device
-                .create_texture(&wgpu::TextureDescriptor {
-                    label: Some(label),
-                    size: extent,
-                    mip_level_count: 1,
-                    sample_count: samples,
-                    dimension: wgpu::TextureDimension::D2,
-                    format,
-                    usage,
-                    view_formats: &[],
-                })
-                .create_view(&Default::default())
-        };
-        let msaa = make("viewport msaa", COLOR_FORMAT, SAMPLES, wgpu::TextureUsages::RENDER_ATTACHMENT);
-        let resolved = make(
-            "viewport colour",
-            COLOR_FORMAT,
-            1,
-            wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::TEXTURE_BINDING,
-        );
-        let depth = make("viewport depth", DEPTH_FORMAT, SAMPLES, wgpu::TextureUsages::RENDER_ATTACHMENT);
+        let targets = Targets::new(device, size, wgpu::TextureUsages::TEXTURE_BINDING);
         let mut egui_renderer = render_state.renderer.write();
         let texture_id = match &self.targets {
-            Some(old) => {
+            Some((_, id)) => {
                 egui_renderer.update_egui_texture_from_wgpu_texture(
                     device,
-                    &resolved,
+                    &targets.resolved,
                     wgpu::FilterMode::Linear,
-                    old.texture_id,
+                    *id,
                 );
-                old.texture_id
+                *id
             }
-            None => egui_renderer.register_native_texture(device, &resolved, wgpu::FilterMode::Linear),
+            None => egui_renderer.register_native_texture(device, &targets.resolved, wgpu::FilterMode::Linear),
         };
-        self.targets = Some(Targets { size, msaa, resolved, depth, texture_id });
+        self.targets = Some((targets, texture_id));
         self.rendered = None;
     }
 
     fn render(&mut self, render_state: &egui_wgpu::RenderState) {
-        let (Some(scene), Some(t)) = (self.scene.as_mut(), self.targets.as_ref()) else { return };
+        let (Some(scene), Some((t, _))) = (self.scene.as_mut(), self.targets.as_ref()) else { return };
         let camera = self.orbit.camera(t.size[0], t.size[1]);
         self.renderer.prepare(&render_state.queue, scene, &camera, &self.settings);
         let mut encoder =
             render_state.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("viewport") });
-        {
-            let [r, g, b] = self.settings.background.map(f64::from);
-            let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
-                label: Some("viewport"),
-                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                    view: &t.msaa,
-                    depth_slice: None,
-                    resolve_target: Some(&t.resolved),
-                    ops: wgpu::Operations {
-                        load: wgpu::LoadOp::Clear(wgpu::Color { r, g, b, a: 1.0 }),
-                        store: wgpu::StoreOp::Discard,
-                    },
-                })],
-                depth_stencil_attachment: Some(wgpu::RenderPassDepthStencilAttachment {
-                    view: &t.depth,
-                    depth_ops: Some(wgpu::Operations { load: wgpu::LoadOp::Clear(1.0), store: wgpu::StoreOp::Discard }),
-                    stencil_ops: None,
-                }),
-                timestamp_writes: None,
-                occlusion_query_set: None,
-                multiview_mask: None,
-            });
-            self.renderer.draw(&mut pass, scene, &self.settings);
-        }
+        self.renderer.record(&mut encoder, t, scene, &self.settings);
         render_state.queue.submit([encoder.finish()]);
     }
 }

@@ -1,7 +1,7 @@
 //! Headless rendering: a device without a window (any adapter wgpu finds, including Mesa's
 //! software Vulkan driver), render targets, and readback of the colour target as an [`Image`].
 
-use super::{COLOR_FORMAT, DEPTH_FORMAT, GpuScene, RenderError, RenderSettings, Renderer, SAMPLES, Scene};
+use super::{GpuScene, RenderError, RenderSettings, Renderer, Scene, Targets};
 use crate::core::camera::Camera;
 use crate::core::image::Image;
 
@@ -68,53 +68,10 @@ impl Headless {
             return Err(RenderError::BadSize { width, height, max });
         }
         let size = wgpu::Extent3d { width, height, depth_or_array_layers: 1 };
-        let target = |label, format, samples, usage| {
-            self.device.create_texture(&wgpu::TextureDescriptor {
-                label: Some(label),
-                size,
-                mip_level_count: 1,
-                sample_count: samples,
-                dimension: wgpu::TextureDimension::D2,
-                format,
-                usage,
-                view_formats: &[],
-            })
-        };
-        let msaa = target("colour msaa", COLOR_FORMAT, SAMPLES, wgpu::TextureUsages::RENDER_ATTACHMENT);
-        let resolved =
-            target("colour", COLOR_FORMAT, 1, wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC);
-        let depth = target("depth", DEPTH_FORMAT, SAMPLES, wgpu::TextureUsages::RENDER_ATTACHMENT);
-        let (msaa_view, resolved_view, depth_view) = (
-            msaa.create_view(&Default::default()),
-            resolved.create_view(&Default::default()),
-            depth.create_view(&Default::default()),
-        );
+        let targets = Targets::new(&self.device, [width, height], wgpu::TextureUsages::COPY_SRC);
         self.renderer.prepare(&self.queue, scene, camera, settings);
         let mut encoder = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("render") });
-        {
-            let [r, g, b] = settings.background.map(f64::from);
-            let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
-                label: Some("scene"),
-                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                    view: &msaa_view,
-                    depth_slice: None,
-                    resolve_target: Some(&resolved_view),
-                    ops: wgpu::Operations {
-                        load: wgpu::LoadOp::Clear(wgpu::Color { r, g, b, a: 1.0 }),
-                        store: wgpu::StoreOp::Discard,
-                    },
-                })],
-                depth_stencil_attachment: Some(wgpu::RenderPassDepthStencilAttachment {
-                    view: &depth_view,
-                    depth_ops: Some(wgpu::Operations { load: wgpu::LoadOp::Clear(1.0), store: wgpu::StoreOp::Discard }),
-                    stencil_ops: None,
-                }),
-                timestamp_writes: None,
-                occlusion_query_set: None,
-                multiview_mask: None,
-            });
-            self.renderer.draw(&mut pass, scene, settings);
-        }
+        self.renderer.record(&mut encoder, &targets, scene, settings);
         let bytes_per_row = (width * 4).div_ceil(256) * 256;
         let readback = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
@@ -124,7 +81,7 @@ impl Headless {
         });
         encoder.copy_texture_to_buffer(
             wgpu::TexelCopyTextureInfo {
-                texture: &resolved,
+                texture: &targets.resolved_texture,
                 mip_level: 0,
                 origin: wgpu::Origin3d::ZERO,
                 aspect: wgpu::TextureAspect::All,

@@ -176,6 +176,45 @@ pub struct GpuScene {
     pub last_sort_ms: f64,
 }
 
+/// The renderer's own colour (MSAA + resolved) and depth targets.
+pub struct Targets {
+    pub size: [u32; 2],
+    pub msaa: wgpu::TextureView,
+    /// The resolved colour texture: sampled by egui, or copied out for readback.
+    pub resolved_texture: wgpu::Texture,
+    pub resolved: wgpu::TextureView,
+    pub depth: wgpu::TextureView,
+}
+
+impl Targets {
+    /// Targets of `size`; `resolved_usage` adds to RENDER_ATTACHMENT (TEXTURE_BINDING, COPY_SRC, …).
+    pub fn new(device: &wgpu::Device, size: [u32; 2], resolved_usage: wgpu::TextureUsages) -> Self {
+        let extent = wgpu::Extent3d { width: size[0], height: size[1], depth_or_array_layers: 1 };
+        let make = |label, format, samples, usage| {
+            device.create_texture(&wgpu::TextureDescriptor {
+                label: Some(label),
+                size: extent,
+                mip_level_count: 1,
+                sample_count: samples,
+                dimension: wgpu::TextureDimension::D2,
+                format,
+                usage,
+                view_formats: &[],
+            })
+        };
+        let msaa = make("colour msaa", COLOR_FORMAT, SAMPLES, wgpu::TextureUsages::RENDER_ATTACHMENT);
+        let resolved_texture = make("colour", COLOR_FORMAT, 1, wgpu::TextureUsages::RENDER_ATTACHMENT | resolved_usage);
+        let depth = make("depth", DEPTH_FORMAT, SAMPLES, wgpu::TextureUsages::RENDER_ATTACHMENT);
+        Self {
+            size,
+            msaa: msaa.create_view(&Default::default()),
+            resolved: resolved_texture.create_view(&Default::default()),
+            resolved_texture,
+            depth: depth.create_view(&Default::default()),
+        }
+    }
+}
+
 /// Pipelines and per-frame state for one device.
 pub struct Renderer {
     globals: wgpu::Buffer,
@@ -627,6 +666,39 @@ impl Renderer {
         if sorted {
             scene.last_sort_ms = t0.elapsed().as_secs_f64() * 1e3;
         }
+    }
+
+    /// Records a pass that clears `targets` to the background and draws `scene` (call
+    /// [`Renderer::prepare`] first).
+    pub fn record(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        targets: &Targets,
+        scene: &GpuScene,
+        settings: &RenderSettings,
+    ) {
+        let [r, g, b] = settings.background.map(f64::from);
+        let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+            label: Some("scene"),
+            color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                view: &targets.msaa,
+                depth_slice: None,
+                resolve_target: Some(&targets.resolved),
+                ops: wgpu::Operations {
+                    load: wgpu::LoadOp::Clear(wgpu::Color { r, g, b, a: 1.0 }),
+                    store: wgpu::StoreOp::Discard,
+                },
+            })],
+            depth_stencil_attachment: Some(wgpu::RenderPassDepthStencilAttachment {
+                view: &targets.depth,
+                depth_ops: Some(wgpu::Operations { load: wgpu::LoadOp::Clear(1.0), store: wgpu::StoreOp::Discard }),
+                stencil_ops: None,
+            }),
+            timestamp_writes: None,
+            occlusion_query_set: None,
+            multiview_mask: None,
+        });
+        self.draw(&mut pass, scene, settings);
     }
 
     /// Records the draws into a render pass whose targets are [`COLOR_FORMAT`] / depth32 with
