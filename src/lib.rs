@@ -10,6 +10,7 @@ pub mod core;
 pub mod demo;
 pub mod geometry;
 pub mod io;
+pub mod lift;
 pub mod model;
 pub mod render;
 pub mod segment;
