@@ -46,6 +46,22 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ ! -x .venv/bin/pyt
   echo "$want" > "$stamp"
 fi
 
+# Node.js for the Khronos glTF-Validator used by the tests (npm `gltf-validator`, in .venv/node).
+if ! command -v npm >/dev/null 2>&1; then
+  echo "setup: installing nodejs and npm" >&2
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+if [ ! -f .venv/node/node_modules/gltf-validator/package.json ]; then
+  echo "setup: installing gltf-validator (npm)" >&2
+  mkdir -p .venv/node
+  [ -f .venv/node/package.json ] || echo '{"name": "carve-test-tools", "private": true}' > .venv/node/package.json
+  (cd .venv/node && npm install --silent --no-audit --no-fund gltf-validator@2.0.0-dev.3.10 >/dev/null)
+fi
+
 torch_dir=$(.venv/bin/python -c 'import os, torch; print(os.path.dirname(torch.__file__))')
 if [ "$(readlink .venv/libtorch 2>/dev/null || true)" != "$torch_dir" ]; then
   ln -sfn "$torch_dir" .venv/libtorch

@@ -306,7 +306,7 @@ pub fn lift(image: &Image, mask: &Mask, params: &LiftParams, progress: &Progress
             iterations: params.iterations,
             learning_rate: 0.01 * f64::from(voxel).max(1e-3) / 0.016,
             window,
-            mask_weight: 1.0,
+            mask_weight: 3.0,
             max_scale: f64::from(voxel) * 1.5,
             anchor_weight: 10.0 / f64::from(voxel * voxel).max(1e-12),
         };

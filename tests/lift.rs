@@ -1,0 +1,130 @@
+//! Lifting the demo photo's objects (known masks): the splats, seen from the source camera of
+//! `scene.json` with Carve's renderer, cover the mask (silhouette IoU ≥ 0.9) and match the photo
+//! inside it (PSNR ≥ 20 dB); `splats.ply` reads in Python `plyfile` with the standard names;
+//! `object.glb` passes the Khronos glTF-Validator; bad masks give clear errors.
+mod common;
+
+use carve::lift::{LiftParams, lift, write_outputs};
+use carve::render::headless::Headless;
+use carve::render::{RenderSettings, Scene};
+use carve::{Mask, Progress};
+
+fn psnr_inside(render: &carve::Image, photo: &carve::Image, mask: &Mask) -> f64 {
+    let (mut se, mut n) = (0.0f64, 0u64);
+    for y in 0..mask.height() {
+        for x in 0..mask.width() {
+            if mask.get(x, y) {
+                let (a, b) = (render.pixel(x, y).unwrap(), photo.pixel(x, y).unwrap());
+                se += (0..3).map(|c| (f64::from(a[c]) - f64::from(b[c])).powi(2)).sum::<f64>();
+                n += 3;
+            }
+        }
+    }
+    10.0 * (255.0f64.powi(2) / (se / n as f64)).log10()
+}
+
+#[test]
+fn demo_objects_lift_and_reproject() {
+    let photo = carve::demo::still_life();
+    let headless = Headless::new().expect("adapter");
+    let settings = RenderSettings { background: [0.0; 3], ..Default::default() };
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, mask) in carve::demo::still_life_masks() {
+        let out = lift(&photo, &mask, &LiftParams::default(), &Progress::new()).unwrap();
+        assert!(out.splats.validate().is_ok());
+        assert_eq!(out.grid.resolution, 64);
+        let dir = tmp.path().join(name);
+        let written = write_outputs(&dir, &out).unwrap();
+        assert_eq!(written.len(), 3);
+
+        // Reproject through scene.json's camera.
+        let scene_json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("scene.json")).unwrap()).unwrap();
+        let camera: carve::Camera = serde_json::from_value(scene_json["camera"].clone()).unwrap();
+        assert_eq!(scene_json["voxel_resolution"], 64);
+        assert!(scene_json["layout"]["scale"].as_f64().unwrap() > 0.0);
+        let carve::io::ply::PlyContent::Splats(splats) = carve::io::ply::read_ply(&dir.join("splats.ply")).unwrap()
+        else {
+            panic!()
+        };
+        // The silhouette is the splats' alpha: the same splats, all white, over black, > 50 %.
+        let mut white = splats.clone();
+        white.sh.iter_mut().for_each(|c| *c = (1.0 - 0.5) / carve::geometry::SH_C0);
+        let mut gpu = headless.upload(&Scene { splats: vec![white], ..Default::default() }, &settings);
+        let alpha = headless.render(&mut gpu, &camera, &settings).unwrap();
+        let silhouette = Mask::from_fn(camera.width, camera.height, |x, y| alpha.pixel(x, y).unwrap()[0] > 127);
+        let mut gpu = headless.upload(&Scene { splats: vec![splats], ..Default::default() }, &settings);
+        let render = headless.render(&mut gpu, &camera, &settings).unwrap();
+        let iou = silhouette.iou(&mask);
+        let psnr = psnr_inside(&render, &photo, &mask);
+        eprintln!(
+            "{name}: silhouette IoU {iou:.3}, PSNR in mask {psnr:.1} dB, {} splats, loss {:?} → {:?}",
+            out.splats.len(),
+            out.losses.first(),
+            out.losses.last()
+        );
+        assert!(iou >= 0.9, "{name}: silhouette IoU {iou:.3}");
+        assert!(psnr >= 20.0, "{name}: PSNR {psnr:.1} dB");
+        assert!(out.losses.last() < out.losses.first(), "{name}: refinement did not lower the loss");
+
+        // plyfile reads the standard names; the GLB passes the Khronos validator.
+        let check = r#"
+import sys
+from plyfile import PlyData
+v = PlyData.read(sys.argv[1])["vertex"]
+names = set(v.data.dtype.names)
+need = {"x","y","z","nx","ny","nz","f_dc_0","f_dc_1","f_dc_2","opacity","scale_0","scale_1","scale_2","rot_0","rot_1","rot_2","rot_3"}
+assert need <= names, need - names
+print(len(v.data))
+"#;
+        let ply_path = dir.join("splats.ply");
+        let count = common::run_python(&["-c".as_ref(), check.as_ref(), ply_path.as_os_str()]);
+        assert_eq!(count.trim().parse::<usize>().unwrap(), out.splats.len());
+        let report = std::process::Command::new("node")
+            .arg(common::repo_root().join("tools/validate_gltf.mjs"))
+            .arg(dir.join("object.glb"))
+            .output()
+            .expect("node (scripts/setup.sh)");
+        assert!(report.status.success(), "{}", String::from_utf8_lossy(&report.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
+        assert_eq!(report["errors"], 0, "{name}: glTF-Validator: {report}");
+    }
+}
+
+#[test]
+fn bad_masks_are_clear_errors_or_sensible() {
+    let photo = carve::demo::still_life();
+    let fast = LiftParams { iterations: 5, ..Default::default() };
+    let err = lift(&photo, &Mask::new(1024, 768), &fast, &Progress::new()).err().unwrap();
+    assert!(err.to_string().contains("empty"), "{err}");
+    let err = lift(&photo, &Mask::new(100, 100), &fast, &Progress::new()).err().unwrap();
+    assert!(err.to_string().contains("100×100"), "{err}");
+    let one = Mask::from_fn(1024, 768, |x, y| x == 500 && y == 400);
+    assert!(lift(&photo, &one, &fast, &Progress::new()).err().unwrap().to_string().contains("1 pixel"));
+    // Touching the border (the whole bottom strip): lifts, with finite splats.
+    let strip = Mask::from_fn(1024, 768, |_, y| y > 700);
+    let out = lift(&photo, &strip, &fast, &Progress::new()).unwrap();
+    assert!(out.splats.validate().is_ok() && !out.splats.is_empty());
+    // Through the CLI: a non-binary mask is thresholded, outputs land in the folder.
+    let tmp = tempfile::tempdir().unwrap();
+    let grey = tmp.path().join("grey.png");
+    image::GrayImage::from_fn(1024, 768, |x, y| {
+        image::Luma([if (x as i32 - 300).pow(2) + (y as i32 - 520).pow(2) < 100 * 100 { 200 } else { 40 }])
+    })
+    .save(&grey)
+    .unwrap();
+    let r = common::carve(tmp.path())
+        .arg("lift")
+        .arg(common::repo_root().join("assets/demo/still_life.jpg"))
+        .arg("--mask")
+        .arg(&grey)
+        .args(["--iters", "10", "--voxels", "32", "--json", "--out"])
+        .arg(tmp.path().join("out"))
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert_eq!(json["voxel_resolution"], 32);
+    assert!(json["splats"].as_u64().unwrap() > 100);
+    assert!(tmp.path().join("out/object.glb").exists() && tmp.path().join("out/scene.json").exists());
+}
