@@ -462,15 +462,13 @@ fn lift(args: &LiftArgs) -> anyhow::Result<()> {
     let image = carve::Image::load(&args.image)?;
     let mask = carve::Mask::load_png(&args.mask)?;
     let models = find_models(args.models.as_deref())?;
-    if let Some(depth) = carve::model::registry::first_valid(&models, &carve::model::ModelKind::Depth) {
-        eprintln!(
-            "note: depth model {} found; this build lifts with the built-in silhouette estimate",
-            depth.path.display()
-        );
-    }
+    let depth = match carve::model::registry::first_valid(&models, &carve::model::ModelKind::Depth) {
+        Some(folder) => Some(carve::lift::DepthModel::load(folder)?),
+        None => None,
+    };
     let params = carve::lift::LiftParams { voxels: args.voxels, iterations: args.iters, ..Default::default() };
     let out = carve::task::run_with_terminal_progress("lift", move |progress| {
-        carve::lift::lift(&image, &mask, &params, progress)
+        carve::lift::lift_with(&image, &mask, &params, depth.as_ref(), progress)
     })?
     .with_context(|| format!("cannot lift {} with {}", args.image.display(), args.mask.display()))?;
     let written = carve::lift::write_outputs(&args.out, &out)?;

@@ -128,3 +128,33 @@ fn bad_masks_are_clear_errors_or_sensible() {
     assert!(json["splats"].as_u64().unwrap() > 100);
     assert!(tmp.path().join("out/object.glb").exists() && tmp.path().join("out/scene.json").exists());
 }
+
+#[test]
+fn depth_model_path_runs_end_to_end() {
+    // The random-weight tiny Depth Anything export: the code path is real, the depth meaningless.
+    let tmp = tempfile::tempdir().unwrap();
+    let models = tmp.path().join("depth");
+    let script = common::repo_root().join("tools/export_depth.py");
+    common::run_python(&[script.as_os_str(), "--out".as_ref(), models.as_os_str(), "--tiny".as_ref()]);
+    let out = tmp.path().join("out");
+    let r = common::carve(tmp.path())
+        .arg("lift")
+        .arg(common::repo_root().join("assets/demo/still_life.jpg"))
+        .arg("--mask")
+        .arg(common::repo_root().join("assets/demo/masks/mug.png"))
+        .args(["--iters", "10", "--json", "--models"])
+        .arg(&models)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert!(json["engine"].as_str().unwrap().starts_with("depth model: Depth Anything"), "{json}");
+    let carve::io::ply::PlyContent::Splats(s) = carve::io::ply::read_ply(&out.join("splats.ply")).unwrap() else {
+        panic!()
+    };
+    assert!(s.validate().is_ok() && s.len() > 1000);
+    let scene: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("scene.json")).unwrap()).unwrap();
+    assert!(scene["engine"].as_str().unwrap().contains("Depth Anything"));
+}

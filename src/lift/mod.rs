@@ -37,6 +37,8 @@ pub enum LiftError {
     #[error(transparent)]
     Cancelled(#[from] Cancelled),
     #[error(transparent)]
+    Model(#[from] crate::model::ModelError),
+    #[error(transparent)]
     Write(#[from] crate::io::FileError),
 }
 
@@ -146,8 +148,69 @@ pub fn default_camera(width: u32, height: u32) -> Camera {
     }
 }
 
-/// Lifts the masked object of `image`.
+/// A monocular depth model (a model folder of kind `depth`, made by `tools/export_depth.py`):
+/// RGB image → relative inverse depth (larger = nearer).
+pub struct DepthModel {
+    pub name: String,
+    path: PathBuf,
+    module: tch::CModule,
+    input: crate::model::InputSpec,
+}
+
+impl DepthModel {
+    /// Loads the folder's TorchScript module (on the CPU).
+    pub fn load(folder: &crate::model::ModelFolder) -> Result<Self, crate::model::ModelError> {
+        let manifest_path = folder.path.join("manifest.toml");
+        let bad = |message: &str| crate::model::ModelError::Manifest {
+            path: manifest_path.clone(),
+            message: message.to_owned(),
+        };
+        let manifest = folder.manifest.as_ref().ok_or_else(|| bad("unreadable manifest"))?;
+        let input = manifest.input.clone().ok_or_else(|| bad("a depth model needs an [input] section"))?;
+        let path = manifest.file(&folder.path, "model").ok_or_else(|| bad("[files] lacks 'model'"))?;
+        let module = crate::model::load_torchscript(&path, crate::model::ComputeDevice::Cpu)?;
+        Ok(Self { name: manifest.name.clone(), path, module, input })
+    }
+
+    /// Relative inverse depth at the image's resolution, row-major.
+    pub fn predict(&self, image: &Image) -> Result<Vec<f32>, crate::model::ModelError> {
+        let run = |e: tch::TchError| crate::model::ModelError::Run {
+            path: self.path.clone(),
+            message: crate::model::runtime::first_line(&e.to_string()),
+        };
+        let x = crate::model::runtime::image_to_model_input(image, &self.input, crate::model::ComputeDevice::Cpu)?;
+        let out = tch::no_grad(|| self.module.forward_ts(&[x])).map_err(run)?;
+        let size = out.size();
+        let [.., h, w] = size[..] else { return Err(run(tch::TchError::Shape(format!("output shape {size:?}")))) };
+        let full = out
+            .view([1, 1, h, w])
+            .to_kind(tch::Kind::Float)
+            .f_upsample_bilinear2d([i64::from(image.height()), i64::from(image.width())], false, None, None)
+            .map_err(run)?;
+        let values = Vec::<f32>::try_from(&full.contiguous().view([-1])).map_err(run)?;
+        if values.iter().any(|v| !v.is_finite()) {
+            return Err(crate::model::ModelError::Run {
+                path: self.path.clone(),
+                message: "the depth map has NaN or infinite values".into(),
+            });
+        }
+        Ok(values)
+    }
+}
+
+/// Lifts the masked object of `image` with the built-in surface estimate.
 pub fn lift(image: &Image, mask: &Mask, params: &LiftParams, progress: &Progress) -> Result<LiftOutput, LiftError> {
+    lift_with(image, mask, params, None, progress)
+}
+
+/// Lifts the masked object of `image`, shaping the front surface with `depth` when given.
+pub fn lift_with(
+    image: &Image,
+    mask: &Mask,
+    params: &LiftParams,
+    depth: Option<&DepthModel>,
+    progress: &Progress,
+) -> Result<LiftOutput, LiftError> {
     let (w, h) = (image.width(), image.height());
     if (mask.width(), mask.height()) != (w, h) {
         return Err(LiftError::SizeMismatch {
@@ -185,14 +248,34 @@ pub fn lift(image: &Image, mask: &Mask, params: &LiftParams, progress: &Progress
             (2.0 * r_max * d - d * d).max(0.0).sqrt() * params.thickness * (z0 / camera.fx) as f32
         })
         .collect();
-    let engine = "silhouette inflation (built-in)".to_owned();
+    // Front and back offsets from the mid-depth z0 (world units, ≥ 0): the silhouette profile on
+    // both sides, or, with a depth model, a front shaped half by the profile and half by the
+    // model's relative (inverse) depth normalised inside the mask.
+    let max_half = half.iter().copied().fold(0.0f32, f32::max);
+    let (front, engine) = match depth {
+        None => (half.clone(), "silhouette inflation (built-in)".to_owned()),
+        Some(model) => {
+            progress.set(0.04, format!("estimating depth with {}", model.name));
+            let inverse = model.predict(image)?;
+            let inside: Vec<f32> =
+                inverse.iter().zip(mask.as_bytes()).filter(|(_, m)| **m != 0).map(|(d, _)| *d).collect();
+            let (lo, hi) = inside.iter().fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+            let span = (hi - lo).max(1e-6);
+            let front = half
+                .iter()
+                .zip(&inverse)
+                .map(|(&h, &d)| 0.5 * h + 0.5 * max_half * ((d - lo) / span).clamp(0.0, 1.0))
+                .collect();
+            (front, format!("depth model: {}", model.name))
+        }
+    };
     timings.push(("surface", t0.elapsed().as_secs_f64() * 1e3));
 
     // Bounds of the solid in the camera frame.
     let t1 = Instant::now();
     progress.check()?;
     progress.set(0.08, "voxelising");
-    let max_half = half.iter().copied().fold(0.0f32, f32::max) as f64;
+    let max_half = f64::from(max_half);
     let corners = [(bx0, by0), (bx1, by0), (bx0, by1), (bx1, by1)];
     let mut lo = Vec3::splat(f32::MAX);
     let mut hi = Vec3::splat(f32::MIN);
@@ -225,8 +308,15 @@ pub fn lift(image: &Image, mask: &Mask, params: &LiftParams, progress: &Progress
                 if !mask.get(ui, vi) {
                     continue;
                 }
-                let hh = f64::from(half[(vi * w + ui) as usize]);
-                if (depth - z0).abs() <= hh.max(scale / res as f64 * 0.5) {
+                let k = (vi * w + ui) as usize;
+                let min_half = scale / res as f64 * 0.5;
+                let offset = depth - z0;
+                let inside = if offset < 0.0 {
+                    -offset <= f64::from(front[k]).max(min_half)
+                } else {
+                    offset <= f64::from(half[k]).max(min_half)
+                };
+                if inside {
                     let i = grid.index(x, y, z);
                     grid.occupied[i] = true;
                     let c = rgb.get_pixel(ui, vi).0;
