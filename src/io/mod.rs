@@ -86,6 +86,8 @@ pub enum LoadError {
     Gltf(#[from] gltf::GltfError),
     #[error("{}: not a mesh or splat file Carve reads (.ply, .glb, .gltf)", path.display())]
     Unknown { path: PathBuf },
+    #[error("{}: bad layout: {message}", path.display())]
+    Layout { path: PathBuf, message: String },
 }
 
 /// Adds the contents of a `.ply`, `.glb` or `.gltf` file to `scene` (splats, mesh or points,
@@ -101,6 +103,21 @@ pub fn load_into_scene(path: &Path, scene: &mut crate::render::Scene) -> Result<
     if head.starts_with(b"ply") {
         return Ok(match ply::read_ply(path)? {
             ply::PlyContent::Splats(s) => {
+                // SAM 3D Objects output: splats in the canonical cube plus a layout file beside
+                // them (`<stem>.layout.json` or `layout.json`): place them in the scene.
+                let layout_path = [path.with_extension("layout.json"), path.with_file_name("layout.json")]
+                    .into_iter()
+                    .find(|p| p.is_file());
+                if let Some(layout_path) = layout_path {
+                    let text = std::fs::read_to_string(&layout_path)
+                        .map_err(|source| LoadError::Ply(ply::PlyError::Io { path: layout_path.clone(), source }))?;
+                    let layout = serde_json::from_str::<serde_json::Value>(&text)
+                        .map_err(|e| e.to_string())
+                        .and_then(|v| crate::lift::Layout::from_json(&v))
+                        .map_err(|message| LoadError::Layout { path: layout_path.clone(), message })?;
+                    scene.splats.push(crate::lift::place_canonical(&s, &layout));
+                    return Ok("splats (placed by layout)");
+                }
                 scene.splats.push(s);
                 "splats"
             }
