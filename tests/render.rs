@@ -192,8 +192,7 @@ print(json.dumps({n: [float(x) for x in v[n]] for n in v.data.dtype.names}))
 #[test]
 fn cli_renders_the_mhr_body_glb_and_a_splat_ply() {
     let tmp = tempfile::tempdir().unwrap();
-    let body_ply =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mhr/lod1_topology_face_mask.ply");
+    let body_ply = common::repo_root().join("assets/mhr/lod1_topology_face_mask.ply");
     let carve::io::ply::PlyContent::Mesh(mut body) = carve::io::ply::read_ply(&body_ply).unwrap() else {
         panic!("mesh")
     };

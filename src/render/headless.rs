@@ -13,6 +13,9 @@ pub struct Headless {
     /// Adapter name and driver, for logs and benchmarks.
     pub adapter: String,
     max_side: u32,
+    /// The renderer's per-frame uniforms are shared: one frame at a time (tests render from
+    /// several threads).
+    frame: std::sync::Mutex<()>,
 }
 
 impl Headless {
@@ -47,6 +50,7 @@ impl Headless {
             renderer,
             adapter: format!("{} ({:?}, {})", info.name, info.backend, info.driver),
             max_side: limits.max_texture_dimension_2d,
+            frame: std::sync::Mutex::new(()),
         })
     }
 
@@ -67,6 +71,8 @@ impl Headless {
         if width == 0 || height == 0 || width > max || height > max {
             return Err(RenderError::BadSize { width, height, max });
         }
+        // A poisoned lock only means another frame panicked; the uniforms are rewritten below.
+        let _frame = self.frame.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let size = wgpu::Extent3d { width, height, depth_or_array_layers: 1 };
         let targets = Targets::new(&self.device, [width, height], wgpu::TextureUsages::COPY_SRC);
         self.renderer.prepare(&self.queue, scene, camera, settings);
