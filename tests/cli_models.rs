@@ -2,7 +2,7 @@
 mod common;
 
 /// Subcommands that have landed; each stage issue adds its own here.
-const SUBCOMMANDS: &[&str] = &["segment", "models"];
+const SUBCOMMANDS: &[&str] = &["segment", "lift", "render", "models"];
 
 #[test]
 fn help_lists_the_subcommands() {
