@@ -461,6 +461,9 @@ fn render(args: &RenderArgs) -> anyhow::Result<()> {
 fn lift(args: &LiftArgs) -> anyhow::Result<()> {
     let image = carve::Image::load(&args.image)?;
     let mask = carve::Mask::load_png(&args.mask)?;
+    if carve::Image::load(&args.mask)?.rgb().as_raw().iter().any(|&c| c != 0 && c != 255) {
+        eprintln!("note: {} is not a binary mask; it was thresholded at mid-grey", args.mask.display());
+    }
     let models = find_models(args.models.as_deref())?;
     let depth = match carve::model::registry::first_valid(&models, &carve::model::ModelKind::Depth) {
         Some(folder) => Some(carve::lift::DepthModel::load(folder)?),

@@ -123,6 +123,7 @@ fn bad_masks_are_clear_errors_or_sensible() {
         .output()
         .unwrap();
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("not a binary mask"), "the threshold is reported");
     let json: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
     assert_eq!(json["voxel_resolution"], 32);
     assert!(json["splats"].as_u64().unwrap() > 100);
