@@ -22,7 +22,9 @@ fn main() -> anyhow::Result<()> {
         let mut frames = Vec::new();
         for angle_deg in [-30.0f64, 0.0, 30.0] {
             // Orbit the source camera about the object's centre, then crop to the object.
-            let about = DMat4::from_translation(centre) * DMat4::from_rotation_y(angle_deg.to_radians()) * DMat4::from_translation(-centre);
+            let about = DMat4::from_translation(centre)
+                * DMat4::from_rotation_y(angle_deg.to_radians())
+                * DMat4::from_translation(-centre);
             let mut camera = out.camera;
             camera.world_from_camera = about * camera.world_from_camera;
             let (cw, ch) = ((x1 - x0) as f64 + 2.0 * pad, (y1 - y0) as f64 + 2.0 * pad);
