@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   build-essential pkg-config python3 python3-venv python3-dev curl ca-certificates git
   mesa-vulkan-drivers libvulkan1 vulkan-tools
-  xvfb xauth x11-utils x11-apps libxcursor1 libxi6 libxrandr2 libx11-xcb1 libxkbcommon-x11-0 libxkbcommon0
+  xvfb xauth x11-utils x11-apps xdotool libxcursor1 libxi6 libxrandr2 libx11-xcb1 libxkbcommon-x11-0 libxkbcommon0
   libwayland-client0 libegl1 libgl1 fonts-dejavu-core
 )
 
