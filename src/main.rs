@@ -409,21 +409,10 @@ fn render(args: &RenderArgs) -> anyhow::Result<()> {
         let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
         let json: serde_json::Value =
             serde_json::from_str(&text).with_context(|| format!("{}: not JSON", path.display()))?;
-        let mut cam: carve::Camera = serde_json::from_value(json["camera"].clone())
+        let cam: carve::Camera = serde_json::from_value(json["camera"].clone())
             .with_context(|| format!("{}: no valid \"camera\" object", path.display()))?;
         // Another output size keeps the field of view: scale the intrinsics.
-        let (w, h) = (args.width.unwrap_or(cam.width), args.height.unwrap_or(cam.height));
-        let (sx, sy) = (f64::from(w) / f64::from(cam.width), f64::from(h) / f64::from(cam.height));
-        cam = carve::Camera {
-            width: w,
-            height: h,
-            fx: cam.fx * sx,
-            fy: cam.fy * sy,
-            cx: cam.cx * sx,
-            cy: cam.cy * sy,
-            ..cam
-        };
-        cam
+        cam.resized(args.width.unwrap_or(cam.width), args.height.unwrap_or(cam.height))
     };
     let settings = RenderSettings { background, ..Default::default() };
     let headless = Headless::new()?;

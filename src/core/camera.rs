@@ -53,8 +53,28 @@ impl Camera {
     /// A camera at the world origin (identity pose) with vertical field of view `fov_y_rad`,
     /// square pixels and the principal point at the image centre.
     pub fn from_fov_y(width: u32, height: u32, fov_y_rad: f64) -> Result<Self, CameraError> {
-        let f = f64::from(height) / 2.0 / (fov_y_rad / 2.0).tan();
-        Self::new(width, height, f, f, f64::from(width) / 2.0, f64::from(height) / 2.0, DMat4::IDENTITY)
+        let camera = Self::centered(width, height, f64::from(height) / 2.0 / (fov_y_rad / 2.0).tan(), DMat4::IDENTITY);
+        camera.validate()?;
+        Ok(camera)
+    }
+
+    /// A camera with square pixels, focal length `focal_px` and the principal point at the centre.
+    pub fn centered(width: u32, height: u32, focal_px: f64, world_from_camera: DMat4) -> Self {
+        Self {
+            width,
+            height,
+            fx: focal_px,
+            fy: focal_px,
+            cx: f64::from(width) / 2.0,
+            cy: f64::from(height) / 2.0,
+            world_from_camera,
+        }
+    }
+
+    /// The same view at another image size (intrinsics scaled per axis, pose unchanged).
+    pub fn resized(&self, width: u32, height: u32) -> Self {
+        let (sx, sy) = (f64::from(width) / f64::from(self.width), f64::from(height) / f64::from(self.height));
+        Self { width, height, fx: self.fx * sx, fy: self.fy * sy, cx: self.cx * sx, cy: self.cy * sy, ..*self }
     }
 
     /// Checks intrinsics are finite and positive and the pose is rigid.

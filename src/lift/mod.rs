@@ -136,16 +136,7 @@ pub struct LiftOutput {
 /// The source camera assumed for a photo without metadata: principal point at the centre and a
 /// focal length of 1.1 × the longest side (about a 49° field of view across it).
 pub fn default_camera(width: u32, height: u32) -> Camera {
-    let f = 1.1 * f64::from(width.max(height));
-    Camera {
-        width,
-        height,
-        fx: f,
-        fy: f,
-        cx: f64::from(width) / 2.0,
-        cy: f64::from(height) / 2.0,
-        world_from_camera: glam::DMat4::IDENTITY,
-    }
+    Camera::centered(width, height, 1.1 * f64::from(width.max(height)), glam::DMat4::IDENTITY)
 }
 
 /// A monocular depth model (a model folder of kind `depth`, made by `tools/export_depth.py`):
@@ -370,15 +361,7 @@ pub fn lift_with(
     let losses = if params.iterations > 0 && !splats.is_empty() {
         let s = (f64::from(params.refine_max_side) / f64::from(w.max(h))).min(1.0);
         let (rw, rh) = (((f64::from(w) * s).round() as u32).max(8), ((f64::from(h) * s).round() as u32).max(8));
-        let small = Camera {
-            width: rw,
-            height: rh,
-            fx: camera.fx * s,
-            fy: camera.fy * s,
-            cx: camera.cx * s,
-            cy: camera.cy * s,
-            ..camera
-        };
+        let small = camera.resized(rw, rh);
         let photo = image::imageops::resize(rgb, rw, rh, image::imageops::FilterType::Triangle);
         let mask_img = image::GrayImage::from_fn(w, h, |x, y| image::Luma([if mask.get(x, y) { 255 } else { 0 }]));
         let mask_small = image::imageops::resize(&mask_img, rw, rh, image::imageops::FilterType::Triangle);

@@ -115,16 +115,12 @@ impl OrbitCamera {
             forward.as_dvec3().extend(0.0),
             eye.as_dvec3().extend(1.0),
         );
-        let f = f64::from(height) / 2.0 / (f64::from(self.fov_y_rad) / 2.0).tan();
-        Camera {
+        Camera::centered(
             width,
             height,
-            fx: f,
-            fy: f,
-            cx: f64::from(width) / 2.0,
-            cy: f64::from(height) / 2.0,
+            f64::from(height) / 2.0 / (f64::from(self.fov_y_rad) / 2.0).tan(),
             world_from_camera,
-        }
+        )
     }
 }
 
