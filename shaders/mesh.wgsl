@@ -34,3 +34,9 @@ fn fs_main(in: VsOut) -> @location(0) vec4<f32> {
     let shade = 0.22 + 0.45 * head + 0.4 * key;
     return vec4<f32>(in.color.rgb * min(shade, 1.15), in.color.a);
 }
+
+// Wireframe: the mesh's own vertex buffer drawn as lines in a dark shade of the vertex colour.
+@fragment
+fn fs_wire(in: VsOut) -> @location(0) vec4<f32> {
+    return vec4<f32>(in.color.rgb * 0.25, 1.0);
+}

@@ -6,6 +6,7 @@
 //! take a [`task::Progress`] for progress reporting and cancellation.
 
 pub mod app;
+pub mod body;
 pub mod core;
 pub mod demo;
 pub mod geometry;

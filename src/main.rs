@@ -79,6 +79,9 @@ struct RenderArgs {
     /// Background colour R,G,B (0-255).
     #[arg(long, value_name = "R,G,B", default_value = "30,30,36")]
     background: String,
+    /// Draw triangle edges over the shaded mesh
+    #[arg(long)]
+    wireframe: bool,
     /// Print a JSON summary on stdout.
     #[arg(long)]
     json: bool,
@@ -414,7 +417,7 @@ fn render(args: &RenderArgs) -> anyhow::Result<()> {
         // Another output size keeps the field of view: scale the intrinsics.
         cam.resized(args.width.unwrap_or(cam.width), args.height.unwrap_or(cam.height))
     };
-    let settings = RenderSettings { background, ..Default::default() };
+    let settings = RenderSettings { background, wireframe: args.wireframe, ..Default::default() };
     let headless = Headless::new()?;
     let mut gpu = headless.upload(&scene, &settings);
     let t1 = std::time::Instant::now();

@@ -3,6 +3,7 @@
 
 pub mod gltf;
 pub mod mask_export;
+pub mod npz;
 pub mod ply;
 
 use std::io::Write;

@@ -222,6 +222,7 @@ pub struct Renderer {
     splat_layout: wgpu::BindGroupLayout,
     mesh_pipeline: wgpu::RenderPipeline,
     line_pipeline: wgpu::RenderPipeline,
+    wire_pipeline: wgpu::RenderPipeline,
     point_pipeline: wgpu::RenderPipeline,
     splat_pipeline: wgpu::RenderPipeline,
     photo_layout: wgpu::BindGroupLayout,
@@ -243,6 +244,7 @@ struct PipelineSpec<'a> {
     vs: &'a str,
     buffers: &'a [Option<wgpu::VertexBufferLayout<'a>>],
     topology: wgpu::PrimitiveTopology,
+    fs: &'a str,
     depth_write: bool,
     blend: wgpu::BlendState,
     bias: wgpu::DepthBiasState,
@@ -269,7 +271,7 @@ fn pipeline(device: &wgpu::Device, layout: &wgpu::PipelineLayout, spec: Pipeline
         multisample: wgpu::MultisampleState { count: SAMPLES, ..Default::default() },
         fragment: Some(wgpu::FragmentState {
             module: spec.module,
-            entry_point: Some("fs_main"),
+            entry_point: Some(spec.fs),
             compilation_options: Default::default(),
             targets: &[Some(wgpu::ColorTargetState {
                 format: COLOR_FORMAT,
@@ -366,11 +368,31 @@ impl Renderer {
                     step_mode: wgpu::VertexStepMode::Vertex,
                     attributes: &mesh_attrs,
                 })],
+                fs: "fs_main",
                 topology: wgpu::PrimitiveTopology::TriangleList,
                 depth_write: true,
                 blend: opaque,
                 // Push triangles back a little so wireframe edges win the depth test.
                 bias: wgpu::DepthBiasState { constant: 2, slope_scale: 1.0, clamp: 0.0 },
+            },
+        );
+        let wire_pipeline = pipeline(
+            device,
+            &simple_layout,
+            PipelineSpec {
+                label: "wireframe",
+                module: &mesh_module,
+                vs: "vs_main",
+                buffers: &[Some(wgpu::VertexBufferLayout {
+                    array_stride: std::mem::size_of::<MeshVertex>() as u64,
+                    step_mode: wgpu::VertexStepMode::Vertex,
+                    attributes: &mesh_attrs,
+                })],
+                fs: "fs_wire",
+                topology: wgpu::PrimitiveTopology::LineList,
+                depth_write: true,
+                blend: opaque,
+                bias: Default::default(),
             },
         );
         let color_vertex_layout = |step_mode| wgpu::VertexBufferLayout {
@@ -386,6 +408,7 @@ impl Renderer {
                 module: &lines_module,
                 vs: "vs_line",
                 buffers: &[Some(color_vertex_layout(wgpu::VertexStepMode::Vertex))],
+                fs: "fs_main",
                 topology: wgpu::PrimitiveTopology::LineList,
                 depth_write: true,
                 blend: opaque,
@@ -400,6 +423,7 @@ impl Renderer {
                 module: &lines_module,
                 vs: "vs_point",
                 buffers: &[Some(color_vertex_layout(wgpu::VertexStepMode::Instance))],
+                fs: "fs_main",
                 topology: wgpu::PrimitiveTopology::TriangleStrip,
                 depth_write: true,
                 blend: opaque,
@@ -414,6 +438,7 @@ impl Renderer {
                 module: &splat_module,
                 vs: "vs_main",
                 buffers: &[],
+                fs: "fs_main",
                 topology: wgpu::PrimitiveTopology::TriangleStrip,
                 depth_write: false,
                 blend: premultiplied,
@@ -460,6 +485,7 @@ impl Renderer {
                     step_mode: wgpu::VertexStepMode::Vertex,
                     attributes: &photo_attrs,
                 })],
+                fs: "fs_main",
                 topology: wgpu::PrimitiveTopology::TriangleStrip,
                 depth_write: true,
                 blend: opaque,
@@ -478,6 +504,7 @@ impl Renderer {
             splat_layout,
             mesh_pipeline,
             line_pipeline,
+            wire_pipeline,
             point_pipeline,
             splat_pipeline,
             photo_layout,
@@ -717,6 +744,7 @@ impl Renderer {
             pass.draw(0..l.count, 0..1);
         }
         if settings.wireframe {
+            pass.set_pipeline(&self.wire_pipeline);
             for m in &scene.meshes {
                 pass.set_vertex_buffer(0, m.vertices.slice(..));
                 pass.set_index_buffer(m.edges.slice(..), wgpu::IndexFormat::Uint32);
