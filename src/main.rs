@@ -2,6 +2,8 @@
 //! pipeline step headless. `--json` prints a machine-readable summary on stdout; progress and
 //! messages go to stderr; errors exit non-zero with a one-line reason.
 
+mod cli_body;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -33,6 +35,9 @@ enum Command {
     Render(RenderArgs),
     /// Report the libtorch version, compute devices and every model folder found.
     Models(ModelsArgs),
+    /// Body rigs: import SAM 3D Body outputs, the demo rig, fitting, LODs.
+    #[command(subcommand)]
+    Body(cli_body::BodyCommand),
 }
 
 #[derive(clap::Args)]
@@ -163,6 +168,7 @@ fn main() -> ExitCode {
         Some(Command::Segment(args)) => segment(&args),
         Some(Command::Render(args)) => render(&args),
         Some(Command::Lift(args)) => lift(&args),
+        Some(Command::Body(command)) => cli_body::run(&command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

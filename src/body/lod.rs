@@ -109,6 +109,8 @@ pub struct MhrLods {
     /// LOD 1 rest vertices, centimetres.
     pub rest_lod1: Vec<[f32; 3]>,
     pub triangles_lod1: Vec<[u32; 3]>,
+    /// The face region, 0..1 per LOD 1 vertex (the PLY's red channel).
+    pub face_weight: Vec<f32>,
     /// `maps[n]` maps LOD 1 to LOD n; `None` for LOD 1 itself.
     pub maps: [Option<LodMap>; 7],
 }
@@ -153,7 +155,11 @@ impl MhrLods {
             let mut npz = Npz::from_bytes(bytes.to_vec(), &path)?;
             maps[lod] = Some(LodMap::from_npz(&mut npz, triangles_lod1.len())?);
         }
-        Ok(MhrLods { rest_lod1: mesh.positions, triangles_lod1, maps })
+        let face_weight = match &mesh.colors {
+            Some(c) => c.iter().map(|c| c[0].clamp(0.0, 1.0)).collect(),
+            None => vec![0.0; mesh.positions.len()],
+        };
+        Ok(MhrLods { rest_lod1: mesh.positions, triangles_lod1, face_weight, maps })
     }
 
     /// Every LOD's vertices from LOD 1 vertices (`lod1` must have 18,439 vertices).
@@ -225,7 +231,7 @@ fn cached_triangulation(source: &[[f32; 3]], triangles: &[[u32; 3]], map: &LodMa
     if let Some(bytes) = path.as_ref().and_then(|p| std::fs::read(p).ok())
         && bytes.len().is_multiple_of(12)
     {
-        let tris: Vec<[u32; 3]> = bytes.chunks_exact(12).map(|c| bytemuck::pod_read_unaligned::<[u32; 3]>(c)).collect();
+        let tris: Vec<[u32; 3]> = bytes.chunks_exact(12).map(bytemuck::pod_read_unaligned::<[u32; 3]>).collect();
         if tris.iter().flatten().all(|&v| (v as usize) < map.len()) && check_closed_manifold(&tris, map.len()).is_ok() {
             return Ok(tris);
         }

@@ -87,14 +87,41 @@ fn pad4(bytes: &mut Vec<u8>, fill: u8) {
     }
 }
 
+/// A skeleton to export with a mesh: joint nodes with local TRS (posed), inverse bind matrices,
+/// per-vertex influences and optional morph targets.
+#[derive(Clone, Debug, Default)]
+pub struct GltfSkin {
+    pub joint_names: Vec<String>,
+    /// Parent per joint (`-1` for a root); parents come before children.
+    pub parents: Vec<i32>,
+    pub translations: Vec<[f32; 3]>,
+    /// xyzw.
+    pub rotations: Vec<[f32; 4]>,
+    /// Uniform scale per joint.
+    pub scales: Vec<f32>,
+    /// Column-major 4×4 per joint.
+    pub inverse_bind: Vec<[f32; 16]>,
+    /// Influences per vertex (1..=8); `joints` and `weights` hold `influences` entries per vertex.
+    pub influences: usize,
+    pub joints: Vec<u32>,
+    pub weights: Vec<f32>,
+    /// Morph targets: name and per-vertex position deltas.
+    pub morph_targets: Vec<(String, Vec<[f32; 3]>)>,
+}
+
 /// Builds a GLB holding `mesh` (one node, one primitive).
 pub fn glb_bytes(mesh: &Mesh) -> Result<Vec<u8>, String> {
+    glb_bytes_skinned(mesh, None)
+}
+
+/// Builds a GLB holding `mesh`, skinned to `skin` when given.
+pub fn glb_bytes_skinned(mesh: &Mesh, skin: Option<&GltfSkin>) -> Result<Vec<u8>, String> {
     mesh.validate()?;
     let normals = mesh.normals.clone().unwrap_or_else(|| mesh.compute_normals());
     let mut bin: Vec<u8> = Vec::new();
     let mut views = Vec::new();
     let mut accessors = Vec::new();
-    let mut push_view = |bin: &mut Vec<u8>, data: &[u8], target: json::buffer::Target| {
+    let mut push_view = |bin: &mut Vec<u8>, data: &[u8], target: Option<json::buffer::Target>| {
         let offset = bin.len();
         bin.extend_from_slice(data);
         pad4(bin, 0);
@@ -104,7 +131,7 @@ pub fn glb_bytes(mesh: &Mesh) -> Result<Vec<u8>, String> {
             byte_offset: Some(USize64(offset as u64)),
             byte_stride: None,
             name: None,
-            target: Some(Valid(target)),
+            target: target.map(Valid),
             extensions: None,
             extras: Default::default(),
         });
@@ -131,7 +158,7 @@ pub fn glb_bytes(mesh: &Mesh) -> Result<Vec<u8>, String> {
     };
     let bounds = mesh.bounds().ok_or("the mesh has no finite vertex")?;
     let n = mesh.positions.len();
-    let v = push_view(&mut bin, bytemuck::cast_slice(&mesh.positions), json::buffer::Target::ArrayBuffer);
+    let v = push_view(&mut bin, bytemuck::cast_slice(&mesh.positions), Some(json::buffer::Target::ArrayBuffer));
     accessors.push(accessor(
         v,
         n,
@@ -140,17 +167,17 @@ pub fn glb_bytes(mesh: &Mesh) -> Result<Vec<u8>, String> {
         Some(json::Value::from(bounds.min.to_array().to_vec())),
         Some(json::Value::from(bounds.max.to_array().to_vec())),
     ));
-    let v = push_view(&mut bin, bytemuck::cast_slice(&normals), json::buffer::Target::ArrayBuffer);
+    let v = push_view(&mut bin, bytemuck::cast_slice(&normals), Some(json::buffer::Target::ArrayBuffer));
     accessors.push(accessor(v, n, json::accessor::ComponentType::F32, json::accessor::Type::Vec3, None, None));
     let mut attributes = BTreeMap::new();
     attributes.insert(Valid(json::mesh::Semantic::Positions), json::Index::new(0));
     attributes.insert(Valid(json::mesh::Semantic::Normals), json::Index::new(1));
     if let Some(colors) = &mesh.colors {
-        let v = push_view(&mut bin, bytemuck::cast_slice(colors), json::buffer::Target::ArrayBuffer);
+        let v = push_view(&mut bin, bytemuck::cast_slice(colors), Some(json::buffer::Target::ArrayBuffer));
         accessors.push(accessor(v, n, json::accessor::ComponentType::F32, json::accessor::Type::Vec4, None, None));
         attributes.insert(Valid(json::mesh::Semantic::Colors(0)), json::Index::new(accessors.len() as u32 - 1));
     }
-    let v = push_view(&mut bin, bytemuck::cast_slice(&mesh.indices), json::buffer::Target::ElementArrayBuffer);
+    let v = push_view(&mut bin, bytemuck::cast_slice(&mesh.indices), Some(json::buffer::Target::ElementArrayBuffer));
     accessors.push(accessor(
         v,
         mesh.indices.len(),
@@ -160,6 +187,130 @@ pub fn glb_bytes(mesh: &Mesh) -> Result<Vec<u8>, String> {
         None,
     ));
     let indices = json::Index::new(accessors.len() as u32 - 1);
+    let mut nodes = vec![json::Node { mesh: Some(json::Index::new(0)), ..Default::default() }];
+    let mut scene_nodes = vec![json::Index::new(0)];
+    let mut skins = Vec::new();
+    let mut targets = None;
+    let mut mesh_weights = None;
+    let mut mesh_extras: json::extras::Extras = Default::default();
+    if let Some(skin) = skin {
+        let j = skin.parents.len();
+        let k = skin.influences;
+        if j == 0 || j > u16::MAX as usize || !(1..=8).contains(&k) {
+            return Err(format!("cannot export a skin of {j} joints with {k} influences"));
+        }
+        let lens = [
+            skin.joint_names.len(),
+            skin.translations.len(),
+            skin.rotations.len(),
+            skin.scales.len(),
+            skin.inverse_bind.len(),
+        ];
+        if lens.iter().any(|&l| l != j) || skin.joints.len() != n * k || skin.weights.len() != n * k {
+            return Err("skin arrays disagree with the joint or vertex count".into());
+        }
+        if skin.joints.iter().any(|&x| x as usize >= j) {
+            return Err("a skin influence names a joint that does not exist".into());
+        }
+        // Influences in sets of 4: JOINTS_i / WEIGHTS_i.
+        for set in 0..k.div_ceil(4) {
+            let mut jj = vec![0u16; n * 4];
+            let mut ww = vec![0.0f32; n * 4];
+            for vtx in 0..n {
+                for m in 0..4 {
+                    let src = set * 4 + m;
+                    if src < k {
+                        jj[vtx * 4 + m] = skin.joints[vtx * k + src] as u16;
+                        ww[vtx * 4 + m] = skin.weights[vtx * k + src];
+                    }
+                }
+                // glTF wants each vertex's weights to sum to 1 over all sets.
+                if set == 0 {
+                    let total: f32 = skin.weights[vtx * k..(vtx + 1) * k].iter().sum();
+                    if total <= 0.0 {
+                        return Err(format!("vertex {vtx} has no skin weight"));
+                    }
+                }
+            }
+            for vtx in 0..n {
+                let total: f32 = skin.weights[vtx * k..(vtx + 1) * k].iter().sum();
+                for m in 0..4 {
+                    ww[vtx * 4 + m] /= total;
+                    if ww[vtx * 4 + m] == 0.0 {
+                        jj[vtx * 4 + m] = 0;
+                    }
+                }
+            }
+            let v = push_view(&mut bin, bytemuck::cast_slice(&jj), Some(json::buffer::Target::ArrayBuffer));
+            accessors.push(accessor(v, n, json::accessor::ComponentType::U16, json::accessor::Type::Vec4, None, None));
+            attributes
+                .insert(Valid(json::mesh::Semantic::Joints(set as u32)), json::Index::new(accessors.len() as u32 - 1));
+            let v = push_view(&mut bin, bytemuck::cast_slice(&ww), Some(json::buffer::Target::ArrayBuffer));
+            accessors.push(accessor(v, n, json::accessor::ComponentType::F32, json::accessor::Type::Vec4, None, None));
+            attributes
+                .insert(Valid(json::mesh::Semantic::Weights(set as u32)), json::Index::new(accessors.len() as u32 - 1));
+        }
+        let v = push_view(&mut bin, bytemuck::cast_slice(&skin.inverse_bind), None);
+        accessors.push(accessor(v, j, json::accessor::ComponentType::F32, json::accessor::Type::Mat4, None, None));
+        let ibm = json::Index::new(accessors.len() as u32 - 1);
+        // Joint nodes follow the mesh node.
+        let first = nodes.len() as u32;
+        for ji in 0..j {
+            let children: Vec<json::Index<json::Node>> =
+                (0..j).filter(|&c| skin.parents[c] == ji as i32).map(|c| json::Index::new(first + c as u32)).collect();
+            let s = skin.scales[ji];
+            nodes.push(json::Node {
+                name: Some(skin.joint_names[ji].clone()),
+                translation: Some(skin.translations[ji]),
+                rotation: Some(json::scene::UnitQuaternion(skin.rotations[ji])),
+                scale: Some([s, s, s]),
+                children: if children.is_empty() { None } else { Some(children) },
+                ..Default::default()
+            });
+            if skin.parents[ji] < 0 {
+                scene_nodes.push(json::Index::new(first + ji as u32));
+            }
+        }
+        skins.push(json::Skin {
+            extensions: None,
+            extras: Default::default(),
+            inverse_bind_matrices: Some(ibm),
+            joints: (0..j).map(|ji| json::Index::new(first + ji as u32)).collect(),
+            name: Some("body".into()),
+            skeleton: skin.parents.iter().position(|&p| p < 0).map(|r| json::Index::new(first + r as u32)),
+        });
+        nodes[0].skin = Some(json::Index::new(0));
+        if !skin.morph_targets.is_empty() {
+            let mut t = Vec::new();
+            for (_, deltas) in &skin.morph_targets {
+                if deltas.len() != n {
+                    return Err("a morph target does not cover every vertex".into());
+                }
+                let b = crate::geometry::Bounds::of_points(deltas.iter()).ok_or("a morph target is not finite")?;
+                let v = push_view(&mut bin, bytemuck::cast_slice(deltas), Some(json::buffer::Target::ArrayBuffer));
+                accessors.push(accessor(
+                    v,
+                    n,
+                    json::accessor::ComponentType::F32,
+                    json::accessor::Type::Vec3,
+                    Some(json::Value::from(b.min.to_array().to_vec())),
+                    Some(json::Value::from(b.max.to_array().to_vec())),
+                ));
+                t.push(json::mesh::MorphTarget {
+                    positions: Some(json::Index::new(accessors.len() as u32 - 1)),
+                    normals: None,
+                    tangents: None,
+                });
+            }
+            targets = Some(t);
+            mesh_weights = Some(vec![0.0; skin.morph_targets.len()]);
+            let names: Vec<&str> = skin.morph_targets.iter().map(|m| m.0.as_str()).collect();
+            mesh_extras = Some(
+                json::extras::RawValue::from_string(serde_json::json!({ "targetNames": names }).to_string())
+                    .map_err(|e| e.to_string())?,
+            );
+        }
+    }
     let root = json::Root {
         asset: json::Asset { generator: Some(format!("Carve {}", env!("CARGO_PKG_VERSION"))), ..Default::default() },
         accessors,
@@ -173,7 +324,7 @@ pub fn glb_bytes(mesh: &Mesh) -> Result<Vec<u8>, String> {
         buffer_views: views,
         meshes: vec![json::Mesh {
             extensions: None,
-            extras: Default::default(),
+            extras: mesh_extras,
             name: Some("mesh".into()),
             primitives: vec![json::mesh::Primitive {
                 attributes,
@@ -182,17 +333,13 @@ pub fn glb_bytes(mesh: &Mesh) -> Result<Vec<u8>, String> {
                 indices: Some(indices),
                 material: None,
                 mode: Valid(json::mesh::Mode::Triangles),
-                targets: None,
+                targets,
             }],
-            weights: None,
+            weights: mesh_weights,
         }],
-        nodes: vec![json::Node { mesh: Some(json::Index::new(0)), ..Default::default() }],
-        scenes: vec![json::Scene {
-            extensions: None,
-            extras: Default::default(),
-            name: None,
-            nodes: vec![json::Index::new(0)],
-        }],
+        nodes,
+        skins,
+        scenes: vec![json::Scene { extensions: None, extras: Default::default(), name: None, nodes: scene_nodes }],
         scene: Some(json::Index::new(0)),
         ..Default::default()
     };
@@ -208,6 +355,13 @@ pub fn glb_bytes(mesh: &Mesh) -> Result<Vec<u8>, String> {
         bin: Some(std::borrow::Cow::Owned(bin)),
     };
     glb.to_vec().map_err(|e| e.to_string())
+}
+
+/// Writes `mesh` skinned to `skin` as a `.glb`, atomically.
+pub fn write_skinned_glb(path: &Path, mesh: &Mesh, skin: &GltfSkin) -> Result<(), FileError> {
+    let bytes = glb_bytes_skinned(mesh, Some(skin))
+        .map_err(|m| FileError { path: path.to_owned(), source: std::io::Error::other(m) })?;
+    write_atomic(path, &bytes)
 }
 
 /// Writes `mesh` as a `.glb`, atomically.
