@@ -144,6 +144,19 @@ pub fn demo_rig() -> Result<Rig, BodyError> {
         parameter_names.push(name.to_string());
     }
     let p = parameter_names.len();
+    // Limits: the root's translation belongs to the camera when fitting; people stand roughly
+    // upright; knees are hinges that bend one way.
+    let parameter_limits: Vec<[f32; 2]> = parameter_names
+        .iter()
+        .map(|n| match n.as_str() {
+            "root_tx" | "root_ty" | "root_tz" => [0.0, 0.0],
+            "root_rx" | "root_rz" => [-0.2, 0.2],
+            "l_knee_rx" | "r_knee_rx" => [0.0, 2.6],
+            "l_knee_ry" | "r_knee_ry" | "l_knee_rz" | "r_knee_rz" => [-0.15, 0.15],
+            "scale" | "arm_length" | "leg_length" => [-0.4, 0.4],
+            _ => [-2.6, 2.6],
+        })
+        .collect();
     let mut parameter_transform = vec![0.0f32; j * JOINT_PARAMS * p];
     for (row, col, v) in transform_entries {
         parameter_transform[row * p + col] = v;
@@ -298,6 +311,7 @@ pub fn demo_rig() -> Result<Rig, BodyError> {
             ("scale".into(), scale_group),
         ],
         parameter_names,
+        parameter_limits,
         parameter_transform,
         parameter_offsets: vec![0.0; j * JOINT_PARAMS],
         base_lod: BASE_LOD,

@@ -177,6 +177,8 @@ pub struct FitOptions {
     pub lod: usize,
     pub pose_prior: f64,
     pub shape_prior: f64,
+    /// Scale parameters trade off against depth in one view: a firm prior keeps the body's size.
+    pub scale_prior: f64,
     pub keypoint_weight: f64,
     pub silhouette_weight: f64,
 }
@@ -184,11 +186,12 @@ pub struct FitOptions {
 impl Default for FitOptions {
     fn default() -> Self {
         Self {
-            iterations: 400,
+            iterations: 600,
             learning_rate: 0.03,
             lod: 4,
-            pose_prior: 2e-3,
+            pose_prior: 2e-2,
             shape_prior: 1e-3,
+            scale_prior: 1.0,
             keypoint_weight: 1.0,
             silhouette_weight: 1.0,
         }
@@ -270,17 +273,18 @@ pub fn fit(
             .map_err(|e| BodyError::Invalid(format!("optimiser: {e}")))?
     };
     let expression = Tensor::zeros([0], opts);
-    // Which model parameters are global (root and scale) vs pose.
+    // The first stage moves only the camera translation.
     let group = |name: &str| rig.parameter_groups.iter().find(|g| g.0 == name).map(|g| g.1.clone()).unwrap_or_default();
-    let mut global_mask = vec![0.0f32; rig.parameter_count()];
-    for i in group("root").into_iter().chain(group("scale")) {
-        global_mask[i as usize] = 1.0;
-    }
+    let global_mask = vec![0.0f32; rig.parameter_count()];
+
     let global_mask = Tensor::from_slice(&global_mask);
     let pose_idx: Vec<i64> = group("pose").into_iter().map(|i| i as i64).collect();
     let pose_idx = Tensor::from_slice(&pose_idx);
     let scale_idx: Vec<i64> = group("scale").into_iter().map(|i| i as i64).collect();
     let scale_idx = Tensor::from_slice(&scale_idx);
+    let limits_low: Vec<f32> = rig.parameter_limits.iter().map(|l| l[0]).collect();
+    let limits_high: Vec<f32> = rig.parameter_limits.iter().map(|l| l[1]).collect();
+    let (limits_low, limits_high) = (Tensor::from_slice(&limits_low), Tensor::from_slice(&limits_high));
     // Mask terms.
     let outside = mask.inverted().distance_to_outside();
     let dt = Tensor::from_slice(&outside).view([1, 1, h as i64, w as i64]) / mask_h;
@@ -330,7 +334,7 @@ pub fn fit(
         let d2 =
             (samples.unsqueeze(1) - uv.unsqueeze(0)).square().sum_dim_intlist([2i64].as_slice(), false, Kind::Float);
         let cover_term = d2.amin([1i64].as_slice(), false).mean(Kind::Float) / (mask_h * mask_h);
-        let mut loss = (inside_term + cover_term) * options.silhouette_weight * 10.0;
+        let mut loss = (inside_term + cover_term * 3.0) * options.silhouette_weight * 10.0;
         if !keypoints.is_empty() {
             let kp_uv = project(&joints.index_select(0, &kp_idx), &translation);
             let e = ((kp_uv - &kp_xy) / mask_h).square().sum_dim_intlist([1i64].as_slice(), false, Kind::Float);
@@ -338,8 +342,10 @@ pub fn fit(
         }
         let pose = model_eff.index_select(0, &pose_idx);
         let prior = pose.square().mean(Kind::Float) * options.pose_prior
-            + (pose.abs() - 2.0).relu().square().sum(Kind::Float)
-            + model_eff.index_select(0, &scale_idx).square().sum(Kind::Float) * options.shape_prior
+            + ((&limits_low - &model_eff).relu().square().sum(Kind::Float)
+                + (&model_eff - &limits_high).relu().square().sum(Kind::Float))
+                * 100.0
+            + model_eff.index_select(0, &scale_idx).square().sum(Kind::Float) * options.scale_prior
             + id_eff.square().sum(Kind::Float) * options.shape_prior;
         let loss = loss + prior;
         optimiser.zero_grad();

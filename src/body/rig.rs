@@ -60,6 +60,8 @@ pub struct Rig {
     pub parameter_names: Vec<String>,
     /// Named groups of model parameters (for sliders), in order.
     pub parameter_groups: Vec<(String, Vec<u32>)>,
+    /// Plausible range per model parameter (fitting keeps poses inside).
+    pub parameter_limits: Vec<[f32; 2]>,
     /// `[joints·7, parameters]` row-major.
     pub parameter_transform: Vec<f32>,
     /// `[joints·7]`.
@@ -269,6 +271,12 @@ impl Rig {
                 self.parameter_transform.len(),
                 j,
                 p
+            ));
+        }
+        if self.parameter_limits.len() != p || self.parameter_limits.iter().any(|l| !(l[0] <= l[1])) {
+            return bad(format!(
+                "{} parameter limits for {p} parameters (each low ≤ high)",
+                self.parameter_limits.len()
             ));
         }
         if self.influences == 0 || self.influences > MAX_INFLUENCES {
@@ -520,6 +528,7 @@ impl Rig {
             ("joint_names", serde_json::to_string(&self.joint_names).unwrap_or_default()),
             ("parameter_names", serde_json::to_string(&self.parameter_names).unwrap_or_default()),
             ("parameter_groups", serde_json::Value::Array(groups).to_string()),
+            ("parameter_limits", serde_json::to_string(&self.parameter_limits).unwrap_or_default()),
             ("identity_names", serde_json::to_string(&self.identity_names).unwrap_or_default()),
             ("expression_names", serde_json::to_string(&self.expression_names).unwrap_or_default()),
             ("corrective_hidden", self.correctives.as_ref().map_or(0, |c| c.hidden).to_string()),
@@ -640,6 +649,12 @@ impl Rig {
             parameter_transform: reader
                 .f32("parameter_transform.matrix", &[Some(j * JOINT_PARAMS), Some(parameter_names.len())])?,
             parameter_offsets: reader.f32("parameter_transform.offsets", &[Some(j * JOINT_PARAMS)])?,
+            parameter_limits: match meta.get("parameter_limits") {
+                Some(text) => {
+                    serde_json::from_str(text).map_err(|e| err(format!("metadata 'parameter_limits': {e}")))?
+                }
+                None => vec![[-std::f32::consts::PI, std::f32::consts::PI]; parameter_names.len()],
+            },
             parameter_names,
             parameter_groups,
             base_lod: number("base_lod")? as usize,

@@ -1,0 +1,108 @@
+//! Fitting recovers a known pose: the demo rig posed with known parameters is seen by a known
+//! camera (silhouette mask + projected keypoints), then fitted from the rest pose.
+
+use std::sync::Arc;
+
+use carve::body::fit::{FitOptions, fit, rig_to_camera};
+use carve::body::sam3d::{Intrinsics, silhouette};
+use carve::body::{Evaluator, demo_rig::demo_rig};
+
+/// Mean distance after aligning the centroids (pose and shape error without the depth/translation
+/// ambiguity of a single view).
+fn aligned_distance_cm(a: &[[f32; 3]], b: &[[f32; 3]]) -> f64 {
+    let centroid = |v: &[[f32; 3]]| {
+        let s = v.iter().fold([0.0f64; 3], |s, p| [s[0] + p[0] as f64, s[1] + p[1] as f64, s[2] + p[2] as f64]);
+        [s[0] / v.len() as f64, s[1] / v.len() as f64, s[2] / v.len() as f64]
+    };
+    let (ca, cb) = (centroid(a), centroid(b));
+    let shift = |v: &[[f32; 3]], c: [f64; 3]| -> Vec<[f32; 3]> {
+        v.iter()
+            .map(|p| [(p[0] as f64 - c[0]) as f32, (p[1] as f64 - c[1]) as f32, (p[2] as f64 - c[2]) as f32])
+            .collect()
+    };
+    mean_distance_cm(&shift(a, ca), &shift(b, cb))
+}
+
+fn mean_distance_cm(a: &[[f32; 3]], b: &[[f32; 3]]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(p, q)| ((p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2) + (p[2] - q[2]).powi(2)).sqrt() as f64)
+        .sum::<f64>()
+        / a.len() as f64
+        * 100.0
+}
+
+#[test]
+fn fitting_recovers_a_known_pose() {
+    let rig = Arc::new(demo_rig().expect("demo rig"));
+    let mut truth = rig.zero_params();
+    let set = |p: &mut carve::body::BodyParams, name: &str, v: f32| {
+        let i = rig.parameter_names.iter().position(|n| n == name).expect(name);
+        p.model[i] = v;
+    };
+    set(&mut truth, "l_shoulder_rz", 0.5);
+    set(&mut truth, "l_elbow_rz", 0.9);
+    set(&mut truth, "r_shoulder_rz", -0.4);
+    set(&mut truth, "r_elbow_ry", -0.6);
+    set(&mut truth, "l_hip_rz", 0.25);
+    set(&mut truth, "r_knee_rx", 0.5);
+    set(&mut truth, "spine1_rx", 0.1);
+    set(&mut truth, "head_ry", 0.3);
+    set(&mut truth, "root_ry", 0.3);
+    truth.identity[1] = 1.0; // belly
+    let (w, h) = (640u32, 800u32);
+    let k = Intrinsics { focal_px: 1000.0, cx: w as f64 / 2.0, cy: h as f64 / 2.0 };
+    let t_true = [0.05f32, 0.85, 3.0];
+    let mut ev = Evaluator::new(rig.clone(), 1).expect("evaluator");
+    let posed = ev.evaluate(&truth).expect("evaluate").to_vec();
+    let truth_cam = rig_to_camera(&posed, rig.metres_per_unit, t_true);
+    let mask = silhouette(&truth_cam, &ev.lod.triangles, &k, w, h);
+    assert!(mask.area() > 20_000, "the target silhouette is {} px", mask.area());
+    let keypoints: Vec<(usize, [f32; 2], f32)> = rig_to_camera(&ev.keypoints(), rig.metres_per_unit, t_true)
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let uv = k.project(*p).expect("in front");
+            (i, [uv[0] as f32, uv[1] as f32], 1.0)
+        })
+        .collect();
+    // Before: the rest pose placed by the mask's box alone.
+    let rest = ev.evaluate(&rig.zero_params()).expect("rest").to_vec();
+    let start = std::time::Instant::now();
+    let result = fit(&rig, &mask, &keypoints, k, &FitOptions::default(), &carve::Progress::new()).expect("fit");
+    let fit_s = start.elapsed().as_secs_f64();
+    let fitted = ev.evaluate(&result.params).expect("fitted").to_vec();
+    let fitted_cam = rig_to_camera(&fitted, rig.metres_per_unit, result.camera_translation);
+    let rest_cam = rig_to_camera(&rest, rig.metres_per_unit, result.camera_translation);
+    let error_cm = mean_distance_cm(&fitted_cam, &truth_cam);
+    let aligned_cm = aligned_distance_cm(&fitted_cam, &truth_cam);
+    let rest_aligned_cm = aligned_distance_cm(&rest_cam, &truth_cam);
+    let iou = silhouette(&fitted_cam, &ev.lod.triangles, &k, w, h).iou(&mask);
+    eprintln!(
+        "fit: {fit_s:.1} s, mean vertex error {error_cm:.2} cm, centroid-aligned {aligned_cm:.2} cm (rest pose {rest_aligned_cm:.2} cm), silhouette IoU {iou:.3}, keypoints {:.2} px, translation {:?} (true {t_true:?})",
+        result.keypoint_error_px.unwrap_or(f64::NAN),
+        result.camera_translation
+    );
+    assert!(aligned_cm < 5.0, "centroid-aligned vertex error {aligned_cm:.2} cm");
+    assert!(aligned_cm < rest_aligned_cm / 3.0);
+    assert!(error_cm < 8.0, "camera-frame vertex error {error_cm:.2} cm");
+    assert!(iou > 0.9, "silhouette IoU {iou:.3}");
+    // Silhouette only (no keypoints) still improves on the rest pose.
+    let result = fit(&rig, &mask, &Vec::new(), k, &FitOptions::default(), &carve::Progress::new()).expect("fit");
+    let fitted = ev.evaluate(&result.params).expect("fitted").to_vec();
+    let fitted_cam = rig_to_camera(&fitted, rig.metres_per_unit, result.camera_translation);
+    let sil_error_cm = aligned_distance_cm(&fitted_cam, &truth_cam);
+    let sil_iou = silhouette(&fitted_cam, &ev.lod.triangles, &k, w, h).iou(&mask);
+    eprintln!("silhouette-only fit: centroid-aligned vertex error {sil_error_cm:.2} cm, IoU {sil_iou:.3}");
+    assert!(sil_iou > 0.8, "silhouette-only IoU {sil_iou:.3}");
+    assert!(sil_error_cm < rest_aligned_cm * 0.75, "silhouette-only error {sil_error_cm:.2} cm");
+}
+
+#[test]
+fn fitting_refuses_an_empty_mask() {
+    let rig = demo_rig().expect("demo rig");
+    let mask = carve::Mask::new(64, 64);
+    let k = Intrinsics { focal_px: 100.0, cx: 32.0, cy: 32.0 };
+    let err = fit(&rig, &mask, &Vec::new(), k, &FitOptions::default(), &carve::Progress::new()).unwrap_err();
+    assert!(err.to_string().contains("empty"), "{err}");
+}
