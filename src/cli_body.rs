@@ -101,6 +101,9 @@ pub struct SaveRigArgs {
     out: PathBuf,
     #[arg(long, value_name = "RIG")]
     rig: Option<PathBuf>,
+    /// Keep only this LOD, as the file's base mesh.
+    #[arg(long)]
+    lod: Option<usize>,
 }
 
 pub fn run(command: &BodyCommand) -> anyhow::Result<()> {
@@ -110,7 +113,11 @@ pub fn run(command: &BodyCommand) -> anyhow::Result<()> {
         BodyCommand::Fit(a) => fit(a),
         BodyCommand::Lods(a) => lods(a),
         BodyCommand::SaveRig(a) => {
-            let rig = body::load_rig(a.rig.as_deref())?;
+            let mut rig = body::load_rig(a.rig.as_deref())?;
+            if let Some(l) = a.lod {
+                lod::check_lod(l)?;
+                rig = rig.rebased(l)?;
+            }
             rig.save(&a.out)?;
             eprintln!("wrote {}", a.out.display());
             Ok(())

@@ -421,6 +421,27 @@ impl Rig {
     }
 }
 
+impl Rig {
+    /// The same rig with `lod` as its base mesh and no other LOD (for benchmarks and for tools
+    /// that evaluate one LOD only).
+    pub fn rebased(&self, lod: usize) -> Result<Rig, BodyError> {
+        let data = self.at_lod(lod)?;
+        let mut rig = self.clone();
+        rig.base_lod = lod;
+        rig.rest_vertices = data.rest_vertices;
+        rig.triangles = data.triangles;
+        rig.skin_joints = data.skin_joints;
+        rig.skin_weights = data.skin_weights;
+        rig.identity = data.identity;
+        rig.expression = data.expression;
+        if let Some(c) = &mut rig.correctives {
+            c.w1 = data.corrective_w1;
+        }
+        rig.lods.clear();
+        Ok(rig)
+    }
+}
+
 /// The per-vertex data of a rig at one LOD.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RigLod {

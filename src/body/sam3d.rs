@@ -182,8 +182,8 @@ pub fn opencv_to_gltf(points: &mut [[f32; 3]]) {
 }
 
 /// Draws the projected mesh (shaded, half transparent, depth tested) and keypoints over `photo`:
-/// `keypoints_a` as green dots (the file's own 2D keypoints), `keypoints_b` as red crosses (our
-/// reprojection of its 3D keypoints).
+/// `keypoints_b` as red crosses (our reprojection of its 3D keypoints) under `keypoints_a` as
+/// green dots (the file's own 2D keypoints): where they agree, a green dot sits on a red cross.
 pub fn overlay(
     photo: &RgbImage,
     vertices_camera: &[[f32; 3]],
@@ -212,6 +212,13 @@ pub fn overlay(
             out.put_pixel(x as u32, y as u32, Rgb(c));
         }
     };
+    for q in keypoints_b {
+        let (cx, cy) = (q[0].round() as i64, q[1].round() as i64);
+        for d in -radius - 1..=radius + 1 {
+            put(cx + d, cy + d, [235, 40, 40]);
+            put(cx + d, cy - d, [235, 40, 40]);
+        }
+    }
     for q in keypoints_a {
         let (cx, cy) = (q[0].round() as i64, q[1].round() as i64);
         for dy in -radius..=radius {
@@ -220,13 +227,6 @@ pub fn overlay(
                     put(cx + dx, cy + dy, [40, 220, 60]);
                 }
             }
-        }
-    }
-    for q in keypoints_b {
-        let (cx, cy) = (q[0].round() as i64, q[1].round() as i64);
-        for d in -radius - 1..=radius + 1 {
-            put(cx + d, cy + d, [235, 40, 40]);
-            put(cx + d, cy - d, [235, 40, 40]);
         }
     }
     out
