@@ -273,7 +273,9 @@ impl Rig {
                 p
             ));
         }
-        if self.parameter_limits.len() != p || self.parameter_limits.iter().any(|l| l[0].is_nan() || l[1].is_nan() || l[0] > l[1]) {
+        if self.parameter_limits.len() != p
+            || self.parameter_limits.iter().any(|l| l[0].is_nan() || l[1].is_nan() || l[0] > l[1])
+        {
             return bad(format!(
                 "{} parameter limits for {p} parameters (each low ≤ high)",
                 self.parameter_limits.len()
