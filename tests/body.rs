@@ -442,3 +442,40 @@ open(d + '/junk.npz', 'wb').write(b'PK not really')
     let err = run(&["body".as_ref(), "lods".as_ref(), "--rig".as_ref(), rig_path.as_os_str()]);
     assert!(err.contains("bad.rig.safetensors") && err.contains("keypoint"), "{err}");
 }
+
+#[test]
+fn torchscript_body_model_matches_native_evaluation() {
+    // An mhr_model.pt-style module (same signature) traced from the demo rig's file by PyTorch.
+    let dir = tempfile::tempdir().unwrap();
+    let rig = demo();
+    let rebased = rig.rebased(1).unwrap();
+    let rig_path = dir.path().join("demo.rig.safetensors");
+    rebased.save(&rig_path).unwrap();
+    let pt = dir.path().join("mhr_model.pt");
+    run_python(&[
+        repo_root().join("tools/rig_torch.py").as_os_str(),
+        rig_path.as_os_str(),
+        "-".as_ref(),
+        pt.as_os_str(),
+        "--torchscript".as_ref(),
+    ]);
+    let model = body::torchscript::TorchScriptBody::load(&pt).unwrap();
+    let p = busy_params(&rig);
+    let out = model.evaluate(&p.identity, &p.model, &p.expression).unwrap();
+    let mut ev = Evaluator::new(Arc::new(rebased), 1).unwrap();
+    let native = ev.evaluate(&p).unwrap().to_vec();
+    let scale = native.iter().flatten().map(|v| v.abs()).fold(0.0, f32::max);
+    let flat: Vec<f32> = out.vertices.iter().flatten().copied().collect();
+    let err = max_abs_diff(&native, &flat) / scale;
+    eprintln!("native vs TorchScript (tch) max relative difference {err:e}");
+    assert!(err < 1e-4, "{err}");
+    let joints: Vec<[f32; 3]> = ev.joints_world().iter().map(|s| s.translation.to_array()).collect();
+    let jflat: Vec<f32> = out.joint_translations.iter().flatten().copied().collect();
+    assert!(max_abs_diff(&joints, &jflat) / scale < 1e-4);
+    // Every LOD through the official maps from the model's LOD 1 output.
+    let lod0 = lod::MhrLods::embedded().vertices(&out.vertices, 0).unwrap();
+    assert_eq!(lod0.len(), lod::LOD_VERTEX_COUNTS[0]);
+    // Not a TorchScript file: a clear error naming it.
+    let err = body::torchscript::TorchScriptBody::load(&rig_path).err().unwrap().to_string();
+    assert!(err.contains("demo.rig.safetensors"), "{err}");
+}

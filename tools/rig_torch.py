@@ -5,6 +5,7 @@ peer of the skinning benchmark. Evaluates the file's base mesh only.
 
     python tools/rig_torch.py RIG.safetensors PARAMS.json OUT.f32      # posed vertices, raw f32
     python tools/rig_torch.py RIG.safetensors PARAMS.json OUT.json --bench 50 --threads 1
+    python tools/rig_torch.py RIG.safetensors - OUT.pt --torchscript   # mhr_model.pt-style module
 
 PARAMS.json: {"model": [...], "identity": [...], "expression": [...]} (missing lists are zeros).
 """
@@ -22,6 +23,8 @@ class TorchRig:
             self.meta = f.metadata()
             t = {k: f.get_tensor(k) for k in f.keys()}
         assert self.meta["format"] == "carve-rig", "not a Carve rig file"
+        # Skip blendshapes whose coefficients are all zero (the benchmark; never when tracing).
+        self.skip_zero_shapes = False
         self.parents = t["skeleton.parents"].tolist()
         self.offsets = t["skeleton.offsets"].float()
         q = t["skeleton.pre_rotations"].float()  # xyzw
@@ -72,9 +75,9 @@ class TorchRig:
         a_r = (r @ self.ib_r) * (s * self.ib_s)[:, None, None]
         a_t = t + s[:, None] * torch.einsum("jab,jb->ja", r, self.ib_t)
         rest = self.rest
-        if bool(identity.any()):
+        if not self.skip_zero_shapes or bool(identity.any()):
             rest = rest + torch.einsum("n,nvd->vd", identity, self.identity)
-        if expression.numel() and bool(expression.any()):
+        if expression.numel() and (not self.skip_zero_shapes or bool(expression.any())):
             rest = rest + torch.einsum("n,nvd->vd", expression, self.expression)
         if self.correctives is not None:
             joints, w0, w1 = self.correctives
@@ -114,6 +117,24 @@ def quat_to_matrix(q):
     ], 1).view(-1, 3, 3)
 
 
+class ScriptedRig(torch.nn.Module):
+    """The rig as a module with MHR's TorchScript signature:
+    forward(identity [B,n], model [B,p], expression [B,m]) -> (vertices [B,V,3], skel_state [B,J,8])
+    (skeleton state: translation, xyzw rotation, scale; here the rotation is left as identity)."""
+
+    def __init__(self, rig):
+        super().__init__()
+        self.rig = rig
+
+    def forward(self, identity, model, expression):
+        v = self.rig.forward(model[0], identity[0], expression[0])
+        r, t, s = self.rig.fk(model[0])
+        q = torch.zeros(t.shape[0], 4)
+        q[:, 3] = 1.0
+        state = torch.cat([t, q, s[:, None]], 1)
+        return v[None], state[None]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("rig")
@@ -121,7 +142,15 @@ def main():
     ap.add_argument("out")
     ap.add_argument("--bench", type=int, default=0, help="time this many pose evaluations")
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--torchscript", action="store_true", help="write OUT as a traced TorchScript module")
     a = ap.parse_args()
+    if a.torchscript:
+        rig = TorchRig(a.rig)
+        g = torch.Generator().manual_seed(0)
+        inputs = tuple(0.1 * torch.randn(1, n, generator=g) for n in (rig.identity.shape[0], rig.pt.shape[1], rig.expression.shape[0]))
+        traced = torch.jit.trace(ScriptedRig(rig), inputs, check_trace=False)
+        traced.save(a.out)
+        return
     if a.threads:
         torch.set_num_threads(a.threads)
     rig = TorchRig(a.rig)
@@ -135,6 +164,7 @@ def main():
             # the shape is fixed (rest shaped once, as Carve caches it).
             shaped = rig.rest + torch.einsum("n,nvd->vd", identity, rig.identity)
             rig.rest = shaped
+            rig.skip_zero_shapes = True
             zero = torch.zeros_like(identity)
             times = []
             for _ in range(a.bench):

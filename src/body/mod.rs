@@ -10,6 +10,7 @@ pub mod fit;
 pub mod lod;
 pub mod rig;
 pub mod sam3d;
+pub mod torchscript;
 
 pub use eval::Evaluator;
 pub use rig::{BodyParams, Rig};
