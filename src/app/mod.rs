@@ -1,7 +1,8 @@
-//! The egui workbench window. For now: the photo viewer that opens the embedded demo (or a photo
-//! dropped on the window / given on the command line). The segmentation tools, 3D viewport and
-//! body panels plug in here as their issues land; all work happens in the library.
+//! The egui workbench window: the photo canvas with its masks, the 3D viewport, the mask and body
+//! panels, and a status bar with progress and cancel for every background task. State that needs
+//! no UI lives in `workbench` (masks) and `bodies` (body rigs); all work happens in the library.
 
+pub mod bodies;
 pub mod workbench;
 
 use std::path::{Path, PathBuf};
@@ -76,16 +77,39 @@ pub enum View {
     ThreeD,
 }
 
+/// Which list the side panel shows.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum SideTab {
+    Masks,
+    Bodies,
+}
+
 /// The workbench state.
 pub struct CarveApp {
+    pub side_tab: SideTab,
+    pub bodies: bodies::BodyBench,
+    /// The body generation the viewport shows, and whether it was framed once.
+    body_shown: (u64, bool),
+    /// The body drawn over the photo (when placed in a camera), for a body generation.
+    body_overlay: Option<(u64, egui::TextureHandle)>,
+    pub show_body_overlay: bool,
+    /// Where the photo was drawn last frame (screen points), for tests and tools.
+    pub photo_rect: Option<egui::Rect>,
     photo: Photo,
     status: String,
     error: Option<String>,
     view: View,
     viewport: Option<crate::render::egui_view::Viewport3d>,
     /// A 3D scene waiting for the viewport (built before the GPU is known).
-    pending_scene: Option<(crate::render::Scene, glam::Vec3)>,
-    workbench: workbench::Workbench,
+    pending_scene: Option<(crate::render::Scene, glam::Vec3, bool)>,
+    pub workbench: workbench::Workbench,
+    /// Engine picker state, and a model load running in the background.
+    pub engine_choice: crate::segment::EngineChoice,
+    pub model_folder: String,
+    engine_task: Option<crate::task::Task<Result<Box<dyn crate::segment::Segmenter>, String>>>,
+    /// Messages shown over the window: (text, is_error, when).
+    pub toasts: Vec<(String, bool, std::time::Instant)>,
+    pub show_help: bool,
     /// Mask overlays at the photo texture's size, and the workbench generation they show.
     overlays: (u64, Vec<Option<egui::TextureHandle>>),
 }
@@ -113,6 +137,17 @@ impl CarveApp {
         let (segmenter, engine_error) = window_segmenter();
         let workbench = workbench::Workbench::new(photo.image.clone(), segmenter);
         let mut app = Self {
+            side_tab: SideTab::Masks,
+            bodies: bodies::BodyBench::default(),
+            body_shown: (0, false),
+            engine_choice: crate::segment::EngineChoice::Auto,
+            model_folder: String::new(),
+            engine_task: None,
+            toasts: Vec::new(),
+            show_help: false,
+            body_overlay: None,
+            show_body_overlay: true,
+            photo_rect: None,
             photo,
             status: String::new(),
             error: engine_error,
@@ -122,7 +157,7 @@ impl CarveApp {
             workbench,
             overlays: (u64::MAX, Vec::new()),
         };
-        app.pending_scene = Some((photo_scene(&app.photo.image), -glam::Vec3::Y));
+        app.pending_scene = Some((photo_scene(&app.photo.image), -glam::Vec3::Y, true));
         if let StartImage::File(path) = start {
             app.open_image(&path);
         }
@@ -132,12 +167,16 @@ impl CarveApp {
     /// Opens a dropped or chosen file: a photo, or a 3D file for the viewport.
     fn open_path(&mut self, path: &Path) {
         let ext = path.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
+        if ext == "npz" {
+            self.import_body(path);
+            return;
+        }
         if matches!(ext.as_str(), "ply" | "glb" | "gltf") {
             let mut scene = crate::render::Scene::default();
             match crate::io::load_into_scene(path, &mut scene) {
                 Ok(kind) => {
                     self.status = format!("{}: {kind}", path.display());
-                    self.pending_scene = Some((scene, glam::Vec3::Y));
+                    self.pending_scene = Some((scene, glam::Vec3::Y, true));
                     if self.view == View::Photo {
                         self.view = View::Split;
                     }
@@ -153,7 +192,7 @@ impl CarveApp {
     fn open_image(&mut self, path: &Path) {
         match Image::load(path) {
             Ok(image) => {
-                self.pending_scene = Some((photo_scene(&image), -glam::Vec3::Y));
+                self.pending_scene = Some((photo_scene(&image), -glam::Vec3::Y, true));
                 let (segmenter, engine_error) = window_segmenter();
                 self.workbench = workbench::Workbench::new(image.clone(), segmenter);
                 self.overlays = (u64::MAX, Vec::new());
@@ -206,12 +245,10 @@ impl CarveApp {
     /// Status bar: errors first, then hints.
     fn status_bar_ui(&mut self, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
-            if let Some(error) = &self.error {
-                ui.colored_label(ui.visuals().error_fg_color, error);
-                if ui.small_button("dismiss").clicked() {
-                    self.error = None;
-                }
-            } else {
+            if ui.small_button("?").on_hover_text("help (F1)").clicked() {
+                self.show_help = !self.show_help;
+            }
+            {
                 ui.label(if self.status.is_empty() {
                     "Drop a photo, or a .ply/.glb for the 3D view. 3D: drag to orbit, right-drag to pan, wheel to zoom, double-click to frame."
                 } else {
@@ -220,6 +257,18 @@ impl CarveApp {
             }
             ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                 ui.weak(format!("libtorch {}", crate::model::libtorch_version()));
+                if let Some(task) = &self.engine_task {
+                    if ui.small_button("cancel").clicked() {
+                        task.cancel();
+                    }
+                    ui.add(egui::ProgressBar::new(task.progress().fraction()).desired_width(120.0).animate(true).text("loading model"));
+                }
+                if let Some((label, fraction, message)) = self.bodies.progress() {
+                    if ui.small_button("cancel").clicked() {
+                        self.bodies.cancel();
+                    }
+                    ui.add(egui::ProgressBar::new(fraction).desired_width(160.0).text(format!("{label}: {message}")));
+                }
                 if self.workbench.busy() {
                     if ui.small_button("cancel").clicked() {
                         self.workbench.cancel_all();
@@ -277,8 +326,14 @@ impl CarveApp {
         let scale = (available.x / size.x).min(available.y / size.y).max(0.01);
         let (rect, response) = ui.allocate_exact_size(available, egui::Sense::click());
         let image_rect = egui::Rect::from_center_size(rect.center(), size * scale);
+        self.photo_rect = Some(image_rect);
         let uv = egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0));
         ui.painter().image(texture.id(), image_rect, uv, egui::Color32::WHITE);
+        if self.show_body_overlay
+            && let Some(overlay) = self.body_overlay_texture(ui.ctx())
+        {
+            ui.painter().image(overlay.id(), image_rect, uv, egui::Color32::WHITE);
+        }
         self.overlay_textures(ui.ctx(), texture.size());
         for overlay in self.overlays.1.iter().flatten() {
             ui.painter().image(overlay.id(), image_rect, uv, egui::Color32::WHITE);
@@ -301,8 +356,119 @@ impl CarveApp {
         }
     }
 
+    /// Engine and model folder: applied by a background load; a failure keeps the current engine
+    /// and every mask.
+    fn engine_ui(&mut self, ui: &mut egui::Ui) {
+        use crate::segment::EngineChoice;
+        ui.horizontal(|ui| {
+            ui.label("Engine");
+            ui.selectable_value(&mut self.engine_choice, EngineChoice::Auto, "auto");
+            ui.selectable_value(&mut self.engine_choice, EngineChoice::Classical, "classical");
+            ui.selectable_value(&mut self.engine_choice, EngineChoice::Sam3, "SAM 3");
+        });
+        ui.horizontal(|ui| {
+            ui.add(egui::TextEdit::singleline(&mut self.model_folder).hint_text("model folder").desired_width(130.0));
+            if ui.small_button("Browse…").clicked()
+                && let Some(dir) = rfd::FileDialog::new().pick_folder()
+            {
+                self.model_folder = dir.display().to_string();
+            }
+            if ui.add_enabled(self.engine_task.is_none(), egui::Button::new("Load")).clicked() {
+                self.load_engine();
+            }
+        });
+        if let Some(kind) = self.workbench.engine() {
+            ui.weak(format!("new masks come from: {}", kind.as_str()));
+        }
+    }
+
+    /// Loads the chosen engine (and model folder) in the background.
+    pub fn load_engine(&mut self) {
+        let choice = self.engine_choice;
+        let folder = self.model_folder.trim().to_owned();
+        self.engine_task = Some(crate::task::Task::spawn("loading model", move |_| {
+            let models = if folder.is_empty() {
+                let env = std::env::var_os("CARVE_MODELS");
+                crate::model::search_dirs(None, env.as_deref())
+                    .map(|d| crate::model::find_models(&d))
+                    .unwrap_or_default()
+            } else {
+                let f = crate::model::ModelFolder::inspect(Path::new(&folder), crate::model::SearchOrigin::Explicit);
+                if !f.valid {
+                    return Err(format!("model folder {folder}: {}", f.problems.join("; ")));
+                }
+                vec![f]
+            };
+            crate::segment::run::make_segmenter(choice, &models).map_err(|e| e.to_string())
+        }));
+    }
+
+    /// The help panel: every tool and shortcut.
+    fn help_ui(&mut self, ctx: &egui::Context) {
+        let mut open = self.show_help;
+        egui::Window::new("Help: tools and shortcuts").open(&mut open).resizable(false).show(ctx, |ui| {
+            egui::Grid::new("shortcuts").striped(true).show(ui, |ui| {
+                for (keys, what) in [
+                    ("click (photo)", "segment a new object at the click"),
+                    ("right-click / Shift+click", "refine the selected mask with a negative click"),
+                    ("Ctrl+Z", "undo the last mask or body edit"),
+                    ("Ctrl+Shift+Z", "redo"),
+                    ("Delete", "delete the selected mask"),
+                    ("L", "lift the selected mask to 3D"),
+                    ("B", "Bodies tab · M: Masks tab"),
+                    ("1 / 2 / 3", "photo / split / 3D view"),
+                    ("3D: drag · right-drag · wheel", "orbit · pan · zoom"),
+                    ("3D: double-click", "frame everything"),
+                    ("F1", "this help"),
+                    ("drop a file", "photo, .ply, .glb or SAM 3D Body .npz"),
+                ] {
+                    ui.strong(keys);
+                    ui.label(what);
+                    ui.end_row();
+                }
+            });
+        });
+        self.show_help = open;
+    }
+
+    /// Errors and notices as toasts at the bottom right; errors stay until dismissed.
+    fn toasts_ui(&mut self, ctx: &egui::Context) {
+        if let Some(e) = self.error.take() {
+            self.toasts.push((e, true, std::time::Instant::now()));
+        }
+        self.toasts.retain(|(_, error, born)| *error || born.elapsed().as_secs() < 6);
+        if self.toasts.is_empty() {
+            return;
+        }
+        let mut dismiss = None;
+        egui::Area::new(egui::Id::unique("toasts")).anchor(egui::Align2::RIGHT_BOTTOM, egui::vec2(-12.0, -36.0)).show(
+            ctx,
+            |ui| {
+                for (i, (text, error, _)) in self.toasts.iter().enumerate() {
+                    let fill =
+                        if *error { egui::Color32::from_rgb(110, 30, 30) } else { egui::Color32::from_rgb(30, 60, 90) };
+                    egui::Frame::popup(ui.style()).fill(fill).show(ui, |ui| {
+                        ui.set_max_width(420.0);
+                        ui.horizontal(|ui| {
+                            ui.colored_label(egui::Color32::WHITE, text);
+                            if ui.small_button("dismiss").clicked() {
+                                dismiss = Some(i);
+                            }
+                        });
+                    });
+                }
+            },
+        );
+        if let Some(i) = dismiss {
+            self.toasts.remove(i);
+        }
+        ctx.request_repaint_after(std::time::Duration::from_millis(500));
+    }
+
     /// The mask list: colour, name, engine and score, visibility, delete; lift the selected one.
     fn masks_ui(&mut self, ui: &mut egui::Ui) {
+        self.engine_ui(ui);
+        ui.separator();
         ui.heading("Masks");
         ui.weak("click: new object · right-click: refine · Ctrl+Z / Ctrl+Shift+Z: undo / redo");
         ui.separator();
@@ -314,7 +480,7 @@ impl CarveApp {
                 let (swatch, _) = ui.allocate_exact_size(egui::vec2(12.0, 12.0), egui::Sense::hover());
                 ui.painter().rect_filled(swatch, 2.0, egui::Color32::from_rgb(r, g, b));
                 let mut visible = m.visible;
-                if ui.checkbox(&mut visible, "").changed() {
+                if ui.checkbox(&mut visible, "show").changed() {
                     visibility = Some((i, visible));
                 }
                 if ui.selectable_label(self.workbench.selected == Some(i), &m.name).clicked() {
@@ -355,7 +521,7 @@ impl CarveApp {
                     });
                     scene.lines.push(crate::geometry::LineSet::frustum(&output.camera, depth, [1.0, 0.85, 0.3, 1.0]));
                     scene.splats.push(output.splats);
-                    self.pending_scene = Some((scene, -glam::Vec3::Y));
+                    self.pending_scene = Some((scene, -glam::Vec3::Y, true));
                     if self.view == View::Photo {
                         self.view = View::Split;
                     }
@@ -368,14 +534,264 @@ impl CarveApp {
             let z = i.key_pressed(egui::Key::Z) && i.modifiers.command;
             (z && !i.modifiers.shift, z && i.modifiers.shift)
         });
-        if undo {
+        let body_tab = self.side_tab == SideTab::Bodies;
+        if undo && !(body_tab && self.bodies.undo()) {
             self.workbench.undo();
         }
-        if redo {
+        if redo && !(body_tab && self.bodies.redo()) {
             self.workbench.redo();
         }
-        if self.workbench.busy() {
+        for event in self.bodies.poll() {
+            match event {
+                bodies::BodyEvent::Loaded(name) => self.status = format!("{name} loaded"),
+                bodies::BodyEvent::Fitted { iou_hint } => self.status = format!("body fitted ({iou_hint})"),
+                bodies::BodyEvent::Failed(e) => self.error = Some(e),
+            }
+        }
+        self.update_body_scene();
+        if let Some(task) = &mut self.engine_task
+            && let Some(result) = task.try_take()
+        {
+            self.engine_task = None;
+            match result {
+                Ok(Ok(segmenter)) => {
+                    let kind = segmenter.engine();
+                    self.workbench.set_segmenter(segmenter);
+                    self.toasts.push((format!("engine: {}", kind.as_str()), false, std::time::Instant::now()));
+                }
+                Ok(Err(e)) => self.error = Some(format!("model not loaded, the current engine stays: {e}")),
+                Err(e) => self.error = Some(e.to_string()),
+            }
+        }
+        let typing = ctx.egui_wants_keyboard_input();
+        let (help, delete, lift, tab_b, tab_m, v1, v2, v3) = ctx.input(|i| {
+            let plain = !i.modifiers.command && !i.modifiers.alt && !typing;
+            let k = |key| plain && i.key_pressed(key);
+            (
+                i.key_pressed(egui::Key::F1),
+                k(egui::Key::Delete),
+                k(egui::Key::L),
+                k(egui::Key::B),
+                k(egui::Key::M),
+                k(egui::Key::Num1),
+                k(egui::Key::Num2),
+                k(egui::Key::Num3),
+            )
+        });
+        if help {
+            self.show_help = !self.show_help;
+        }
+        if delete && let Some(i) = self.workbench.selected {
+            self.workbench.delete(i);
+        }
+        if lift
+            && self.workbench.selected.is_some()
+            && !self.workbench.busy()
+            && let Err(e) = self.workbench.lift_selected()
+        {
+            self.error = Some(e);
+        }
+        if tab_b {
+            self.side_tab = SideTab::Bodies;
+        }
+        if tab_m {
+            self.side_tab = SideTab::Masks;
+        }
+        for (pressed, view) in [(v1, View::Photo), (v2, View::Split), (v3, View::ThreeD)] {
+            if pressed {
+                self.view = view;
+            }
+        }
+        if self.workbench.busy() || self.bodies.busy() || self.engine_task.is_some() {
             ctx.request_repaint_after(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
+impl CarveApp {
+    /// Sends the body to the viewport when it changed (framing it the first time).
+    fn update_body_scene(&mut self) {
+        if self.bodies.generation == self.body_shown.0 || self.bodies.body.is_none() {
+            return;
+        }
+        let reframe = !self.body_shown.1;
+        self.body_shown = (self.bodies.generation, true);
+        let Some((mesh, skeleton, down)) = self.bodies.scene_mesh() else { return };
+        let mut scene = crate::render::Scene::default();
+        if down {
+            // Placed in a camera: show the photo where that camera saw it, behind the body.
+            if let Some(k) = self.bodies.camera() {
+                let depth = mesh.bounds().map(|b| b.max.z as f64 * 1.05).unwrap_or(5.0);
+                let camera = crate::core::camera::Camera::new(
+                    k.0,
+                    k.1,
+                    k.2.focal_px,
+                    k.2.focal_px,
+                    k.2.cx,
+                    k.2.cy,
+                    glam::DMat4::IDENTITY,
+                );
+                if let Ok(camera) = camera {
+                    scene.lines.push(crate::geometry::LineSet::frustum(&camera, depth, [1.0, 0.85, 0.3, 1.0]));
+                    if (k.0, k.1) == (self.photo.image.width(), self.photo.image.height()) {
+                        scene.photos.push(crate::render::PhotoPlane { image: self.photo.image.clone(), camera, depth });
+                    }
+                }
+            }
+        } else {
+            scene.lines.push(crate::geometry::LineSet::grid(
+                [0.0; 3],
+                0.25,
+                12,
+                glam::Vec3::Y,
+                [0.35, 0.35, 0.38, 1.0],
+            ));
+        }
+        scene.meshes.push(mesh);
+        scene.lines.extend(skeleton);
+        let up = if down { -glam::Vec3::Y } else { glam::Vec3::Y };
+        self.pending_scene = Some((scene, up, reframe));
+        if self.view == View::Photo {
+            self.view = View::Split;
+        }
+    }
+
+    /// The body over the photo, as a texture (rebuilt when the body changes).
+    fn body_overlay_texture(&mut self, ctx: &egui::Context) -> Option<egui::TextureHandle> {
+        if self.bodies.body.is_none() {
+            return None;
+        }
+        if let Some((g, t)) = &self.body_overlay
+            && *g == self.bodies.generation
+        {
+            return Some(t.clone());
+        }
+        let k = self.bodies.camera()?;
+        if (k.0, k.1) != (self.photo.image.width(), self.photo.image.height()) {
+            return None;
+        }
+        let drawn = self.bodies.overlay(self.photo.image.rgb())?;
+        let color = egui::ColorImage::from_rgb([drawn.width() as usize, drawn.height() as usize], drawn.as_raw());
+        let t = ctx.load_texture("body overlay", color, egui::TextureOptions::LINEAR);
+        self.body_overlay = Some((self.bodies.generation, t.clone()));
+        Some(t)
+    }
+
+    /// The Bodies tab: demo body, import, fit, LOD, sliders, toggles, export.
+    fn bodies_ui(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal_wrapped(|ui| {
+            if ui.add_enabled(!self.bodies.busy(), egui::Button::new("Demo body")).clicked() {
+                self.bodies.load_demo();
+            }
+            if ui.button("Import SAM 3D Body…").clicked()
+                && let Some(path) = rfd::FileDialog::new().add_filter("SAM 3D Body output", &["npz"]).pick_file()
+            {
+                self.import_body(&path);
+            }
+        });
+        let can_fit = !self.bodies.busy()
+            && matches!(self.bodies.body, Some(bodies::Body::Rig { .. }))
+            && self.workbench.selected.is_some();
+        if ui
+            .add_enabled(can_fit, egui::Button::new("Fit to selected mask"))
+            .on_disabled_hover_text("load the demo body and select a person's mask")
+            .clicked()
+            && let Some(i) = self.workbench.selected
+            && let Some(m) = self.workbench.masks.get(i)
+            && let Err(e) = self.bodies.fit(&m.mask.clone())
+        {
+            self.error = Some(e);
+        }
+        let Some(counts) = self.bodies.counts() else {
+            ui.weak("No body yet: load the demo body, import a SAM 3D Body .npz (or drop it on the window).");
+            return;
+        };
+        ui.separator();
+        ui.label("Level of detail");
+        ui.horizontal_wrapped(|ui| {
+            for lod in 0..7 {
+                if ui.selectable_label(self.bodies.lod == lod, format!("LOD {lod}")).clicked()
+                    && let Err(e) = self.bodies.set_lod(lod)
+                {
+                    self.error = Some(e.to_string());
+                }
+            }
+        });
+        ui.label(format!("LOD {}: {} vertices · {} triangles", self.bodies.lod, counts.0, counts.1));
+        ui.horizontal(|ui| {
+            if ui.checkbox(&mut self.bodies.show_skeleton, "skeleton").changed() {
+                self.bodies.edited();
+            }
+            if let Some(v) = &mut self.viewport {
+                ui.checkbox(&mut v.settings.wireframe, "wireframe");
+            }
+            ui.checkbox(&mut self.show_body_overlay, "on photo");
+        });
+        if ui.button("Export GLB…").clicked()
+            && let Some(path) =
+                rfd::FileDialog::new().add_filter("glTF binary", &["glb"]).set_file_name("body.glb").save_file()
+        {
+            match self.bodies.export_glb(&path) {
+                Ok(()) => self.status = format!("wrote {}", path.display()),
+                Err(e) => self.error = Some(e.to_string()),
+            }
+        }
+        self.body_sliders_ui(ui);
+    }
+
+    /// Sliders for identity, expression, scale, root and per-joint pose parameters.
+    fn body_sliders_ui(&mut self, ui: &mut egui::Ui) {
+        let Some(bodies::Body::Rig { rig, params, .. }) = &mut self.bodies.body else { return };
+        let rig = rig.clone();
+        let mut started = false;
+        let mut changed = false;
+        let mut slider = |ui: &mut egui::Ui, value: &mut f32, range: std::ops::RangeInclusive<f32>, name: &str| {
+            let r = ui.add(egui::Slider::new(value, range).text(name));
+            started |= r.drag_started() || (r.changed() && !r.dragged());
+            changed |= r.changed();
+        };
+        let mut before = params.clone();
+        egui::CollapsingHeader::new("Identity").default_open(true).show(ui, |ui| {
+            for (i, name) in rig.identity_names.iter().enumerate() {
+                slider(ui, &mut params.identity[i], -3.0..=3.0, name);
+            }
+        });
+        egui::CollapsingHeader::new("Expression").show(ui, |ui| {
+            for (i, name) in rig.expression_names.iter().enumerate() {
+                slider(ui, &mut params.expression[i], -1.0..=2.0, name);
+            }
+        });
+        for (group, indices) in &rig.parameter_groups {
+            egui::CollapsingHeader::new(format!("Pose: {group}")).show(ui, |ui| {
+                for &i in indices {
+                    let i = i as usize;
+                    let [lo, hi] = rig.parameter_limits[i];
+                    let (lo, hi) = if lo < hi { (lo, hi) } else { (-0.01, 0.01) };
+                    slider(ui, &mut params.model[i], lo..=hi, &rig.parameter_names[i]);
+                }
+            });
+        }
+        if started {
+            std::mem::swap(&mut before, params);
+            self.bodies.begin_edit();
+            if let Some(bodies::Body::Rig { params, .. }) = &mut self.bodies.body {
+                *params = before;
+            }
+        }
+        if changed {
+            self.bodies.edited();
+        }
+    }
+
+    /// Imports a SAM 3D Body output into the Bodies tab.
+    fn import_body(&mut self, path: &Path) {
+        match self.bodies.import(path) {
+            Ok(()) => {
+                self.side_tab = SideTab::Bodies;
+                self.body_shown.1 = false;
+                self.status = format!("{}: SAM 3D Body output imported", path.display());
+            }
+            Err(e) => self.error = Some(e.to_string()),
         }
     }
 }
@@ -401,8 +817,8 @@ impl CarveApp {
             return;
         };
         let viewport = self.viewport.get_or_insert_with(|| crate::render::egui_view::Viewport3d::new(render_state));
-        if let Some((scene, up)) = self.pending_scene.take() {
-            viewport.set_scene(render_state, &scene, up);
+        if let Some((scene, up, reframe)) = self.pending_scene.take() {
+            viewport.set_scene(render_state, &scene, up, reframe);
         }
         viewport.viewport_ui(ui, render_state);
     }
@@ -417,9 +833,21 @@ impl eframe::App for CarveApp {
             self.open_path(path);
         }
         self.poll_ui(&ui.ctx().clone());
+        self.toasts_ui(&ui.ctx().clone());
+        self.help_ui(&ui.ctx().clone());
         egui::Panel::top("top_bar").show(ui, |ui| self.top_bar_ui(ui));
         egui::Panel::bottom("status_bar").show(ui, |ui| self.status_bar_ui(ui));
-        egui::Panel::left("masks").default_size(230.0).show(ui, |ui| self.masks_ui(ui));
+        egui::Panel::left("side").default_size(250.0).show(ui, |ui| {
+            ui.horizontal(|ui| {
+                ui.selectable_value(&mut self.side_tab, SideTab::Masks, "Masks");
+                ui.selectable_value(&mut self.side_tab, SideTab::Bodies, "Bodies");
+            });
+            ui.separator();
+            egui::ScrollArea::vertical().show(ui, |ui| match self.side_tab {
+                SideTab::Masks => self.masks_ui(ui),
+                SideTab::Bodies => self.bodies_ui(ui),
+            });
+        });
         egui::CentralPanel::default().show(ui, |ui| match self.view {
             View::Photo => self.canvas_ui(ui),
             View::ThreeD => self.viewport_ui(ui, frame),

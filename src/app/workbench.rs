@@ -84,6 +84,16 @@ impl Workbench {
         }
     }
 
+    /// Replaces the segmentation engine; masks and history stay.
+    pub fn set_segmenter(&mut self, segmenter: Box<dyn Segmenter>) {
+        self.segmenter = Arc::new(Mutex::new(segmenter));
+    }
+
+    /// The engine new masks come from.
+    pub fn engine(&self) -> Option<EngineKind> {
+        self.segmenter.lock().ok().map(|s| s.engine())
+    }
+
     /// Whether a segmentation or lift is running.
     pub fn busy(&self) -> bool {
         !self.pending.is_empty()

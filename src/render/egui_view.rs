@@ -41,10 +41,11 @@ impl Viewport3d {
         }
     }
 
-    /// Replaces what is shown and frames it (`up`: +Y for glTF/MHR, −Y for OpenCV-frame scenes).
-    pub fn set_scene(&mut self, render_state: &egui_wgpu::RenderState, scene: &Scene, up: glam::Vec3) {
+    /// Replaces what is shown; `reframe` also frames it (`up`: +Y for glTF/MHR, −Y for
+    /// OpenCV-frame scenes). Without `reframe` the camera stays (e.g. while a slider moves).
+    pub fn set_scene(&mut self, render_state: &egui_wgpu::RenderState, scene: &Scene, up: glam::Vec3, reframe: bool) {
         let gpu = self.renderer.upload(&render_state.device, &render_state.queue, scene, &self.settings);
-        if let Some(bounds) = gpu.bounds {
+        if let Some(bounds) = gpu.bounds.filter(|_| reframe) {
             self.orbit = OrbitCamera::framing(bounds, up);
             if up.y < 0.0 {
                 // OpenCV-frame scenes (a photo's camera at the origin looking along +z): start

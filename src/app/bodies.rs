@@ -1,0 +1,346 @@
+//! The window's body state without any UI: the demo rig (loaded in the background) or an imported
+//! SAM 3D Body output, the LOD shown, parameter edits with undo/redo, fitting to a mask as a
+//! background task, and the meshes the viewport and the photo overlay draw.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::body::fit::{FitOptions, FitResult};
+use crate::body::lod::{LOD_VERTEX_COUNTS, MhrLods};
+use crate::body::sam3d::{Intrinsics, Sam3dBody};
+use crate::body::{BodyError, BodyParams, Evaluator, Rig};
+use crate::core::mask::Mask;
+use crate::geometry::{LineSet, Mesh};
+use crate::task::Task;
+
+/// What the body panel holds.
+pub enum Body {
+    /// A rig posed by parameters (the demo rig, or a fitted one), optionally placed in the photo's
+    /// camera by a fit.
+    Rig { rig: Arc<Rig>, params: BodyParams, evaluator: Box<Evaluator>, placement: Option<(Intrinsics, [f32; 3])> },
+    /// A SAM 3D Body output: fixed vertices in its camera.
+    Imported { person: Box<Sam3dBody>, intrinsics: Intrinsics },
+}
+
+enum Job {
+    Load(Task<Result<Rig, BodyError>>),
+    Fit(Task<Result<FitResult, BodyError>>),
+}
+
+/// Bodies for one window.
+pub struct BodyBench {
+    pub body: Option<Body>,
+    pub lod: usize,
+    pub show_skeleton: bool,
+    /// Bumped whenever the body's mesh changes (the UI re-uploads it).
+    pub generation: u64,
+    job: Option<Job>,
+    undo: Vec<BodyParams>,
+    redo: Vec<BodyParams>,
+}
+
+impl Default for BodyBench {
+    fn default() -> Self {
+        Self { body: None, lod: 1, show_skeleton: true, generation: 0, job: None, undo: Vec::new(), redo: Vec::new() }
+    }
+}
+
+/// A finished body job.
+pub enum BodyEvent {
+    Loaded(String),
+    Fitted { iou_hint: String },
+    Failed(String),
+}
+
+impl BodyBench {
+    pub fn busy(&self) -> bool {
+        self.job.is_some()
+    }
+
+    /// (label, fraction, message) of the running job.
+    pub fn progress(&self) -> Option<(String, f32, String)> {
+        let (label, p) = match self.job.as_ref()? {
+            Job::Load(t) => (t.label().to_owned(), t.progress().clone()),
+            Job::Fit(t) => (t.label().to_owned(), t.progress().clone()),
+        };
+        Some((label, p.fraction(), p.message()))
+    }
+
+    pub fn cancel(&self) {
+        match &self.job {
+            Some(Job::Load(t)) => t.cancel(),
+            Some(Job::Fit(t)) => t.cancel(),
+            None => {}
+        }
+    }
+
+    /// Loads the built-in demo rig in the background.
+    pub fn load_demo(&mut self) {
+        if self.job.is_none() {
+            self.job = Some(Job::Load(Task::spawn("loading demo body", |_| crate::body::demo_rig::demo_rig())));
+        }
+    }
+
+    /// Imports a SAM 3D Body `.npz` (fast, on the calling thread).
+    pub fn import(&mut self, path: &Path) -> Result<(), BodyError> {
+        let person = Sam3dBody::load(path)?;
+        let (intrinsics, _, _) = person.solve_intrinsics()?;
+        self.body = Some(Body::Imported { person: Box::new(person), intrinsics });
+        self.undo.clear();
+        self.redo.clear();
+        self.generation += 1;
+        Ok(())
+    }
+
+    /// Fits the current rig (the demo rig when none) to `mask` seen by a camera with the
+    /// photo's diagonal as focal length, in the background.
+    pub fn fit(&mut self, mask: &Mask) -> Result<(), String> {
+        if self.job.is_some() {
+            return Err("a body task is already running".into());
+        }
+        let Some(Body::Rig { rig, .. }) = &self.body else {
+            return Err("load the demo body first (Bodies → Demo body)".into());
+        };
+        if mask.area() == 0 {
+            return Err("the selected mask is empty".into());
+        }
+        let rig = rig.clone();
+        let mask = mask.clone();
+        let (w, h) = (mask.width() as f64, mask.height() as f64);
+        let k = Intrinsics { focal_px: (w * w + h * h).sqrt(), cx: w / 2.0, cy: h / 2.0 };
+        self.job = Some(Job::Fit(Task::spawn("fitting body", move |progress| {
+            crate::body::fit::fit(&rig, &mask, &Vec::new(), k, &FitOptions::default(), progress)
+        })));
+        Ok(())
+    }
+
+    /// Takes finished jobs.
+    pub fn poll(&mut self) -> Vec<BodyEvent> {
+        let mut events = Vec::new();
+        let finished = match &mut self.job {
+            Some(Job::Load(t)) => t.try_take().map(|r| match r {
+                Ok(Ok(rig)) => {
+                    let name = rig.name.clone();
+                    let rig = Arc::new(rig);
+                    match Evaluator::new(rig.clone(), self.lod) {
+                        Ok(evaluator) => {
+                            let params = rig.zero_params();
+                            self.body =
+                                Some(Body::Rig { rig, params, evaluator: Box::new(evaluator), placement: None });
+                            self.undo.clear();
+                            self.redo.clear();
+                            self.generation += 1;
+                            BodyEvent::Loaded(name)
+                        }
+                        Err(e) => BodyEvent::Failed(e.to_string()),
+                    }
+                }
+                Ok(Err(e)) => BodyEvent::Failed(e.to_string()),
+                Err(e) => BodyEvent::Failed(e.to_string()),
+            }),
+            Some(Job::Fit(t)) => t.try_take().map(|r| match r {
+                Ok(Ok(result)) => {
+                    let loss = result.losses.last().copied().unwrap_or(f32::NAN);
+                    if let Some(Body::Rig { params, placement, .. }) = &mut self.body {
+                        self.undo.push(params.clone());
+                        self.redo.clear();
+                        *params = result.params;
+                        *placement = Some((result.intrinsics, result.camera_translation));
+                    }
+                    self.generation += 1;
+                    BodyEvent::Fitted { iou_hint: format!("final loss {loss:.4}") }
+                }
+                Ok(Err(e)) => BodyEvent::Failed(e.to_string()),
+                Err(e) => BodyEvent::Failed(e.to_string()),
+            }),
+            None => None,
+        };
+        if let Some(e) = finished {
+            self.job = None;
+            events.push(e);
+        }
+        events
+    }
+
+    /// Shows another LOD (0–6).
+    pub fn set_lod(&mut self, lod: usize) -> Result<(), BodyError> {
+        crate::body::lod::check_lod(lod)?;
+        if let Some(Body::Rig { rig, evaluator, .. }) = &mut self.body {
+            **evaluator = Evaluator::new(rig.clone(), lod)?;
+        }
+        self.lod = lod;
+        self.generation += 1;
+        Ok(())
+    }
+
+    /// Vertex and triangle counts of the shown LOD.
+    pub fn counts(&self) -> Option<(usize, usize)> {
+        match self.body.as_ref()? {
+            Body::Rig { evaluator, .. } => Some((evaluator.lod.vertex_count(), evaluator.lod.triangles.len())),
+            Body::Imported { .. } => {
+                let tris = MhrLods::embedded().triangles(self.lod).map(|t| t.len()).unwrap_or(0);
+                Some((LOD_VERTEX_COUNTS[self.lod], tris))
+            }
+        }
+    }
+
+    /// Records the parameters before an edit (for undo).
+    pub fn begin_edit(&mut self) {
+        if let Some(Body::Rig { params, .. }) = &self.body {
+            self.undo.push(params.clone());
+            self.redo.clear();
+        }
+    }
+
+    /// The parameters changed (a slider moved).
+    pub fn edited(&mut self) {
+        self.generation += 1;
+    }
+
+    pub fn undo(&mut self) -> bool {
+        self.swap_history(true)
+    }
+
+    pub fn redo(&mut self) -> bool {
+        self.swap_history(false)
+    }
+
+    fn swap_history(&mut self, undo: bool) -> bool {
+        let Some(Body::Rig { params, .. }) = &mut self.body else { return false };
+        let (from, to) = if undo { (&mut self.undo, &mut self.redo) } else { (&mut self.redo, &mut self.undo) };
+        let Some(previous) = from.pop() else { return false };
+        to.push(std::mem::replace(params, previous));
+        self.generation += 1;
+        true
+    }
+
+    /// The body for the 3D view (metres; rig frame y up, or OpenCV camera frame for placed
+    /// bodies: the `bool` is true when y points down) and its skeleton.
+    pub fn scene_mesh(&mut self) -> Option<(Mesh, Option<LineSet>, bool)> {
+        match self.body.as_mut()? {
+            Body::Rig { rig, params, evaluator, placement } => {
+                let posed = evaluator.evaluate(params).ok()?.to_vec();
+                let m = rig.metres_per_unit;
+                let joints: Vec<[f32; 3]> = evaluator.joints_world().iter().map(|s| s.translation.to_array()).collect();
+                let (vertices, joints, down) = match placement {
+                    Some((_, t)) => (
+                        crate::body::fit::rig_to_camera(&posed, m, *t),
+                        crate::body::fit::rig_to_camera(&joints, m, *t),
+                        true,
+                    ),
+                    None => (
+                        posed.iter().map(|p| [p[0] * m, p[1] * m, p[2] * m]).collect(),
+                        joints.iter().map(|p| [p[0] * m, p[1] * m, p[2] * m]).collect(),
+                        false,
+                    ),
+                };
+                let mut mesh = crate::body::export::body_mesh(vertices, &evaluator.lod.triangles);
+                mesh.colors = Some(vec![[0.55, 0.68, 0.86, 1.0]; mesh.positions.len()]);
+                let skeleton =
+                    self.show_skeleton.then(|| LineSet::skeleton(&joints, &rig.parents, [1.0, 0.8, 0.2, 1.0]));
+                Some((mesh, skeleton, down))
+            }
+            Body::Imported { person, .. } => {
+                let vertices = person.vertices(self.lod).ok()?;
+                let tris = MhrLods::embedded().triangles(self.lod).ok()?;
+                let mut mesh = crate::body::export::body_mesh(vertices, tris);
+                mesh.colors = Some(vec![[0.55, 0.68, 0.86, 1.0]; mesh.positions.len()]);
+                Some((mesh, None, true))
+            }
+        }
+    }
+
+    /// The body drawn over `photo` when it is placed in a camera (imported or fitted).
+    pub fn overlay(&mut self, photo: &image::RgbImage) -> Option<image::RgbImage> {
+        let (k, vertices, triangles, keypoints): (Intrinsics, Vec<[f32; 3]>, Vec<[u32; 3]>, Vec<[f32; 2]>) =
+            match self.body.as_mut()? {
+                Body::Imported { person, intrinsics } => (
+                    *intrinsics,
+                    person.vertices(self.lod).ok()?,
+                    MhrLods::embedded().triangles(self.lod).ok()?.to_vec(),
+                    person.keypoints_2d.clone(),
+                ),
+                Body::Rig { rig, params, evaluator, placement: Some((k, t)) } => {
+                    let posed = evaluator.evaluate(params).ok()?.to_vec();
+                    (
+                        *k,
+                        crate::body::fit::rig_to_camera(&posed, rig.metres_per_unit, *t),
+                        evaluator.lod.triangles.clone(),
+                        Vec::new(),
+                    )
+                }
+                Body::Rig { placement: None, .. } => return None,
+            };
+        Some(crate::body::sam3d::overlay(photo, &vertices, &triangles, &k, &keypoints, &[]))
+    }
+
+    /// The camera the body is placed in: image size (from the intrinsics' principal point) and
+    /// intrinsics.
+    pub fn camera(&self) -> Option<(u32, u32, Intrinsics)> {
+        let k = match self.body.as_ref()? {
+            Body::Imported { intrinsics, .. } => *intrinsics,
+            Body::Rig { placement: Some((k, _)), .. } => *k,
+            Body::Rig { placement: None, .. } => return None,
+        };
+        Some(((k.cx * 2.0).round() as u32, (k.cy * 2.0).round() as u32, k))
+    }
+
+    /// Exports the body: a skinned GLB for rigs, the posed mesh (glTF axes) for imported bodies.
+    pub fn export_glb(&mut self, path: &Path) -> Result<(), BodyError> {
+        match self.body.as_mut() {
+            Some(Body::Rig { params, evaluator, .. }) => {
+                let (mesh, skin) = crate::body::export::skinned_export(evaluator, params, true)?;
+                crate::io::gltf::write_skinned_glb(path, &mesh, &skin)?;
+            }
+            Some(Body::Imported { person, .. }) => {
+                let mut v = person.vertices(self.lod)?;
+                crate::body::sam3d::opencv_to_gltf(&mut v);
+                let mesh = crate::body::export::body_mesh(v, MhrLods::embedded().triangles(self.lod)?);
+                crate::body::write_mesh(path, &mesh)?;
+            }
+            None => return Err(BodyError::Invalid("no body to export".into())),
+        }
+        Ok(())
+    }
+
+    /// Waits for the running job (tests and the CLI).
+    pub fn wait(&mut self) -> Vec<BodyEvent> {
+        while self.job.is_some() {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            let events = self.poll();
+            if !events.is_empty() {
+                return events;
+            }
+        }
+        Vec::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lod_switch_changes_counts_and_undo_restores_params() {
+        let mut b = BodyBench::default();
+        b.load_demo();
+        let events = b.wait();
+        assert!(matches!(events.first(), Some(BodyEvent::Loaded(_))));
+        assert_eq!(b.counts(), Some((18_439, 36_874)));
+        b.set_lod(5).unwrap();
+        assert_eq!(b.counts(), Some((971, 1_938)));
+        assert!(b.set_lod(7).is_err());
+        b.begin_edit();
+        if let Some(Body::Rig { params, .. }) = &mut b.body {
+            params.model[10] = 0.7;
+        }
+        b.edited();
+        assert!(b.undo());
+        let Some(Body::Rig { params, .. }) = &b.body else { panic!("a rig") };
+        assert_eq!(params.model[10], 0.0);
+        assert!(b.redo());
+        let (mesh, skeleton, down) = b.scene_mesh().unwrap();
+        assert_eq!(mesh.positions.len(), 971);
+        assert!(skeleton.is_some() && !down);
+    }
+}

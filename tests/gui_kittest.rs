@@ -1,0 +1,208 @@
+//! The workbench window driven by egui_kittest on the software Vulkan driver (lavapipe): the real
+//! `CarveApp` with its wgpu 3D viewport, clicks and keys sent as egui events, pixels read back
+//! from the rendered frame. Snapshots live in `tests/snapshots/`.
+
+use std::time::{Duration, Instant};
+
+use carve::app::{CarveApp, SideTab, StartImage};
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+
+const SIZE: egui::Vec2 = egui::vec2(1280.0, 820.0);
+
+fn harness() -> Harness<'static, CarveApp> {
+    Harness::builder().with_size(SIZE).wgpu().with_max_steps(10_000).build_eframe(|_cc| CarveApp::new(StartImage::Demo))
+}
+
+/// Steps until no background task runs (timing each step), then a few more frames.
+fn wait_idle(h: &mut Harness<'static, CarveApp>, step_ms: &mut Vec<f64>) {
+    let deadline = Instant::now() + Duration::from_secs(240);
+    loop {
+        let t0 = Instant::now();
+        h.step();
+        step_ms.push(t0.elapsed().as_secs_f64() * 1e3);
+        let app = h.state();
+        if !app.workbench.busy() && !app.bodies.busy() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "background task did not finish");
+        std::thread::sleep(Duration::from_millis(15));
+    }
+    h.run_steps(4);
+}
+
+fn click_at(h: &mut Harness<'static, CarveApp>, pos: egui::Pos2) {
+    h.hover_at(pos);
+    h.step();
+    h.drag_at(pos);
+    h.step();
+    h.drop_at(pos);
+    h.step();
+}
+
+/// A point well inside the demo's mug, in screen points.
+fn mug_on_screen(app: &CarveApp) -> (egui::Pos2, carve::Mask) {
+    let (_, mug) = carve::demo::still_life_masks().into_iter().find(|(n, _)| *n == "mug").expect("mug mask");
+    let d = mug.distance_to_outside();
+    let (i, _) = d.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).expect("pixels");
+    let (x, y) = ((i as u32 % mug.width()) as f32 + 0.5, (i as u32 / mug.width()) as f32 + 0.5);
+    let rect = app.photo_rect.expect("the photo is drawn");
+    let pos = egui::pos2(
+        rect.min.x + x / mug.width() as f32 * rect.width(),
+        rect.min.y + y / mug.height() as f32 * rect.height(),
+    );
+    (pos, mug)
+}
+
+/// Mean red minus blue over the mug's pixels on screen (the first mask colour is red; the mug is
+/// blue), and the mean over a rectangle of the frame.
+fn mug_redness(img: &image::RgbaImage, app: &CarveApp, mug: &carve::Mask) -> f64 {
+    let rect = app.photo_rect.expect("photo");
+    let (mut sum, mut n) = (0.0f64, 0.0f64);
+    for y in (0..mug.height()).step_by(3) {
+        for x in (0..mug.width()).step_by(3) {
+            if mug.get(x, y) {
+                let sx = rect.min.x + (x as f32 + 0.5) / mug.width() as f32 * rect.width();
+                let sy = rect.min.y + (y as f32 + 0.5) / mug.height() as f32 * rect.height();
+                let p = img.get_pixel(sx as u32, sy as u32).0;
+                sum += p[0] as f64 - p[2] as f64;
+                n += 1.0;
+            }
+        }
+    }
+    sum / n.max(1.0)
+}
+
+fn region_stats(img: &image::RgbaImage, rect: egui::Rect) -> Vec<[u8; 3]> {
+    let mut v = Vec::new();
+    for y in (rect.min.y as u32..rect.max.y as u32).step_by(2) {
+        for x in (rect.min.x as u32..rect.max.x as u32).step_by(2) {
+            if x < img.width() && y < img.height() {
+                let p = img.get_pixel(x, y).0;
+                v.push([p[0], p[1], p[2]]);
+            }
+        }
+    }
+    v
+}
+
+#[test]
+fn click_undo_redo_lift() {
+    let mut h = harness();
+    h.run_steps(5);
+    h.snapshot("workbench_demo");
+    let (pos, mug) = mug_on_screen(h.state());
+    let before = mug_redness(&h.render().expect("render"), h.state(), &mug);
+    // Click on the mug: a mask appears in the list and on the canvas.
+    let mut step_ms = Vec::new();
+    click_at(&mut h, pos);
+    wait_idle(&mut h, &mut step_ms);
+    assert_eq!(h.state().workbench.masks.len(), 1, "one mask after the click");
+    let name = h.state().workbench.masks[0].name.clone();
+    let _ = h.get_by_label(&name);
+    let iou = h.state().workbench.masks[0].mask.iou(&mug);
+    assert!(iou > 0.8, "the mask covers the mug: IoU {iou:.3}");
+    let with_mask = mug_redness(&h.render().expect("render"), h.state(), &mug);
+    assert!(with_mask > before + 40.0, "overlay on the mug: red−blue {before:.1} → {with_mask:.1}");
+    h.snapshot("workbench_mask");
+    // Undo removes it, redo restores it.
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Z);
+    h.run_steps(3);
+    assert!(h.state().workbench.masks.is_empty(), "undo removes the mask");
+    assert!(h.query_by_label(&name).is_none());
+    let undone = mug_redness(&h.render().expect("render"), h.state(), &mug);
+    assert!((undone - before).abs() < 5.0, "canvas back to the photo: {undone:.1} vs {before:.1}");
+    h.key_press_modifiers(egui::Modifiers::COMMAND | egui::Modifiers::SHIFT, egui::Key::Z);
+    h.run_steps(3);
+    assert_eq!(h.state().workbench.masks.len(), 1, "redo restores the mask");
+    let redone = mug_redness(&h.render().expect("render"), h.state(), &mug);
+    assert!((redone - with_mask).abs() < 5.0);
+    // Lift: the viewport (right half) shows the splats.
+    h.state_mut().workbench.selected = Some(0);
+    h.run_steps(2);
+    let viewport = egui::Rect::from_min_max(
+        egui::pos2(h.state().photo_rect.expect("photo").max.x + 20.0, 60.0),
+        egui::pos2(1270.0, 780.0),
+    );
+    let before_lift = region_stats(&h.render().expect("render"), viewport);
+    h.get_by_label("Lift selected to 3D").click();
+    let mut lift_steps = Vec::new();
+    wait_idle(&mut h, &mut lift_steps);
+    let after_lift = region_stats(&h.render().expect("render"), viewport);
+    let changed = before_lift
+        .iter()
+        .zip(&after_lift)
+        .filter(|(a, b)| a.iter().zip(b.iter()).map(|(x, y)| (*x as i32 - *y as i32).abs()).sum::<i32>() > 40)
+        .count();
+    // The mug is blue: the lifted view has far more strongly blue pixels.
+    let blue = |v: &[[u8; 3]]| v.iter().filter(|p| p[2] as i32 > p[0] as i32 + 40 && p[2] > 90).count();
+    eprintln!(
+        "lift: {changed} of {} viewport samples changed; blue samples {} → {}",
+        after_lift.len(),
+        blue(&before_lift),
+        blue(&after_lift)
+    );
+    assert!(changed > 2_000, "the viewport changed after the lift");
+    assert!(blue(&after_lift) > blue(&before_lift) + 300, "blue splats of the mug in the viewport");
+    // Frame time while the lift ran in the background (CPU side of each frame).
+    lift_steps.sort_by(f64::total_cmp);
+    eprintln!(
+        "frames during the lift: {} frames, median {:.1} ms, 95th percentile {:.1} ms, max {:.1} ms",
+        lift_steps.len(),
+        lift_steps[lift_steps.len() / 2],
+        lift_steps[lift_steps.len() * 95 / 100],
+        lift_steps[lift_steps.len() - 1]
+    );
+}
+
+#[test]
+fn lod_switch_changes_the_displayed_counts() {
+    let mut h = harness();
+    h.run_steps(3);
+    h.get_by_label("Bodies").click();
+    h.run_steps(2);
+    assert!(h.state().side_tab == SideTab::Bodies);
+    h.get_by_label("Demo body").click();
+    let mut steps = Vec::new();
+    wait_idle(&mut h, &mut steps);
+    let _ = h.get_by_label("LOD 1: 18439 vertices · 36874 triangles");
+    h.get_by_label("LOD 4").click();
+    h.run_steps(3);
+    let _ = h.get_by_label("LOD 4: 2461 vertices · 4918 triangles");
+    assert!(h.query_by_label_contains("18439 vertices").is_none());
+    h.get_by_label("LOD 0").click();
+    h.run_steps(3);
+    let _ = h.get_by_label("LOD 0: 73639 vertices · 147274 triangles");
+    h.snapshot("workbench_body_lod0");
+}
+
+#[test]
+fn failing_model_load_shows_an_error_and_keeps_masks() {
+    let mut h = harness();
+    h.run_steps(3);
+    let (pos, _) = mug_on_screen(h.state());
+    let mut steps = Vec::new();
+    click_at(&mut h, pos);
+    wait_idle(&mut h, &mut steps);
+    assert_eq!(h.state().workbench.masks.len(), 1);
+    // A model folder whose manifest is missing, with the SAM 3 engine.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("image_encoder.pt"), b"not a model").unwrap();
+    h.get_by_label("SAM 3").click();
+    h.state_mut().model_folder = dir.path().display().to_string();
+    h.run_steps(2);
+    h.get_by_label("Load").click();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while h.state().toasts.iter().all(|t| !t.1) {
+        h.step();
+        assert!(Instant::now() < deadline, "no error toast");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    h.run_steps(3);
+    let toast = h.get_by_label_contains("model not loaded");
+    let text = toast.value().unwrap_or_default();
+    let label = format!("{text} {:?}", h.state().toasts);
+    assert!(label.contains(&dir.path().display().to_string()), "the error names the folder: {label}");
+    assert_eq!(h.state().workbench.masks.len(), 1, "the mask survives the failed load");
+    assert_eq!(h.state().workbench.engine(), Some(carve::segment::EngineKind::Classical));
+}
