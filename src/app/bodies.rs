@@ -252,25 +252,25 @@ impl BodyBench {
 
     /// The body drawn over `photo` when it is placed in a camera (imported or fitted).
     pub fn overlay(&mut self, photo: &image::RgbImage) -> Option<image::RgbImage> {
-        let (k, vertices, triangles, keypoints): (Intrinsics, Vec<[f32; 3]>, Vec<[u32; 3]>, Vec<[f32; 2]>) =
-            match self.body.as_mut()? {
-                Body::Imported { person, intrinsics } => (
-                    *intrinsics,
-                    person.vertices(self.lod).ok()?,
-                    MhrLods::embedded().triangles(self.lod).ok()?.to_vec(),
-                    person.keypoints_2d.clone(),
-                ),
-                Body::Rig { rig, params, evaluator, placement: Some((k, t)) } => {
-                    let posed = evaluator.evaluate(params).ok()?.to_vec();
-                    (
-                        *k,
-                        crate::body::fit::rig_to_camera(&posed, rig.metres_per_unit, *t),
-                        evaluator.lod.triangles.clone(),
-                        Vec::new(),
-                    )
-                }
-                Body::Rig { placement: None, .. } => return None,
-            };
+        type Drawn = (Intrinsics, Vec<[f32; 3]>, Vec<[u32; 3]>, Vec<[f32; 2]>);
+        let (k, vertices, triangles, keypoints): Drawn = match self.body.as_mut()? {
+            Body::Imported { person, intrinsics } => (
+                *intrinsics,
+                person.vertices(self.lod).ok()?,
+                MhrLods::embedded().triangles(self.lod).ok()?.to_vec(),
+                person.keypoints_2d.clone(),
+            ),
+            Body::Rig { rig, params, evaluator, placement: Some((k, t)) } => {
+                let posed = evaluator.evaluate(params).ok()?.to_vec();
+                (
+                    *k,
+                    crate::body::fit::rig_to_camera(&posed, rig.metres_per_unit, *t),
+                    evaluator.lod.triangles.clone(),
+                    Vec::new(),
+                )
+            }
+            Body::Rig { placement: None, .. } => return None,
+        };
         Some(crate::body::sam3d::overlay(photo, &vertices, &triangles, &k, &keypoints, &[]))
     }
 

@@ -658,9 +658,7 @@ impl CarveApp {
 
     /// The body over the photo, as a texture (rebuilt when the body changes).
     fn body_overlay_texture(&mut self, ctx: &egui::Context) -> Option<egui::TextureHandle> {
-        if self.bodies.body.is_none() {
-            return None;
-        }
+        self.bodies.body.as_ref()?;
         if let Some((g, t)) = &self.body_overlay
             && *g == self.bodies.generation
         {
