@@ -177,6 +177,8 @@ pub struct FitOptions {
     pub lod: usize,
     pub pose_prior: f64,
     pub shape_prior: f64,
+    /// Pull towards the depth where the rest body's height fills the mask's height.
+    pub depth_prior: f64,
     /// Scale parameters trade off against depth in one view: a firm prior keeps the body's size.
     pub scale_prior: f64,
     pub keypoint_weight: f64,
@@ -192,6 +194,7 @@ impl Default for FitOptions {
             pose_prior: 2e-2,
             shape_prior: 1e-3,
             scale_prior: 1.0,
+            depth_prior: 0.05,
             keypoint_weight: 1.0,
             silhouette_weight: 1.0,
         }
@@ -347,7 +350,10 @@ pub fn fit(
                 * 100.0
             + model_eff.index_select(0, &scale_idx).square().sum(Kind::Float) * options.scale_prior
             + id_eff.square().sum(Kind::Float) * options.shape_prior;
-        let loss = loss + prior;
+        // Depth from one view is weak: stay near the depth at which the rest body's height fills
+        // the mask, unless the image says otherwise.
+        let depth_prior = ((translation.get(2) - z0) / z0).square() * options.depth_prior;
+        let loss = loss + prior + depth_prior;
         optimiser.zero_grad();
         loss.backward();
         optimiser.step();

@@ -389,7 +389,7 @@ impl Rig {
             for (corner, bw) in self.triangles[*t as usize].iter().zip(w) {
                 for m in 0..k {
                     let idx = *corner as usize * k + m;
-                    let (jt, wt) = (self.skin_joints[idx], self.skin_weights[idx] * *bw as f32);
+                    let (jt, wt) = (self.skin_joints[idx], self.skin_weights[idx] * bw.max(0.0) as f32);
                     if wt == 0.0 {
                         continue;
                     }

@@ -221,7 +221,7 @@ pub fn glb_bytes_skinned(mesh: &Mesh, skin: Option<&GltfSkin>) -> Result<Vec<u8>
                     let src = set * 4 + m;
                     if src < k {
                         jj[vtx * 4 + m] = skin.joints[vtx * k + src] as u16;
-                        ww[vtx * 4 + m] = skin.weights[vtx * k + src];
+                        ww[vtx * 4 + m] = skin.weights[vtx * k + src].max(0.0);
                     }
                 }
                 // glTF wants each vertex's weights to sum to 1 over all sets.
@@ -233,7 +233,7 @@ pub fn glb_bytes_skinned(mesh: &Mesh, skin: Option<&GltfSkin>) -> Result<Vec<u8>
                 }
             }
             for vtx in 0..n {
-                let total: f32 = skin.weights[vtx * k..(vtx + 1) * k].iter().sum();
+                let total: f32 = skin.weights[vtx * k..(vtx + 1) * k].iter().map(|w| w.max(0.0)).sum();
                 for m in 0..4 {
                     ww[vtx * 4 + m] /= total;
                     if ww[vtx * 4 + m] == 0.0 {
