@@ -77,6 +77,15 @@ pub enum View {
     ThreeD,
 }
 
+/// What a drag on the photo does.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Tool {
+    /// Click: new object; right/Shift-click: refine; drag: box prompt.
+    Prompt,
+    Brush,
+    Eraser,
+}
+
 /// Which list the side panel shows.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum SideTab {
@@ -110,6 +119,13 @@ pub struct CarveApp {
     /// Messages shown over the window: (text, is_error, when).
     pub toasts: Vec<(String, bool, std::time::Instant)>,
     pub show_help: bool,
+    pub tool: Tool,
+    pub brush_radius_px: f32,
+    pub text_query: String,
+    /// Where a box drag started (screen).
+    drag_start: Option<egui::Pos2>,
+    /// Hypothesis thumbnails of the selected mask, for a workbench generation.
+    thumbnails: (u64, Vec<egui::TextureHandle>),
     /// Mask overlays at the photo texture's size, and the workbench generation they show.
     overlays: (u64, Vec<Option<egui::TextureHandle>>),
 }
@@ -145,6 +161,11 @@ impl CarveApp {
             engine_task: None,
             toasts: Vec::new(),
             show_help: false,
+            tool: Tool::Prompt,
+            brush_radius_px: 12.0,
+            text_query: String::new(),
+            drag_start: None,
+            thumbnails: (u64::MAX, Vec::new()),
             body_overlay: None,
             show_body_overlay: true,
             photo_rect: None,
@@ -324,7 +345,7 @@ impl CarveApp {
         let available = ui.available_size();
         let size = texture.size_vec2();
         let scale = (available.x / size.x).min(available.y / size.y).max(0.01);
-        let (rect, response) = ui.allocate_exact_size(available, egui::Sense::click());
+        let (rect, response) = ui.allocate_exact_size(available, egui::Sense::click_and_drag());
         let image_rect = egui::Rect::from_center_size(rect.center(), size * scale);
         self.photo_rect = Some(image_rect);
         let uv = egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0));
@@ -338,21 +359,157 @@ impl CarveApp {
         for overlay in self.overlays.1.iter().flatten() {
             ui.painter().image(overlay.id(), image_rect, uv, egui::Color32::WHITE);
         }
-        let shift = ui.input(|i| i.modifiers.shift);
-        let label = if response.secondary_clicked() || (response.clicked() && shift) {
-            Some(crate::core::prompt::PointLabel::Negative)
-        } else if response.clicked() {
-            Some(crate::core::prompt::PointLabel::Positive)
-        } else {
-            None
+        let (w, h) = (self.workbench.image.width() as f32, self.workbench.image.height() as f32);
+        let to_image = |pos: egui::Pos2| {
+            ((pos.x - image_rect.min.x) / image_rect.width() * w, (pos.y - image_rect.min.y) / image_rect.height() * h)
         };
-        if let (Some(label), Some(pos)) = (label, response.interact_pointer_pos())
-            && image_rect.contains(pos)
-        {
-            let (w, h) = (self.workbench.image.width() as f32, self.workbench.image.height() as f32);
-            let x = (pos.x - image_rect.min.x) / image_rect.width() * w;
-            let y = (pos.y - image_rect.min.y) / image_rect.height() * h;
-            self.workbench.click(x, y, label);
+        match self.tool {
+            Tool::Prompt => {
+                if response.drag_started_by(egui::PointerButton::Primary) {
+                    self.drag_start = response.interact_pointer_pos();
+                }
+                if let (Some(a), Some(b)) =
+                    (self.drag_start, response.interact_pointer_pos().or(ui.input(|i| i.pointer.latest_pos())))
+                {
+                    ui.painter().rect_stroke(
+                        egui::Rect::from_two_pos(a, b),
+                        0.0,
+                        egui::Stroke::new(1.5, egui::Color32::YELLOW),
+                        egui::StrokeKind::Middle,
+                    );
+                }
+                if response.drag_stopped() {
+                    if let (Some(a), Some(b)) = (self.drag_start.take(), ui.input(|i| i.pointer.latest_pos())) {
+                        let (p, q) = (to_image(a.min(b)), to_image(a.max(b)));
+                        let (x0, y0) = (p.0.clamp(0.0, w - 1.0), p.1.clamp(0.0, h - 1.0));
+                        let (x1, y1) = (q.0.clamp(0.0, w - 1.0), q.1.clamp(0.0, h - 1.0));
+                        if x1 - x0 >= 4.0 && y1 - y0 >= 4.0 {
+                            self.workbench.drag_box(crate::core::prompt::BoxPrompt {
+                                x0_px: x0,
+                                y0_px: y0,
+                                x1_px: x1,
+                                y1_px: y1,
+                            });
+                        }
+                    }
+                    return;
+                }
+                let shift = ui.input(|i| i.modifiers.shift);
+                let label = if response.secondary_clicked() || (response.clicked() && shift) {
+                    Some(crate::core::prompt::PointLabel::Negative)
+                } else if response.clicked() {
+                    Some(crate::core::prompt::PointLabel::Positive)
+                } else {
+                    None
+                };
+                if let (Some(label), Some(pos)) = (label, response.interact_pointer_pos())
+                    && image_rect.contains(pos)
+                {
+                    let (x, y) = to_image(pos);
+                    self.workbench.click(x, y, label);
+                }
+            }
+            Tool::Brush | Tool::Eraser => {
+                let add = self.tool == Tool::Brush;
+                let radius_screen = self.brush_radius_px / w * image_rect.width();
+                if let Some(pos) = ui.input(|i| i.pointer.latest_pos()).filter(|p| image_rect.contains(*p)) {
+                    let color = if add { egui::Color32::LIGHT_GREEN } else { egui::Color32::LIGHT_RED };
+                    ui.painter().circle_stroke(pos, radius_screen, egui::Stroke::new(1.5, color));
+                }
+                let Some(i) = self.workbench.selected else {
+                    if response.clicked() || response.drag_started() {
+                        self.error = Some("select a mask to paint on".into());
+                    }
+                    return;
+                };
+                if response.drag_started() || response.clicked() {
+                    self.workbench.begin_stroke();
+                }
+                if (response.dragged() || response.clicked())
+                    && let Some(pos) = response.interact_pointer_pos()
+                {
+                    let (x, y) = to_image(pos);
+                    self.workbench.paint(i, x, y, self.brush_radius_px, add);
+                }
+            }
+        }
+    }
+
+    /// Tools, text prompt, the selected mask's hypotheses.
+    fn tools_ui(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            ui.selectable_value(&mut self.tool, Tool::Prompt, "Click / box").on_hover_text("C");
+            ui.selectable_value(&mut self.tool, Tool::Brush, "Brush").on_hover_text("R");
+            ui.selectable_value(&mut self.tool, Tool::Eraser, "Eraser").on_hover_text("E");
+        });
+        if self.tool != Tool::Prompt {
+            ui.add(egui::Slider::new(&mut self.brush_radius_px, 1.0..=80.0).text("radius px"));
+        }
+        ui.horizontal(|ui| {
+            let r = ui.add(
+                egui::TextEdit::singleline(&mut self.text_query).hint_text("find all… (text)").desired_width(150.0),
+            );
+            let enter = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+            if (ui.button("Find").clicked() || enter) && !self.text_query.trim().is_empty() {
+                let q = self.text_query.clone();
+                self.workbench.text(&q);
+            }
+        });
+    }
+
+    /// Thumbnails of the selected mask's hypotheses (the photo with the mask tinted).
+    fn hypotheses_ui(&mut self, ui: &mut egui::Ui) {
+        let Some(i) = self.workbench.selected else { return };
+        let Some(m) = self.workbench.masks.get(i) else { return };
+        if m.hypotheses.len() < 2 {
+            return;
+        }
+        if self.thumbnails.0 != self.workbench.generation {
+            let rgb = self.workbench.image.rgb();
+            let tw = 96usize;
+            let th = (tw as f32 * rgb.height() as f32 / rgb.width() as f32).round().max(1.0) as usize;
+            let textures = m
+                .hypotheses
+                .iter()
+                .enumerate()
+                .map(|(k, h)| {
+                    let pixels: Vec<egui::Color32> = (0..tw * th)
+                        .map(|q| {
+                            let (x, y) =
+                                ((q % tw) as u32 * rgb.width() / tw as u32, (q / tw) as u32 * rgb.height() / th as u32);
+                            let p = rgb.get_pixel(x, y).0;
+                            if h.mask.get(x, y) {
+                                egui::Color32::from_rgb(p[0] / 3 + 170, p[1] / 3 + 60, p[2] / 3 + 40)
+                            } else {
+                                egui::Color32::from_rgb(p[0] / 2, p[1] / 2, p[2] / 2)
+                            }
+                        })
+                        .collect();
+                    ui.ctx().load_texture(
+                        format!("hypothesis {k}"),
+                        egui::ColorImage::new([tw, th], pixels),
+                        egui::TextureOptions::LINEAR,
+                    )
+                })
+                .collect();
+            self.thumbnails = (self.workbench.generation, textures);
+        }
+        ui.label("Hypotheses (click to choose)");
+        let mut chosen = None;
+        ui.horizontal(|ui| {
+            for (k, (t, h)) in self.thumbnails.1.iter().zip(&m.hypotheses).enumerate() {
+                ui.vertical(|ui| {
+                    let current = h.mask == m.mask;
+                    let r = ui.add(egui::Button::image(egui::Image::new(t).max_width(72.0)).selected(current));
+                    if r.clicked() {
+                        chosen = Some(k);
+                    }
+                    ui.weak(format!("{:.2}", h.score));
+                });
+            }
+        });
+        if let Some(k) = chosen {
+            self.workbench.choose_hypothesis(i, k);
         }
     }
 
@@ -410,7 +567,10 @@ impl CarveApp {
             egui::Grid::new("shortcuts").striped(true).show(ui, |ui| {
                 for (keys, what) in [
                     ("click (photo)", "segment a new object at the click"),
+                    ("drag (photo)", "segment the object in the box"),
                     ("right-click / Shift+click", "refine the selected mask with a negative click"),
+                    ("C · R · E", "click/box tool · brush · eraser (drag on the selected mask)"),
+                    ("Find (text field)", "every instance of a concept, each its own mask (SAM 3)"),
                     ("Ctrl+Z", "undo the last mask or body edit"),
                     ("Ctrl+Shift+Z", "redo"),
                     ("Delete", "delete the selected mask"),
@@ -469,11 +629,14 @@ impl CarveApp {
     fn masks_ui(&mut self, ui: &mut egui::Ui) {
         self.engine_ui(ui);
         ui.separator();
+        self.tools_ui(ui);
+        ui.separator();
         ui.heading("Masks");
         ui.weak("click: new object · right-click: refine · Ctrl+Z / Ctrl+Shift+Z: undo / redo");
         ui.separator();
         let mut delete = None;
         let mut visibility = None;
+        let mut merge = None;
         for (i, m) in self.workbench.masks.iter().enumerate() {
             ui.horizontal(|ui| {
                 let [r, g, b] = m.color;
@@ -490,7 +653,38 @@ impl CarveApp {
                 if ui.small_button("delete").clicked() {
                     delete = Some(i);
                 }
+                if let Some(s) = self.workbench.selected
+                    && s != i
+                    && ui.small_button("merge").on_hover_text("merge into the selected mask").clicked()
+                {
+                    merge = Some((s, i));
+                }
             });
+        }
+        if let Some((into, from)) = merge {
+            self.workbench.merge(into, from);
+        }
+        if let Some(i) = self.workbench.selected.filter(|&i| i < self.workbench.masks.len()) {
+            ui.horizontal(|ui| {
+                let mut name = self.workbench.masks[i].name.clone();
+                let label = ui.label("name");
+                if ui.add(egui::TextEdit::singleline(&mut name).desired_width(110.0)).labelled_by(label.id).changed() {
+                    self.workbench.rename(i, &name);
+                }
+                if ui.button("Export…").on_hover_text(".png, .json (COCO RLE) or .polygons.json").clicked()
+                    && let Some(path) = rfd::FileDialog::new()
+                        .add_filter("PNG mask", &["png"])
+                        .add_filter("COCO RLE / polygons JSON", &["json"])
+                        .set_file_name(format!("{}.png", self.workbench.masks[i].name.replace(' ', "_")))
+                        .save_file()
+                {
+                    match self.workbench.export(i, &path, &self.photo.name) {
+                        Ok(()) => self.status = format!("wrote {}", path.display()),
+                        Err(e) => self.error = Some(e),
+                    }
+                }
+            });
+            self.hypotheses_ui(ui);
         }
         if let Some((i, v)) = visibility {
             self.workbench.set_visible(i, v);
@@ -564,6 +758,19 @@ impl CarveApp {
             }
         }
         let typing = ctx.egui_wants_keyboard_input();
+        let (tool_c, tool_r, tool_e) = ctx.input(|i| {
+            let plain = !i.modifiers.command && !i.modifiers.alt && !typing;
+            (
+                plain && i.key_pressed(egui::Key::C),
+                plain && i.key_pressed(egui::Key::R),
+                plain && i.key_pressed(egui::Key::E),
+            )
+        });
+        for (pressed, tool) in [(tool_c, Tool::Prompt), (tool_r, Tool::Brush), (tool_e, Tool::Eraser)] {
+            if pressed {
+                self.tool = tool;
+            }
+        }
         let (help, delete, lift, tab_b, tab_m, v1, v2, v3) = ctx.input(|i| {
             let plain = !i.modifiers.command && !i.modifiers.alt && !typing;
             let k = |key| plain && i.key_pressed(key);

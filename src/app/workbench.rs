@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::core::image::Image;
 use crate::core::mask::Mask;
-use crate::core::prompt::{PointLabel, PointPrompt, Prompt};
+use crate::core::prompt::{BoxPrompt, PointLabel, PointPrompt, Prompt};
 use crate::lift::{LiftOutput, LiftParams};
 use crate::segment::{EngineKind, ScoredMask, SegmentError, Segmenter};
 use crate::task::{Progress, Task};
@@ -34,6 +34,11 @@ pub struct MaskEntry {
     pub score: f32,
     /// The clicks that made it (refinement adds to them).
     pub points: Vec<PointPrompt>,
+    /// Every hypothesis the engine gave for the last prompt (SAM 3 gives three per click), best
+    /// first; [`Workbench::choose_hypothesis`] swaps one in.
+    pub hypotheses: Vec<ScoredMask>,
+    /// The concept, for masks from a text prompt.
+    pub label: Option<String>,
 }
 
 enum Pending {
@@ -41,6 +46,8 @@ enum Pending {
     Segment {
         target: Option<usize>,
         points: Vec<PointPrompt>,
+        /// A text prompt: every instance becomes its own mask.
+        text: Option<String>,
         task: Task<Result<Vec<ScoredMask>, SegmentError>>,
     },
     Lift {
@@ -149,15 +156,134 @@ impl Workbench {
             (PointLabel::Positive, _) => (None, vec![point]),
         };
         let previous = target.map(|i| self.masks[i].mask.clone());
-        let (image, segmenter) = (self.image.clone(), self.segmenter.clone());
         let prompt = Prompt { points: points.clone(), ..Default::default() };
+        self.run(target, points, None, prompt, previous);
+    }
+
+    /// A box dragged on the photo (image pixels): a new mask.
+    pub fn drag_box(&mut self, b: BoxPrompt) {
+        let prompt = Prompt { bbox: Some(b), ..Default::default() };
+        self.run(None, Vec::new(), None, prompt, None);
+    }
+
+    /// A concept prompt: every instance found becomes its own mask (needs a text-capable engine).
+    pub fn text(&mut self, query: &str) {
+        let query = query.trim().to_owned();
+        if query.is_empty() {
+            return;
+        }
+        let prompt = Prompt { text: Some(query.clone()), ..Default::default() };
+        self.run(None, Vec::new(), Some(query), prompt, None);
+    }
+
+    fn run(
+        &mut self,
+        target: Option<usize>,
+        points: Vec<PointPrompt>,
+        text: Option<String>,
+        prompt: Prompt,
+        previous: Option<Mask>,
+    ) {
+        let (image, segmenter) = (self.image.clone(), self.segmenter.clone());
         let task = Task::spawn("segment", move |progress: &Progress| {
             let mut engine = segmenter.lock().map_err(|_| SegmentError::NoImage)?;
             engine.set_image(&image, &progress.sub(0.0, 0.8))?;
-            progress.set(0.85, "answering the click");
+            progress.set(0.85, "answering the prompt");
             engine.segment(&prompt, previous.as_ref())
         });
-        self.pending.push(Pending::Segment { target, points, task });
+        self.pending.push(Pending::Segment { target, points, text, task });
+    }
+
+    /// Swaps hypothesis `k` of mask `i` in (undoable).
+    pub fn choose_hypothesis(&mut self, i: usize, k: usize) {
+        let Some(h) = self.masks.get(i).and_then(|m| m.hypotheses.get(k)).cloned() else { return };
+        self.snapshot();
+        let m = &mut self.masks[i];
+        m.mask = h.mask;
+        m.score = h.score;
+        self.changed();
+    }
+
+    /// Starts a brush or eraser stroke on mask `i` (one undo step per stroke).
+    pub fn begin_stroke(&mut self) {
+        self.snapshot();
+    }
+
+    /// Paints (or erases) a disc of `radius_px` at image pixel `(x, y)` into mask `i`.
+    pub fn paint(&mut self, i: usize, x_px: f32, y_px: f32, radius_px: f32, add: bool) {
+        let Some(m) = self.masks.get_mut(i) else { return };
+        let (w, h) = (m.mask.width() as i64, m.mask.height() as i64);
+        let r = radius_px.max(0.5);
+        let (x0, x1) = (((x_px - r).floor() as i64).max(0), ((x_px + r).ceil() as i64).min(w - 1));
+        let (y0, y1) = (((y_px - r).floor() as i64).max(0), ((y_px + r).ceil() as i64).min(h - 1));
+        for y in y0..=y1 {
+            for x in x0..=x1 {
+                let (dx, dy) = (x as f32 + 0.5 - x_px, y as f32 + 0.5 - y_px);
+                if dx * dx + dy * dy <= r * r {
+                    m.mask.set(x as u32, y as u32, add);
+                }
+            }
+        }
+        m.hypotheses.clear();
+        self.changed();
+    }
+
+    /// Merges mask `j` into mask `i` (union; `j` is removed; undoable).
+    pub fn merge(&mut self, i: usize, j: usize) {
+        if i == j || i >= self.masks.len() || j >= self.masks.len() {
+            return;
+        }
+        self.snapshot();
+        let other = self.masks[j].mask.clone();
+        let (w, h) = (other.width(), other.height());
+        let m = &mut self.masks[i];
+        for y in 0..h {
+            for x in 0..w {
+                if other.get(x, y) {
+                    m.mask.set(x, y, true);
+                }
+            }
+        }
+        m.hypotheses.clear();
+        let points = self.masks[j].points.clone();
+        self.masks[i].points.extend(points);
+        self.masks.remove(j);
+        self.selected = Some(if j < i { i - 1 } else { i });
+        self.changed();
+    }
+
+    /// Renames mask `i` (undoable).
+    pub fn rename(&mut self, i: usize, name: &str) {
+        if i < self.masks.len() && self.masks[i].name != name {
+            self.snapshot();
+            self.masks[i].name = name.to_owned();
+            self.changed();
+        }
+    }
+
+    /// Writes mask `i` as a PNG, a COCO RLE JSON or a polygon JSON (by the extension).
+    pub fn export(&self, i: usize, path: &std::path::Path, file_name: &str) -> Result<(), String> {
+        let m = self.masks.get(i).ok_or("no such mask")?;
+        let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).unwrap_or_default();
+        let image = crate::io::mask_export::ExportImage {
+            file_name,
+            width: m.mask.width(),
+            height: m.mask.height(),
+            masks: vec![crate::io::mask_export::ExportMask {
+                mask: &m.mask,
+                score: m.score,
+                label: m.label.as_deref(),
+                engine: m.engine.as_str(),
+            }],
+        };
+        match ext.as_str() {
+            "png" => m.mask.save_png(path).map_err(|e| e.to_string()),
+            "json" if path.to_string_lossy().ends_with(".polygons.json") => {
+                crate::io::mask_export::write_polygons(path, &image).map_err(|e| e.to_string())
+            }
+            "json" => crate::io::mask_export::write_coco(path, &[image]).map_err(|e| e.to_string()),
+            _ => Err(format!("{}: export as .png, .json (COCO RLE) or .polygons.json", path.display())),
+        }
     }
 
     /// Lifts the selected mask in the background.
@@ -177,10 +303,22 @@ impl Workbench {
         let mut still = Vec::new();
         for p in std::mem::take(&mut self.pending) {
             match p {
-                Pending::Segment { target, points, mut task } => match task.try_take() {
-                    None => still.push(Pending::Segment { target, points, task }),
-                    Some(Ok(Ok(masks))) => match masks.into_iter().next() {
-                        Some(best) => self.add_result(target, points, best),
+                Pending::Segment { target, points, text, mut task } => match task.try_take() {
+                    None => still.push(Pending::Segment { target, points, text, task }),
+                    Some(Ok(Ok(masks))) if text.is_some() => {
+                        let found: Vec<ScoredMask> = masks.into_iter().filter(|m| m.score >= 0.5).collect();
+                        if found.is_empty() {
+                            finished.push(Finished::Failed(format!("no '{}' found", text.unwrap_or_default())));
+                        } else {
+                            self.snapshot();
+                            for m in found {
+                                self.push_mask(Vec::new(), m, Vec::new(), text.clone());
+                            }
+                            self.changed();
+                        }
+                    }
+                    Some(Ok(Ok(masks))) => match masks.first().cloned() {
+                        Some(best) => self.add_result(target, points, best, masks),
                         None => finished.push(Finished::Failed("the engine found no mask there".into())),
                     },
                     Some(Ok(Err(e))) => finished.push(Finished::Failed(e.to_string())),
@@ -198,7 +336,7 @@ impl Workbench {
         finished
     }
 
-    fn add_result(&mut self, target: Option<usize>, points: Vec<PointPrompt>, best: ScoredMask) {
+    fn add_result(&mut self, target: Option<usize>, points: Vec<PointPrompt>, best: ScoredMask, all: Vec<ScoredMask>) {
         self.snapshot();
         match target.filter(|&i| i < self.masks.len()) {
             Some(i) => {
@@ -207,24 +345,33 @@ impl Workbench {
                 entry.score = best.score;
                 entry.engine = best.engine;
                 entry.points = points;
+                entry.hypotheses = all;
                 self.selected = Some(i);
             }
-            None => {
-                let color = PALETTE[(self.next_name - 1) % PALETTE.len()];
-                self.masks.push(MaskEntry {
-                    name: format!("object {}", self.next_name),
-                    mask: best.mask,
-                    color,
-                    visible: true,
-                    engine: best.engine,
-                    score: best.score,
-                    points,
-                });
-                self.next_name += 1;
-                self.selected = Some(self.masks.len() - 1);
-            }
+            None => self.push_mask(points, best, all, None),
         }
         self.changed();
+    }
+
+    fn push_mask(&mut self, points: Vec<PointPrompt>, best: ScoredMask, all: Vec<ScoredMask>, label: Option<String>) {
+        let color = PALETTE[(self.next_name - 1) % PALETTE.len()];
+        let name = match &label {
+            Some(l) => format!("{l} {}", self.next_name),
+            None => format!("object {}", self.next_name),
+        };
+        self.masks.push(MaskEntry {
+            name,
+            mask: best.mask,
+            color,
+            visible: true,
+            engine: best.engine,
+            score: best.score,
+            points,
+            hypotheses: all,
+            label,
+        });
+        self.next_name += 1;
+        self.selected = Some(self.masks.len() - 1);
     }
 
     /// Removes mask `i` (undoable).
@@ -299,6 +446,54 @@ mod tests {
         wb.delete(0);
         assert!(wb.masks.is_empty());
         assert!(wb.undo() && wb.masks.len() == 1);
+    }
+
+    #[test]
+    fn box_merge_paint_and_export() {
+        let mut wb = Workbench::new(crate::demo::still_life(), Box::new(crate::segment::ClassicalSegmenter::default()));
+        let masks = crate::demo::still_life_masks();
+        let mug = &masks.iter().find(|(n, _)| *n == "mug").unwrap().1;
+        let [x0, y0, x1, y1] = mug.bbox().unwrap();
+        wb.drag_box(BoxPrompt {
+            x0_px: x0 as f32 - 4.0,
+            y0_px: y0 as f32 - 4.0,
+            x1_px: x1 as f32 + 4.0,
+            y1_px: y1 as f32 + 4.0,
+        });
+        assert!(wb.wait().is_empty());
+        assert!(wb.masks[0].mask.iou(mug) > 0.85, "box IoU {}", wb.masks[0].mask.iou(mug));
+        // Text needs SAM 3: a readable error, no mask.
+        wb.text("red ball");
+        let failed = wb.wait();
+        assert!(matches!(&failed[..], [Finished::Failed(_)]) && wb.masks.len() == 1);
+        // Brush adds a disc, eraser removes it, one undo step per stroke.
+        let area = wb.masks[0].mask.area();
+        wb.begin_stroke();
+        wb.paint(0, 100.0, 100.0, 10.0, true);
+        assert!(wb.masks[0].mask.area() > area + 250);
+        wb.begin_stroke();
+        wb.paint(0, 100.0, 100.0, 10.0, false);
+        assert_eq!(wb.masks[0].mask.area(), area);
+        assert!(wb.undo() && wb.masks[0].mask.area() > area);
+        assert!(wb.undo() && wb.masks[0].mask.area() == area);
+        // Merge two masks into one.
+        wb.click(300.0, 520.0, PointLabel::Positive);
+        wb.wait();
+        assert_eq!(wb.masks.len(), 2);
+        let total = wb.masks[0].mask.area() + wb.masks[1].mask.area();
+        wb.merge(0, 1);
+        assert_eq!(wb.masks.len(), 1);
+        assert_eq!(wb.masks[0].mask.area(), total);
+        assert!(wb.undo() && wb.masks.len() == 2);
+        // Exports: PNG, COCO RLE, polygons.
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["m.png", "m.json", "m.polygons.json"] {
+            wb.export(0, &dir.path().join(name), "still_life.jpg").unwrap();
+            assert!(dir.path().join(name).metadata().unwrap().len() > 50);
+        }
+        let back = Mask::load_png(dir.path().join("m.png")).unwrap();
+        assert_eq!(back.iou(&wb.masks[0].mask), 1.0);
+        assert!(wb.export(0, &dir.path().join("m.txt"), "x").is_err());
     }
 
     #[test]
