@@ -13,6 +13,7 @@ pub mod geometry;
 pub mod io;
 pub mod lift;
 pub mod model;
+pub mod project;
 pub mod render;
 pub mod segment;
 pub mod task;

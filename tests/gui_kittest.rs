@@ -144,6 +144,15 @@ fn click_undo_redo_lift() {
     );
     assert!(changed > 2_000, "the viewport changed after the lift");
     assert!(blue(&after_lift) > blue(&before_lift) + 300, "blue splats of the mug in the viewport");
+    // Layers: voxels on, splats off — the view changes again; the exports are offered.
+    h.get_by_label("voxels").click();
+    h.get_by_label("splats").click();
+    h.run_steps(3);
+    let voxels = region_stats(&h.render().expect("render"), viewport);
+    let changed = voxels.iter().zip(&after_lift).filter(|(a, b)| a != b).count();
+    assert!(changed > 500, "toggling layers changes the view ({changed})");
+    let _ = h.get_by_label("Export PLY…");
+    let _ = h.get_by_label("Export GLB…");
     // Frame time while the lift ran in the background (CPU side of each frame).
     lift_steps.sort_by(f64::total_cmp);
     eprintln!(
@@ -205,4 +214,55 @@ fn failing_model_load_shows_an_error_and_keeps_masks() {
     assert!(label.contains(&dir.path().display().to_string()), "the error names the folder: {label}");
     assert_eq!(h.state().workbench.masks.len(), 1, "the mask survives the failed load");
     assert_eq!(h.state().workbench.engine(), Some(carve::segment::EngineKind::Classical));
+}
+
+#[test]
+fn autosave_survives_a_crash_and_projects_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let autosave = dir.path().join("autosave.carve");
+    let mut h = harness();
+    h.state_mut().autosave_path = Some(autosave.clone());
+    h.run_steps(3);
+    let (pos, _) = mug_on_screen(h.state());
+    let mut steps = Vec::new();
+    click_at(&mut h, pos);
+    wait_idle(&mut h, &mut steps);
+    let mask = h.state().workbench.masks[0].mask.clone();
+    // The autosave follows the edit without any user action.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while carve::project::Project::load(&autosave).map(|p| p.masks.len()).unwrap_or(0) != 1 {
+        h.step();
+        assert!(Instant::now() < deadline, "no autosave");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // A body too.
+    h.get_by_label("Bodies").click();
+    h.run_steps(2);
+    h.get_by_label("Demo body").click();
+    wait_idle(&mut h, &mut steps);
+    h.get_by_label("LOD 3").click();
+    h.run_steps(2);
+    let project = dir.path().join("p.carve");
+    h.state_mut().save_project(&project);
+    // "Crash": the window goes away; a new one recovers the session.
+    drop(h);
+    let mut h = harness();
+    h.state_mut().autosave_path = None;
+    h.run_steps(2);
+    assert!(h.state().workbench.masks.is_empty());
+    h.state_mut().open_project(&autosave);
+    h.run_steps(3);
+    assert_eq!(h.state().workbench.masks.len(), 1, "the autosave brings the mask back");
+    assert_eq!(h.state().workbench.masks[0].mask, mask);
+    h.state_mut().open_project(&project);
+    h.run_steps(3);
+    assert_eq!(h.state().workbench.masks.len(), 1);
+    assert_eq!(h.state().bodies.lod, 3);
+    assert_eq!(h.state().bodies.counts(), Some((4_899, 9_794)));
+    // A broken project is an error toast; what is open stays.
+    std::fs::write(&project, b"{ not json").unwrap();
+    h.state_mut().open_project(&project);
+    h.run_steps(3);
+    assert!(h.state().toasts.iter().any(|t| t.1 && t.0.contains("p.carve")), "{:?}", h.state().toasts);
+    assert_eq!(h.state().workbench.masks.len(), 1);
 }

@@ -37,11 +37,22 @@ pub struct BodyBench {
     job: Option<Job>,
     undo: Vec<BodyParams>,
     redo: Vec<BodyParams>,
+    /// The rig file, for rigs loaded from one.
+    pub rig_path: Option<std::path::PathBuf>,
 }
 
 impl Default for BodyBench {
     fn default() -> Self {
-        Self { body: None, lod: 1, show_skeleton: true, generation: 0, job: None, undo: Vec::new(), redo: Vec::new() }
+        Self {
+            body: None,
+            lod: 1,
+            show_skeleton: true,
+            generation: 0,
+            job: None,
+            undo: Vec::new(),
+            redo: Vec::new(),
+            rig_path: None,
+        }
     }
 }
 
@@ -301,6 +312,68 @@ impl BodyBench {
             None => return Err(BodyError::Invalid("no body to export".into())),
         }
         Ok(())
+    }
+
+    /// The body as a project entry.
+    pub fn to_project(&self) -> Option<crate::project::ProjectBody> {
+        Some(match self.body.as_ref()? {
+            Body::Rig { rig, params, placement, .. } => crate::project::ProjectBody {
+                source: if rig.name.starts_with("Carve demo") { "demo".into() } else { "rig".into() },
+                path: self.rig_path.clone(),
+                lod: self.lod,
+                model: params.model.clone(),
+                identity: params.identity.clone(),
+                expression: params.expression.clone(),
+                placement: placement.map(|(k, t)| ([k.focal_px, k.cx, k.cy], t)),
+            },
+            Body::Imported { person, .. } => crate::project::ProjectBody {
+                source: "sam3d".into(),
+                path: Some(person.path.clone()),
+                lod: self.lod,
+                model: Vec::new(),
+                identity: Vec::new(),
+                expression: Vec::new(),
+                placement: None,
+            },
+        })
+    }
+
+    /// Restores a project's body (the demo rig is rebuilt, files are read again).
+    pub fn restore(&mut self, b: &crate::project::ProjectBody) -> Result<(), BodyError> {
+        crate::body::lod::check_lod(b.lod)?;
+        self.lod = b.lod;
+        match b.source.as_str() {
+            "sam3d" => {
+                let path = b.path.as_deref().ok_or_else(|| BodyError::Invalid("project body: no .npz path".into()))?;
+                self.import(path)
+            }
+            source => {
+                let rig = match (source, &b.path) {
+                    ("rig", Some(p)) => Rig::load(p)?,
+                    _ => crate::body::demo_rig::demo_rig()?,
+                };
+                let rig = Arc::new(rig);
+                let mut params = rig.zero_params();
+                if b.model.len() == params.model.len() {
+                    params.model.clone_from(&b.model);
+                }
+                if b.identity.len() == params.identity.len() {
+                    params.identity.clone_from(&b.identity);
+                }
+                if b.expression.len() == params.expression.len() {
+                    params.expression.clone_from(&b.expression);
+                }
+                rig.check_params(&params)?;
+                let evaluator = Box::new(Evaluator::new(rig.clone(), b.lod)?);
+                let placement = b.placement.map(|(k, t)| (Intrinsics { focal_px: k[0], cx: k[1], cy: k[2] }, t));
+                self.rig_path = if source == "rig" { b.path.clone() } else { None };
+                self.body = Some(Body::Rig { rig, params, evaluator, placement });
+                self.undo.clear();
+                self.redo.clear();
+                self.generation += 1;
+                Ok(())
+            }
+        }
     }
 
     /// Waits for the running job (tests and the CLI).

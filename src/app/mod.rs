@@ -104,6 +104,18 @@ pub struct CarveApp {
     pub show_body_overlay: bool,
     /// Where the photo was drawn last frame (screen points), for tests and tools.
     pub photo_rect: Option<egui::Rect>,
+    /// The photo's file (`None`: the embedded demo) and the 3D files opened.
+    photo_path: Option<PathBuf>,
+    scene_files: Vec<PathBuf>,
+    /// Where edits are autosaved (`None`: nowhere), and what was saved last.
+    pub autosave_path: Option<PathBuf>,
+    autosaved: ((u64, u64), std::time::Instant),
+    recent: Vec<PathBuf>,
+    /// The last lift, and what of it the viewport shows.
+    lifted: Option<(String, Box<crate::lift::LiftOutput>)>,
+    pub show_splats: bool,
+    pub show_voxels: bool,
+    pub show_lift_photo: bool,
     photo: Photo,
     status: String,
     error: Option<String>,
@@ -169,6 +181,15 @@ impl CarveApp {
             body_overlay: None,
             show_body_overlay: true,
             photo_rect: None,
+            photo_path: None,
+            scene_files: Vec::new(),
+            autosave_path: crate::project::autosave_path(),
+            autosaved: ((0, 0), std::time::Instant::now()),
+            recent: crate::project::recent_files(),
+            lifted: None,
+            show_splats: true,
+            show_voxels: false,
+            show_lift_photo: true,
             photo,
             status: String::new(),
             error: engine_error,
@@ -180,7 +201,7 @@ impl CarveApp {
         };
         app.pending_scene = Some((photo_scene(&app.photo.image), -glam::Vec3::Y, true));
         if let StartImage::File(path) = start {
-            app.open_image(&path);
+            app.open_path(&path);
         }
         app
     }
@@ -190,6 +211,11 @@ impl CarveApp {
         let ext = path.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
         if ext == "npz" {
             self.import_body(path);
+            self.remember(path);
+            return;
+        }
+        if ext == "carve" {
+            self.open_project(path);
             return;
         }
         if matches!(ext.as_str(), "ply" | "glb" | "gltf") {
@@ -197,6 +223,8 @@ impl CarveApp {
             match crate::io::load_into_scene(path, &mut scene) {
                 Ok(kind) => {
                     self.status = format!("{}: {kind}", path.display());
+                    self.scene_files = vec![path.to_owned()];
+                    self.remember(path);
                     self.pending_scene = Some((scene, glam::Vec3::Y, true));
                     if self.view == View::Photo {
                         self.view = View::Split;
@@ -219,6 +247,8 @@ impl CarveApp {
                 self.overlays = (u64::MAX, Vec::new());
                 self.error = engine_error;
                 self.photo = Photo { image, name: path.display().to_string(), texture: None };
+                self.photo_path = Some(path.to_owned());
+                self.remember(path);
             }
             // The current photo stays: a bad file never loses what the user has open.
             Err(e) => self.error = Some(e.to_string()),
@@ -248,6 +278,7 @@ impl CarveApp {
     fn top_bar_ui(&mut self, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
             ui.strong("Carve");
+            self.file_menu_ui(ui);
             ui.separator();
             ui.label(format!("{}  ·  {}×{}", self.photo.name, self.photo.image.width(), self.photo.image.height()));
             ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
@@ -580,7 +611,8 @@ impl CarveApp {
                     ("3D: drag · right-drag · wheel", "orbit · pan · zoom"),
                     ("3D: double-click", "frame everything"),
                     ("F1", "this help"),
-                    ("drop a file", "photo, .ply, .glb or SAM 3D Body .npz"),
+                    ("drop a file", "photo, .ply, .glb, SAM 3D Body .npz or .carve project"),
+                    ("File menu", "projects (.carve), recent files, recover the autosaved session"),
                 ] {
                     ui.strong(keys);
                     ui.label(what);
@@ -699,6 +731,7 @@ impl CarveApp {
         {
             self.error = Some(e);
         }
+        self.lift_panel_ui(ui);
     }
 
     /// Takes finished background work and keyboard shortcuts.
@@ -706,20 +739,12 @@ impl CarveApp {
         for finished in self.workbench.poll() {
             match finished {
                 workbench::Finished::Lifted { name, output } => {
-                    let mut scene = crate::render::Scene::default();
-                    let depth = output.grid.layout.translation[2] + output.grid.layout.scale;
-                    scene.photos.push(crate::render::PhotoPlane {
-                        image: (*self.workbench.image).clone(),
-                        camera: output.camera,
-                        depth,
-                    });
-                    scene.lines.push(crate::geometry::LineSet::frustum(&output.camera, depth, [1.0, 0.85, 0.3, 1.0]));
-                    scene.splats.push(output.splats);
-                    self.pending_scene = Some((scene, -glam::Vec3::Y, true));
+                    self.status = format!("{name} lifted ({})", output.engine);
+                    self.lifted = Some((name, output));
+                    self.show_lift(true);
                     if self.view == View::Photo {
                         self.view = View::Split;
                     }
-                    self.status = format!("{name} lifted ({})", output.engine);
                 }
                 workbench::Finished::Failed(e) => self.error = Some(e),
             }
@@ -1001,6 +1026,250 @@ impl CarveApp {
     }
 }
 
+impl CarveApp {
+    /// Sends the last lift to the viewport with the chosen layers.
+    fn show_lift(&mut self, reframe: bool) {
+        let Some((_, output)) = &self.lifted else { return };
+        let mut scene = crate::render::Scene::default();
+        let depth = output.grid.layout.translation[2] + output.grid.layout.scale;
+        if self.show_lift_photo {
+            scene.photos.push(crate::render::PhotoPlane {
+                image: (*self.workbench.image).clone(),
+                camera: output.camera,
+                depth,
+            });
+        }
+        scene.lines.push(crate::geometry::LineSet::frustum(&output.camera, depth, [1.0, 0.85, 0.3, 1.0]));
+        if self.show_splats {
+            scene.splats.push(output.splats.clone());
+        }
+        if self.show_voxels {
+            scene.meshes.push(output.mesh.clone());
+        }
+        self.pending_scene = Some((scene, -glam::Vec3::Y, reframe));
+    }
+
+    /// The lifted object's layers and exports.
+    fn lift_panel_ui(&mut self, ui: &mut egui::Ui) {
+        let Some((name, output)) = &self.lifted else { return };
+        ui.separator();
+        ui.label(format!("3D: {name} ({} splats)", output.splats.len()));
+        let mut changed = false;
+        ui.horizontal(|ui| {
+            changed |= ui.checkbox(&mut self.show_splats, "splats").changed();
+            changed |= ui.checkbox(&mut self.show_voxels, "voxels").changed();
+            changed |= ui.checkbox(&mut self.show_lift_photo, "photo").changed();
+        });
+        let stem = name.replace(' ', "_");
+        ui.horizontal(|ui| {
+            if ui.button("Export PLY…").on_hover_text("3D Gaussian splats").clicked()
+                && let Some(p) =
+                    rfd::FileDialog::new().add_filter("PLY", &["ply"]).set_file_name(format!("{stem}.ply")).save_file()
+                && let Some((_, o)) = &self.lifted
+            {
+                match crate::io::ply::write_splats_ply(&p, &o.splats) {
+                    Ok(()) => self.status = format!("wrote {}", p.display()),
+                    Err(e) => self.error = Some(e.to_string()),
+                }
+            }
+            if ui.button("Export GLB…").on_hover_text("the voxel surface mesh").clicked()
+                && let Some(p) = rfd::FileDialog::new()
+                    .add_filter("glTF binary", &["glb"])
+                    .set_file_name(format!("{stem}.glb"))
+                    .save_file()
+                && let Some((_, o)) = &self.lifted
+            {
+                match crate::io::gltf::write_glb(&p, &o.mesh) {
+                    Ok(()) => self.status = format!("wrote {}", p.display()),
+                    Err(e) => self.error = Some(e.to_string()),
+                }
+            }
+        });
+        if changed {
+            self.show_lift(false);
+        }
+    }
+
+    fn remember(&mut self, path: &Path) {
+        crate::project::add_recent(path);
+        self.recent = crate::project::recent_files();
+        if self.recent.is_empty() {
+            self.recent.push(path.to_owned());
+        }
+    }
+
+    /// The open work as a project.
+    pub fn project(&self) -> crate::project::Project {
+        let mut p = crate::project::Project::new(self.photo_path.clone());
+        p.masks = self.workbench.project_masks();
+        p.selected = self.workbench.selected;
+        p.scene_files = self.scene_files.clone();
+        p.body = self.bodies.to_project();
+        p
+    }
+
+    pub fn save_project(&mut self, path: &Path) {
+        match self.project().save(path) {
+            Ok(()) => {
+                self.status = format!("saved {}", path.display());
+                self.remember(path);
+            }
+            Err(e) => self.error = Some(e.to_string()),
+        }
+    }
+
+    /// Opens a project: its photo, masks, 3D files and body. Nothing open is lost on failure.
+    pub fn open_project(&mut self, path: &Path) {
+        let project = match crate::project::Project::load(path) {
+            Ok(p) => p,
+            Err(e) => {
+                self.error = Some(e.to_string());
+                return;
+            }
+        };
+        let image = match &project.image {
+            None => Ok(crate::demo::still_life()),
+            Some(p) => Image::load(p).map_err(|e| e.to_string()),
+        };
+        let image = match image {
+            Ok(i) => i,
+            Err(e) => {
+                self.error = Some(format!("{}: its photo cannot be opened: {e}", path.display()));
+                return;
+            }
+        };
+        let (segmenter, _) = window_segmenter();
+        let mut workbench = workbench::Workbench::new(image.clone(), segmenter);
+        if let Err(e) = workbench.restore(&project.masks, project.selected) {
+            self.error = Some(format!("{}: {e}", path.display()));
+            return;
+        }
+        self.workbench = workbench;
+        self.overlays = (u64::MAX, Vec::new());
+        self.pending_scene = Some((photo_scene(&image), -glam::Vec3::Y, true));
+        self.photo = Photo {
+            name: project.image.as_ref().map_or(crate::demo::STILL_LIFE_NAME.to_owned(), |p| p.display().to_string()),
+            image,
+            texture: None,
+        };
+        self.photo_path = project.image.clone();
+        self.scene_files.clear();
+        for f in &project.scene_files {
+            self.open_path(f);
+        }
+        self.bodies = bodies::BodyBench::default();
+        self.body_shown = (0, false);
+        self.body_overlay = None;
+        if let Some(b) = &project.body
+            && let Err(e) = self.bodies.restore(b)
+        {
+            self.error = Some(format!("{}: body not restored: {e}", path.display()));
+        }
+        self.status = format!("opened {}", path.display());
+        self.remember(path);
+    }
+
+    /// Writes the autosave after edits (at most every 1.5 s).
+    fn autosave(&mut self) {
+        let key = (self.workbench.generation, self.bodies.generation);
+        if key == self.autosaved.0 || self.autosaved.1.elapsed().as_secs_f32() < 1.5 {
+            return;
+        }
+        self.autosaved = (key, std::time::Instant::now());
+        let Some(path) = self.autosave_path.clone() else { return };
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        if let Err(e) = self.project().save(&path) {
+            self.status = format!("autosave failed: {e}");
+        }
+    }
+
+    /// The File menu.
+    fn file_menu_ui(&mut self, ui: &mut egui::Ui) {
+        ui.menu_button("File", |ui| {
+            if ui.button("Open photo, 3D file or body…").clicked() {
+                ui.close();
+                if let Some(p) = rfd::FileDialog::new()
+                    .add_filter(
+                        "supported",
+                        &["jpg", "jpeg", "png", "webp", "tif", "tiff", "bmp", "ply", "glb", "gltf", "npz", "carve"],
+                    )
+                    .pick_file()
+                {
+                    self.open_path(&p);
+                }
+            }
+            if ui.button("Open project…").clicked() {
+                ui.close();
+                if let Some(p) = rfd::FileDialog::new().add_filter("Carve project", &["carve"]).pick_file() {
+                    self.open_project(&p);
+                }
+            }
+            if ui.button("Save project…").clicked() {
+                ui.close();
+                if let Some(p) = rfd::FileDialog::new()
+                    .add_filter("Carve project", &["carve"])
+                    .set_file_name("project.carve")
+                    .save_file()
+                {
+                    self.save_project(&p);
+                }
+            }
+            if ui.button("Export all masks (COCO)…").clicked() {
+                ui.close();
+                if let Some(p) =
+                    rfd::FileDialog::new().add_filter("COCO JSON", &["json"]).set_file_name("masks.json").save_file()
+                {
+                    self.export_all_masks(&p);
+                }
+            }
+            let recover = self.autosave_path.clone().filter(|p| p.exists());
+            if ui.add_enabled(recover.is_some(), egui::Button::new("Recover last session")).clicked() {
+                ui.close();
+                if let Some(p) = recover {
+                    self.open_project(&p);
+                }
+            }
+            ui.menu_button("Recent", |ui| {
+                if self.recent.is_empty() {
+                    ui.weak("nothing yet");
+                }
+                for p in self.recent.clone() {
+                    if ui.button(p.display().to_string()).clicked() {
+                        ui.close();
+                        self.open_path(&p);
+                    }
+                }
+            });
+        });
+    }
+
+    fn export_all_masks(&mut self, path: &Path) {
+        let masks: Vec<crate::io::mask_export::ExportMask<'_>> = self
+            .workbench
+            .masks
+            .iter()
+            .map(|m| crate::io::mask_export::ExportMask {
+                mask: &m.mask,
+                score: m.score,
+                label: m.label.as_deref(),
+                engine: m.engine.as_str(),
+            })
+            .collect();
+        let image = crate::io::mask_export::ExportImage {
+            file_name: &self.photo.name,
+            width: self.workbench.image.width(),
+            height: self.workbench.image.height(),
+            masks,
+        };
+        match crate::io::mask_export::write_coco(path, &[image]) {
+            Ok(()) => self.status = format!("wrote {}", path.display()),
+            Err(e) => self.error = Some(e.to_string()),
+        }
+    }
+}
+
 /// The 3D scene of a photo: the image at its camera (a 50° view from the origin, OpenCV axes),
 /// the camera's frustum, axes and a ground grid.
 fn photo_scene(image: &Image) -> crate::render::Scene {
@@ -1038,6 +1307,7 @@ impl eframe::App for CarveApp {
             self.open_path(path);
         }
         self.poll_ui(&ui.ctx().clone());
+        self.autosave();
         self.toasts_ui(&ui.ctx().clone());
         self.help_ui(&ui.ctx().clone());
         egui::Panel::top("top_bar").show(ui, |ui| self.top_bar_ui(ui));

@@ -409,6 +409,58 @@ impl Workbench {
         true
     }
 
+    /// The masks as project entries.
+    pub fn project_masks(&self) -> Vec<crate::project::ProjectMask> {
+        self.masks
+            .iter()
+            .map(|m| {
+                let (size, counts) = crate::project::ProjectMask::encode(&m.mask);
+                crate::project::ProjectMask {
+                    name: m.name.clone(),
+                    color: m.color,
+                    visible: m.visible,
+                    engine: m.engine.as_str().to_owned(),
+                    score: m.score,
+                    label: m.label.clone(),
+                    points: m.points.clone(),
+                    size,
+                    counts,
+                }
+            })
+            .collect()
+    }
+
+    /// Replaces the masks with a project's (history starts afresh). Masks of another image size
+    /// are refused, naming the mask.
+    pub fn restore(&mut self, masks: &[crate::project::ProjectMask], selected: Option<usize>) -> Result<(), String> {
+        let (w, h) = (self.image.width(), self.image.height());
+        let mut entries = Vec::with_capacity(masks.len());
+        for m in masks {
+            let mask = m.decode()?;
+            if (mask.width(), mask.height()) != (w, h) {
+                return Err(format!("mask '{}' is {}×{}, the photo {w}×{h}", m.name, mask.width(), mask.height()));
+            }
+            entries.push(MaskEntry {
+                name: m.name.clone(),
+                mask,
+                color: m.color,
+                visible: m.visible,
+                engine: if m.engine == "sam3" { EngineKind::Sam3 } else { EngineKind::Classical },
+                score: m.score,
+                points: m.points.clone(),
+                hypotheses: Vec::new(),
+                label: m.label.clone(),
+            });
+        }
+        self.next_name = entries.len() + 1;
+        self.masks = entries;
+        self.selected = selected.filter(|&i| i < self.masks.len());
+        self.undo.clear();
+        self.redo.clear();
+        self.changed();
+        Ok(())
+    }
+
     /// Blocks until every running task has finished (tests, CLI-like use).
     pub fn wait(&mut self) -> Vec<Finished> {
         let mut all = Vec::new();

@@ -1,0 +1,209 @@
+//! Carve projects (`.carve`, versioned JSON): the photo, its masks (COCO RLE) with names,
+//! colours and prompts, 3D files shown, and the body (source, LOD, parameters, placement).
+//! Written atomically; the window autosaves one after every edit so a crash or a failed model run
+//! never loses masks, and keeps a list of recent files.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::mask::{CocoRle, Mask};
+use crate::core::prompt::PointPrompt;
+
+pub const FORMAT: &str = "carve-project";
+pub const VERSION: u32 = 1;
+
+/// Errors reading or writing a project; each names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectError {
+    #[error("{}: {message}", path.display())]
+    File { path: PathBuf, message: String },
+    #[error(transparent)]
+    Write(#[from] crate::io::FileError),
+}
+
+/// One mask.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProjectMask {
+    pub name: String,
+    pub color: [u8; 3],
+    pub visible: bool,
+    pub engine: String,
+    pub score: f32,
+    #[serde(default)]
+    pub label: Option<String>,
+    #[serde(default)]
+    pub points: Vec<PointPrompt>,
+    /// `[height, width]`.
+    pub size: [u32; 2],
+    /// COCO compressed RLE counts.
+    pub counts: String,
+}
+
+impl ProjectMask {
+    pub fn encode(mask: &Mask) -> ([u32; 2], String) {
+        ([mask.height(), mask.width()], mask.to_coco_rle().to_compressed_string())
+    }
+
+    pub fn decode(&self) -> Result<Mask, String> {
+        let rle = CocoRle::from_compressed_string(self.size[0], self.size[1], &self.counts)
+            .map_err(|e| format!("mask '{}': {e}", self.name))?;
+        Mask::from_coco_rle(&rle).map_err(|e| format!("mask '{}': {e}", self.name))
+    }
+}
+
+/// The body panel's state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProjectBody {
+    /// `demo`, `rig` (with `path`) or `sam3d` (with `path`).
+    pub source: String,
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    pub lod: usize,
+    #[serde(default)]
+    pub model: Vec<f32>,
+    #[serde(default)]
+    pub identity: Vec<f32>,
+    #[serde(default)]
+    pub expression: Vec<f32>,
+    /// Focal, cx, cy (pixels) and camera translation (metres) of a fitted body.
+    #[serde(default)]
+    pub placement: Option<([f64; 3], [f32; 3])>,
+}
+
+/// A project.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Project {
+    pub format: String,
+    pub version: u32,
+    /// The photo; `None` for the embedded demo.
+    pub image: Option<PathBuf>,
+    pub masks: Vec<ProjectMask>,
+    #[serde(default)]
+    pub selected: Option<usize>,
+    /// 3D files shown in the viewport (PLY/GLB).
+    #[serde(default)]
+    pub scene_files: Vec<PathBuf>,
+    #[serde(default)]
+    pub body: Option<ProjectBody>,
+}
+
+impl Project {
+    pub fn new(image: Option<PathBuf>) -> Self {
+        Self {
+            format: FORMAT.into(),
+            version: VERSION,
+            image,
+            masks: Vec::new(),
+            selected: None,
+            scene_files: Vec::new(),
+            body: None,
+        }
+    }
+
+    pub fn save(&self, path: &Path) -> Result<(), ProjectError> {
+        let bytes = serde_json::to_vec_pretty(self)
+            .map_err(|e| ProjectError::File { path: path.to_owned(), message: e.to_string() })?;
+        crate::io::write_atomic(path, &bytes)?;
+        Ok(())
+    }
+
+    pub fn load(path: &Path) -> Result<Self, ProjectError> {
+        let err = |m: String| ProjectError::File { path: path.to_owned(), message: m };
+        let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+        let value: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| err(format!("not a Carve project: {e}")))?;
+        if value["format"] != FORMAT {
+            return Err(err("not a Carve project (no \"format\": \"carve-project\")".into()));
+        }
+        let version = value["version"].as_u64().unwrap_or(0);
+        if version == 0 || version > VERSION as u64 {
+            return Err(err(format!("project version {version} is not supported (this Carve reads 1 to {VERSION})")));
+        }
+        let project: Project = serde_json::from_value(value).map_err(|e| err(format!("malformed project: {e}")))?;
+        for m in &project.masks {
+            m.decode().map_err(err)?;
+        }
+        Ok(project)
+    }
+}
+
+/// Carve's data folder (`$XDG_DATA_HOME/carve`).
+pub fn data_dir() -> Option<PathBuf> {
+    dirs::data_dir().map(|d| d.join("carve"))
+}
+
+/// Where the window autosaves.
+pub fn autosave_path() -> Option<PathBuf> {
+    data_dir().map(|d| d.join("autosave.carve"))
+}
+
+/// The recent-files list (most recent first, at most 10, existing files only).
+pub fn recent_files() -> Vec<PathBuf> {
+    let Some(path) = data_dir().map(|d| d.join("recent.json")) else { return Vec::new() };
+    let list: Vec<PathBuf> =
+        std::fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+    list.into_iter().filter(|p| p.exists()).collect()
+}
+
+/// Puts `file` first in the recent-files list.
+pub fn add_recent(file: &Path) {
+    let Some(dir) = data_dir() else { return };
+    let file = file.canonicalize().unwrap_or_else(|_| file.to_owned());
+    let mut list = recent_files();
+    list.retain(|p| *p != file);
+    list.insert(0, file);
+    list.truncate(10);
+    if std::fs::create_dir_all(&dir).is_ok()
+        && let Ok(bytes) = serde_json::to_vec_pretty(&list)
+    {
+        // The list is a convenience: failing to write it must not disturb the user.
+        let _ = crate::io::write_atomic(dir.join("recent.json"), &bytes);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_bad_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let mask = Mask::from_fn(40, 30, |x, y| (x as i32 - 20).pow(2) + (y as i32 - 15).pow(2) < 64);
+        let (size, counts) = ProjectMask::encode(&mask);
+        let mut p = Project::new(Some("photo.jpg".into()));
+        p.masks.push(ProjectMask {
+            name: "ball".into(),
+            color: [1, 2, 3],
+            visible: true,
+            engine: "classical".into(),
+            score: 0.9,
+            label: None,
+            points: vec![],
+            size,
+            counts,
+        });
+        p.body = Some(ProjectBody {
+            source: "demo".into(),
+            path: None,
+            lod: 3,
+            model: vec![0.5; 4],
+            identity: vec![],
+            expression: vec![],
+            placement: None,
+        });
+        let path = dir.path().join("p.carve");
+        p.save(&path).unwrap();
+        let back = Project::load(&path).unwrap();
+        assert_eq!(back, p);
+        assert_eq!(back.masks[0].decode().unwrap(), mask);
+        std::fs::write(&path, b"{\"format\": \"carve-project\", \"version\": 99}").unwrap();
+        assert!(Project::load(&path).unwrap_err().to_string().contains("version 99"));
+        std::fs::write(&path, b"garbage").unwrap();
+        assert!(Project::load(&path).unwrap_err().to_string().contains("p.carve"));
+        let mut bad = p.clone();
+        bad.masks[0].counts = "!!".into();
+        bad.save(&path).unwrap();
+        assert!(Project::load(&path).unwrap_err().to_string().contains("ball"));
+    }
+}
