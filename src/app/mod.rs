@@ -132,6 +132,9 @@ pub struct CarveApp {
     pub toasts: Vec<(String, bool, std::time::Instant)>,
     pub show_help: bool,
     pub tool: Tool,
+    /// Canvas zoom (1 = fit) and pan (screen points).
+    pub canvas_zoom: f32,
+    canvas_pan: egui::Vec2,
     pub brush_radius_px: f32,
     pub text_query: String,
     /// Where a box drag started (screen).
@@ -174,6 +177,8 @@ impl CarveApp {
             toasts: Vec::new(),
             show_help: false,
             tool: Tool::Prompt,
+            canvas_zoom: 1.0,
+            canvas_pan: egui::Vec2::ZERO,
             brush_radius_px: 12.0,
             text_query: String::new(),
             drag_start: None,
@@ -248,6 +253,8 @@ impl CarveApp {
                 self.error = engine_error;
                 self.photo = Photo { image, name: path.display().to_string(), texture: None };
                 self.photo_path = Some(path.to_owned());
+                self.canvas_zoom = 1.0;
+                self.canvas_pan = egui::Vec2::ZERO;
                 self.remember(path);
             }
             // The current photo stays: a bad file never loses what the user has open.
@@ -375,20 +382,40 @@ impl CarveApp {
         let texture = self.texture(ui.ctx());
         let available = ui.available_size();
         let size = texture.size_vec2();
-        let scale = (available.x / size.x).min(available.y / size.y).max(0.01);
+        let fit = (available.x / size.x).min(available.y / size.y).max(0.01);
         let (rect, response) = ui.allocate_exact_size(available, egui::Sense::click_and_drag());
-        let image_rect = egui::Rect::from_center_size(rect.center(), size * scale);
+        // Zoom to the cursor with the wheel, pan with a middle drag, F fits.
+        if response.hovered() {
+            let (scroll, pointer) = ui.input(|i| (i.smooth_scroll_delta.y, i.pointer.hover_pos()));
+            if scroll != 0.0
+                && let Some(p) = pointer
+            {
+                let old = self.canvas_zoom;
+                self.canvas_zoom = (old * (scroll * 0.003).exp()).clamp(1.0, 40.0);
+                // Keep the image point under the cursor where it is.
+                let centre = rect.center() + self.canvas_pan;
+                self.canvas_pan += (p - centre) * (1.0 - self.canvas_zoom / old);
+            }
+        }
+        if response.dragged_by(egui::PointerButton::Middle) {
+            self.canvas_pan += response.drag_delta();
+        }
+        if self.canvas_zoom <= 1.0 {
+            self.canvas_pan = egui::Vec2::ZERO;
+        }
+        let image_rect = egui::Rect::from_center_size(rect.center() + self.canvas_pan, size * fit * self.canvas_zoom);
         self.photo_rect = Some(image_rect);
         let uv = egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0));
-        ui.painter().image(texture.id(), image_rect, uv, egui::Color32::WHITE);
+        let painter = ui.painter_at(rect);
+        painter.image(texture.id(), image_rect, uv, egui::Color32::WHITE);
         if self.show_body_overlay
             && let Some(overlay) = self.body_overlay_texture(ui.ctx())
         {
-            ui.painter().image(overlay.id(), image_rect, uv, egui::Color32::WHITE);
+            painter.image(overlay.id(), image_rect, uv, egui::Color32::WHITE);
         }
         self.overlay_textures(ui.ctx(), texture.size());
         for overlay in self.overlays.1.iter().flatten() {
-            ui.painter().image(overlay.id(), image_rect, uv, egui::Color32::WHITE);
+            painter.image(overlay.id(), image_rect, uv, egui::Color32::WHITE);
         }
         let (w, h) = (self.workbench.image.width() as f32, self.workbench.image.height() as f32);
         let to_image = |pos: egui::Pos2| {
@@ -608,6 +635,7 @@ impl CarveApp {
                     ("L", "lift the selected mask to 3D"),
                     ("B", "Bodies tab · M: Masks tab"),
                     ("1 / 2 / 3", "photo / split / 3D view"),
+                    ("photo: wheel · middle-drag · F", "zoom to the cursor · pan · fit"),
                     ("3D: drag · right-drag · wheel", "orbit · pan · zoom"),
                     ("3D: double-click", "frame everything"),
                     ("F1", "this help"),

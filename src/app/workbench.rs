@@ -54,6 +54,10 @@ enum Pending {
         name: String,
         task: Task<Result<LiftOutput, crate::lift::LiftError>>,
     },
+    /// A model engine preparing the photo (SAM 3: encoding it).
+    Prepare {
+        task: Task<Result<(), SegmentError>>,
+    },
 }
 
 /// Masks, history and background work for one photo.
@@ -64,6 +68,8 @@ pub struct Workbench {
     undo: Vec<(Vec<MaskEntry>, Option<usize>)>,
     redo: Vec<(Vec<MaskEntry>, Option<usize>)>,
     segmenter: Arc<Mutex<Box<dyn Segmenter>>>,
+    /// Answers while the model engine is busy (e.g. SAM 3 encoding the photo).
+    fallback: Arc<Mutex<Box<dyn Segmenter>>>,
     pending: Vec<Pending>,
     /// Bumped whenever masks change, so the UI can refresh its overlays.
     pub generation: u64,
@@ -78,22 +84,38 @@ pub enum Finished {
 
 impl Workbench {
     pub fn new(image: Image, segmenter: Box<dyn Segmenter>) -> Self {
-        Self {
+        let mut wb = Self {
             image: Arc::new(image),
             masks: Vec::new(),
             selected: None,
             undo: Vec::new(),
             redo: Vec::new(),
             segmenter: Arc::new(Mutex::new(segmenter)),
+            fallback: Arc::new(Mutex::new(Box::new(crate::segment::ClassicalSegmenter::default()))),
             pending: Vec::new(),
             generation: 0,
             next_name: 1,
+        };
+        wb.start_prepare();
+        wb
+    }
+
+    /// Starts preparing the photo for a model engine (SAM 3 encodes it once, in the background).
+    fn start_prepare(&mut self) {
+        if self.engine() == Some(EngineKind::Sam3) {
+            let (image, segmenter) = (self.image.clone(), self.segmenter.clone());
+            let task = Task::spawn("encoding image", move |progress: &Progress| {
+                let mut engine = segmenter.lock().map_err(|_| SegmentError::NoImage)?;
+                engine.set_image(&image, progress)
+            });
+            self.pending.push(Pending::Prepare { task });
         }
     }
 
     /// Replaces the segmentation engine; masks and history stay.
     pub fn set_segmenter(&mut self, segmenter: Box<dyn Segmenter>) {
         self.segmenter = Arc::new(Mutex::new(segmenter));
+        self.start_prepare();
     }
 
     /// The engine new masks come from.
@@ -114,6 +136,7 @@ impl Workbench {
                 let task_progress = match p {
                     Pending::Segment { task, .. } => (task.label().to_owned(), task.progress().clone()),
                     Pending::Lift { task, .. } => (task.label().to_owned(), task.progress().clone()),
+                    Pending::Prepare { task } => (task.label().to_owned(), task.progress().clone()),
                 };
                 (task_progress.0, task_progress.1.fraction(), task_progress.1.message())
             })
@@ -126,6 +149,7 @@ impl Workbench {
             match p {
                 Pending::Segment { task, .. } => task.cancel(),
                 Pending::Lift { task, .. } => task.cancel(),
+                Pending::Prepare { task } => task.cancel(),
             }
         }
     }
@@ -184,9 +208,17 @@ impl Workbench {
         prompt: Prompt,
         previous: Option<Mask>,
     ) {
-        let (image, segmenter) = (self.image.clone(), self.segmenter.clone());
+        let (image, segmenter, fallback) = (self.image.clone(), self.segmenter.clone(), self.fallback.clone());
         let task = Task::spawn("segment", move |progress: &Progress| {
-            let mut engine = segmenter.lock().map_err(|_| SegmentError::NoImage)?;
+            // While the model engine is busy (encoding the photo), the classical engine answers
+            // clicks and boxes at once; text prompts wait for the model.
+            let mut engine = match segmenter.try_lock() {
+                Ok(guard) => guard,
+                Err(std::sync::TryLockError::WouldBlock) if prompt.text.is_none() => {
+                    fallback.lock().map_err(|_| SegmentError::NoImage)?
+                }
+                Err(_) => segmenter.lock().map_err(|_| SegmentError::NoImage)?,
+            };
             engine.set_image(&image, &progress.sub(0.0, 0.8))?;
             progress.set(0.85, "answering the prompt");
             engine.segment(&prompt, previous.as_ref())
@@ -322,6 +354,12 @@ impl Workbench {
                         None => finished.push(Finished::Failed("the engine found no mask there".into())),
                     },
                     Some(Ok(Err(e))) => finished.push(Finished::Failed(e.to_string())),
+                    Some(Err(e)) => finished.push(Finished::Failed(e.to_string())),
+                },
+                Pending::Prepare { mut task } => match task.try_take() {
+                    None => still.push(Pending::Prepare { task }),
+                    Some(Ok(Ok(()))) => {}
+                    Some(Ok(Err(e))) => finished.push(Finished::Failed(format!("preparing the photo: {e}"))),
                     Some(Err(e)) => finished.push(Finished::Failed(e.to_string())),
                 },
                 Pending::Lift { name, mut task } => match task.try_take() {
@@ -546,6 +584,43 @@ mod tests {
         let back = Mask::load_png(dir.path().join("m.png")).unwrap();
         assert_eq!(back.iou(&wb.masks[0].mask), 1.0);
         assert!(wb.export(0, &dir.path().join("m.txt"), "x").is_err());
+    }
+
+    /// A model engine whose photo preparation takes until the test says so.
+    struct SlowModel(std::sync::mpsc::Receiver<()>);
+
+    impl Segmenter for SlowModel {
+        fn engine(&self) -> EngineKind {
+            EngineKind::Sam3
+        }
+        fn set_image(&mut self, _image: &Image, _progress: &Progress) -> Result<(), SegmentError> {
+            let _ = self.0.recv_timeout(std::time::Duration::from_secs(30));
+            Ok(())
+        }
+        fn segment(&mut self, _prompt: &Prompt, _previous: Option<&Mask>) -> Result<Vec<ScoredMask>, SegmentError> {
+            Ok(Vec::new())
+        }
+    }
+
+    #[test]
+    fn the_classical_engine_answers_while_the_model_prepares() {
+        let (release, rx) = std::sync::mpsc::channel();
+        let mut wb = Workbench::new(crate::demo::still_life(), Box::new(SlowModel(rx)));
+        assert!(wb.busy(), "the model starts preparing the photo at once");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        wb.click(620.0, 480.0, PointLabel::Positive);
+        // The click is answered while the model is still busy.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while wb.masks.is_empty() {
+            wb.poll();
+            assert!(std::time::Instant::now() < deadline, "no answer while the model prepares");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert_eq!(wb.masks[0].engine, EngineKind::Classical);
+        assert!(wb.busy(), "the model is still preparing");
+        release.send(()).unwrap();
+        wb.wait();
+        assert!(!wb.busy());
     }
 
     #[test]
