@@ -158,4 +158,13 @@ fn run_command_opens_the_demo_window_and_stays_up() {
     };
     assert!(after * 3 < before.len(), "no mask overlay after clicking the mug: {} → {after} blue pixels", before.len());
     assert!(carve.0.try_wait().unwrap().is_none(), "carve exited after the click");
+    // `CARVE_SCREENSHOT=docs/window.png cargo test --test gui_window` keeps this frame for the README.
+    if let Some(path) = std::env::var_os("CARVE_SCREENSHOT") {
+        std::thread::sleep(Duration::from_secs(1));
+        let shot = Command::new("xwd").args(["-root", "-silent", "-display", &display]).output().unwrap();
+        let (width, height, pixels) = parse_xwd(&shot.stdout);
+        let (w, h) = (width.min(1280), height.min(820));
+        let img = image::RgbImage::from_fn(w as u32, h as u32, |x, y| image::Rgb(pixels[y as usize * width + x as usize]));
+        img.save(&path).unwrap();
+    }
 }
