@@ -66,6 +66,20 @@ fn all_lods_from_a_real_sam3d_body_output() {
         assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
         let summary: serde_json::Value = serde_json::from_slice(&res.stdout).unwrap();
         assert_eq!(summary["vertices"], lod::LOD_VERTEX_COUNTS[l]);
+        if l == 3 {
+            // The GLB holds exactly the LOD's vertices (no duplicates for normals or seams).
+            let glb = dir.path().join("lod3.glb");
+            let res = carve(dir.path())
+                .args([OsStr::new("body"), "import".as_ref(), subject(2).as_os_str(), "--lod".as_ref(), "3".as_ref()])
+                .arg("--out")
+                .arg(&glb)
+                .output()
+                .unwrap();
+            assert!(res.status.success());
+            let mesh = carve::io::gltf::read_gltf(&glb).unwrap();
+            assert_eq!(mesh.positions.len(), lod::LOD_VERTEX_COUNTS[3]);
+            assert_eq!(mesh.triangle_count(), lod::LOD_TRIANGLE_COUNTS[3]);
+        }
         let tris = summary["triangles"].as_u64().unwrap() as f64;
         let official = lod::LOD_TRIANGLE_COUNTS[l] as f64;
         assert!((tris - official).abs() <= 0.1 * official, "LOD {l}: {tris} triangles, official {official}");

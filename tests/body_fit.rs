@@ -106,3 +106,94 @@ fn fitting_refuses_an_empty_mask() {
     let err = fit(&rig, &mask, &Vec::new(), k, &FitOptions::default(), &carve::Progress::new()).unwrap_err();
     assert!(err.to_string().contains("empty"), "{err}");
 }
+
+#[test]
+fn cli_fit_writes_a_valid_skinned_body() {
+    let dir = tempfile::tempdir().unwrap();
+    let rig = Arc::new(demo_rig().expect("demo rig"));
+    let mut truth = rig.zero_params();
+    let i = rig.parameter_names.iter().position(|n| n == "l_elbow_rz").unwrap();
+    truth.model[i] = 0.8;
+    let (w, h) = (480u32, 640u32);
+    let focal = ((w * w + h * h) as f64).sqrt();
+    let k = Intrinsics { focal_px: focal, cx: w as f64 / 2.0, cy: h as f64 / 2.0 };
+    let mut ev = Evaluator::new(rig.clone(), 1).unwrap();
+    let posed = ev.evaluate(&truth).unwrap().to_vec();
+    let cam = rig_to_camera(&posed, rig.metres_per_unit, [0.0, 0.85, 3.2]);
+    let mask = silhouette(&cam, &ev.lod.triangles, &k, w, h);
+    let mask_path = dir.path().join("person.png");
+    mask.save_png(&mask_path).unwrap();
+    let photo = dir.path().join("photo.png");
+    image::RgbImage::from_fn(
+        w,
+        h,
+        |x, y| if mask.get(x, y) { image::Rgb([200, 150, 120]) } else { image::Rgb([40, 60, 80]) },
+    )
+    .save(&photo)
+    .unwrap();
+    let keypoints: Vec<serde_json::Value> = rig_to_camera(&ev.keypoints(), rig.metres_per_unit, [0.0, 0.85, 3.2])
+        .iter()
+        .zip(&rig.keypoint_joints)
+        .map(|(p, &j)| {
+            let uv = k.project(*p).unwrap();
+            serde_json::json!({"name": rig.joint_names[j as usize], "x": uv[0], "y": uv[1]})
+        })
+        .collect();
+    let kp_path = dir.path().join("k.json");
+    std::fs::write(&kp_path, serde_json::json!({ "keypoints": keypoints }).to_string()).unwrap();
+    let out = dir.path().join("fit.glb");
+    let res = std::process::Command::new(env!("CARGO_BIN_EXE_carve"))
+        .args(["body", "fit"])
+        .arg(&photo)
+        .arg("--mask")
+        .arg(&mask_path)
+        .arg("--keypoints")
+        .arg(&kp_path)
+        .args(["--lod", "2", "--iterations", "300", "--json", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+    let s: serde_json::Value = serde_json::from_slice(&res.stdout).unwrap();
+    eprintln!(
+        "carve body fit: IoU {}, keypoints {} px, {} ms",
+        s["silhouette_iou"], s["keypoint_error_px"], s["fit_ms"]
+    );
+    assert_eq!(s["vertices"], 10_661);
+    assert!(s["silhouette_iou"].as_f64().unwrap() > 0.85, "{s}");
+    assert!(s["keypoint_error_px"].as_f64().unwrap() < 6.0, "{s}");
+    let report = std::process::Command::new("node")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tools/validate_gltf.mjs"))
+        .arg(&out)
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
+    assert_eq!(report["errors"], 0, "{report}");
+    // A keypoint the rig does not know is a clear error.
+    std::fs::write(&kp_path, r#"{"keypoints": [{"name": "tail", "x": 1, "y": 2}]}"#).unwrap();
+    let res = std::process::Command::new(env!("CARGO_BIN_EXE_carve"))
+        .args(["body", "fit"])
+        .arg(&photo)
+        .arg("--mask")
+        .arg(&mask_path)
+        .arg("--keypoints")
+        .arg(&kp_path)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(!res.status.success());
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(err.contains("k.json") && err.contains("tail"), "{err}");
+}
+
+#[test]
+fn fitting_can_be_cancelled() {
+    let rig = demo_rig().expect("demo rig");
+    let mask = carve::Mask::from_fn(64, 128, |x, y| (16..48).contains(&x) && (8..120).contains(&y));
+    let k = Intrinsics { focal_px: 150.0, cx: 32.0, cy: 64.0 };
+    let progress = carve::Progress::new();
+    progress.cancel();
+    let err = fit(&rig, &mask, &Vec::new(), k, &FitOptions::default(), &progress).unwrap_err();
+    assert!(matches!(err, carve::body::BodyError::Cancelled), "{err}");
+}

@@ -69,6 +69,7 @@ fn run_command_opens_the_demo_window_and_stays_up() {
         .env("DISPLAY", &display)
         .env_remove("WAYLAND_DISPLAY")
         .env("XDG_RUNTIME_DIR", &runtime_dir)
+        .env("CARVE_FRAME_STATS", "1")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -164,7 +165,53 @@ fn run_command_opens_the_demo_window_and_stays_up() {
         let shot = Command::new("xwd").args(["-root", "-silent", "-display", &display]).output().unwrap();
         let (width, height, pixels) = parse_xwd(&shot.stdout);
         let (w, h) = (width.min(1280), height.min(820));
-        let img = image::RgbImage::from_fn(w as u32, h as u32, |x, y| image::Rgb(pixels[y as usize * width + x as usize]));
+        let img =
+            image::RgbImage::from_fn(w as u32, h as u32, |x, y| image::Rgb(pixels[y as usize * width + x as usize]));
         img.save(&path).unwrap();
     }
+
+    // A long task in the background: "Lift selected to 3D" (its place in the fixed 1280×820
+    // layout, under the new mask's row) while the window keeps painting (it repaints continuously
+    // under CARVE_FRAME_STATS and reports its frame intervals).
+    let viewport_blue = || -> usize {
+        let shot = Command::new("xwd").args(["-root", "-silent", "-display", &display]).output().unwrap();
+        let (width, _, pixels) = parse_xwd(&shot.stdout);
+        pixels
+            .iter()
+            .enumerate()
+            .filter(|(i, [r, g, b])| {
+                i % width > 810 && i % width < 1270 && *b > 90 && (*b as i32) > *r as i32 + 40 && *g < 140
+            })
+            .count()
+    };
+    let blue_before = viewport_blue();
+    let click = Command::new("xdotool")
+        .args(["mousemove", "68", "318", "click", "1"])
+        .env("DISPLAY", &display)
+        .status()
+        .unwrap();
+    assert!(click.success());
+    let t0 = Instant::now();
+    let blue_after = loop {
+        std::thread::sleep(Duration::from_millis(500));
+        let now = viewport_blue();
+        if now > blue_before + 1_000 || t0.elapsed() > Duration::from_secs(120) {
+            break now;
+        }
+    };
+    assert!(
+        blue_after > blue_before + 1_000,
+        "the lifted mug never appeared in the 3D pane ({blue_before} → {blue_after})"
+    );
+    std::thread::sleep(Duration::from_millis(2_500));
+    assert!(carve.0.try_wait().unwrap().is_none(), "carve exited during the lift");
+    let _ = carve.0.kill();
+    let _ = carve.0.wait();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(carve.0.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    let stats: Vec<&str> = stderr.lines().filter(|l| l.starts_with("frame-stats")).collect();
+    for l in &stats {
+        eprintln!("{l}");
+    }
+    assert!(stats.iter().any(|l| l.starts_with("frame-stats busy")), "no frames while the lift ran:\n{stderr}");
 }

@@ -86,6 +86,45 @@ pub enum Tool {
     Eraser,
 }
 
+/// Frame intervals, split by whether a background task was running.
+#[derive(Default)]
+struct FrameStats {
+    last: Option<std::time::Instant>,
+    since_report: Option<std::time::Instant>,
+    busy_ms: Vec<f64>,
+    idle_ms: Vec<f64>,
+}
+
+impl FrameStats {
+    fn frame(&mut self, busy: bool, ctx: &egui::Context) {
+        let now = std::time::Instant::now();
+        if let Some(last) = self.last {
+            let ms = (now - last).as_secs_f64() * 1e3;
+            if busy { self.busy_ms.push(ms) } else { self.idle_ms.push(ms) }
+        }
+        self.last = Some(now);
+        let since = *self.since_report.get_or_insert(now);
+        if (now - since).as_secs_f64() >= 2.0 {
+            for (what, v) in [("busy", &mut self.busy_ms), ("idle", &mut self.idle_ms)] {
+                if v.is_empty() {
+                    continue;
+                }
+                v.sort_by(f64::total_cmp);
+                eprintln!(
+                    "frame-stats {what}: n={} median={:.1}ms p95={:.1}ms max={:.1}ms",
+                    v.len(),
+                    v[v.len() / 2],
+                    v[v.len() * 95 / 100],
+                    v[v.len() - 1]
+                );
+                v.clear();
+            }
+            self.since_report = Some(now);
+        }
+        ctx.request_repaint();
+    }
+}
+
 /// Which list the side panel shows.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum SideTab {
@@ -111,6 +150,9 @@ pub struct CarveApp {
     pub autosave_path: Option<PathBuf>,
     autosaved: ((u64, u64), std::time::Instant),
     recent: Vec<PathBuf>,
+    /// `CARVE_FRAME_STATS=1`: repaint continuously and print frame-interval statistics to stderr
+    /// every 2 s (split by whether a background task ran), to measure the window's frame time.
+    frame_stats: Option<FrameStats>,
     /// The last lift, and what of it the viewport shows.
     lifted: Option<(String, Box<crate::lift::LiftOutput>)>,
     pub show_splats: bool,
@@ -191,6 +233,7 @@ impl CarveApp {
             autosave_path: crate::project::autosave_path(),
             autosaved: ((0, 0), std::time::Instant::now()),
             recent: crate::project::recent_files(),
+            frame_stats: std::env::var_os("CARVE_FRAME_STATS").map(|_| FrameStats::default()),
             lifted: None,
             show_splats: true,
             show_voxels: false,
@@ -1335,6 +1378,10 @@ impl eframe::App for CarveApp {
             self.open_path(path);
         }
         self.poll_ui(&ui.ctx().clone());
+        let busy = self.workbench.busy() || self.bodies.busy() || self.engine_task.is_some();
+        if let Some(stats) = &mut self.frame_stats {
+            stats.frame(busy, &ui.ctx().clone());
+        }
         self.autosave();
         self.toasts_ui(&ui.ctx().clone());
         self.help_ui(&ui.ctx().clone());
