@@ -493,3 +493,34 @@ fn torchscript_body_model_matches_native_evaluation() {
     let err = body::torchscript::TorchScriptBody::load(&rig_path).err().unwrap().to_string();
     assert!(err.contains("demo.rig.safetensors"), "{err}");
 }
+
+/// With the official MHR assets (not downloadable here): `CARVE_MHR_ASSETS=DIR` holding
+/// `mhr_model.pt` and `mhr.rig.safetensors` (made by `tools/convert_mhr.py`) compares Carve's
+/// native evaluation with the official TorchScript model through tch.
+#[test]
+fn official_mhr_native_matches_torchscript_when_assets_are_present() {
+    let Some(dir) = std::env::var_os("CARVE_MHR_ASSETS").map(std::path::PathBuf::from) else {
+        eprintln!(
+            "skipped: set CARVE_MHR_ASSETS to a folder with mhr_model.pt and mhr.rig.safetensors \
+             (tools/convert_mhr.py) to compare with the official model"
+        );
+        return;
+    };
+    let rig = Arc::new(body::Rig::load(&dir.join("mhr.rig.safetensors")).unwrap());
+    let model = body::torchscript::TorchScriptBody::load(&dir.join("mhr_model.pt")).unwrap();
+    let mut ev = Evaluator::new(rig.clone(), 1).unwrap();
+    let mut p = rig.zero_params();
+    for (i, v) in p.model.iter_mut().enumerate() {
+        *v = 0.2 * ((i as f32 * 0.37).sin());
+    }
+    for (i, v) in p.identity.iter_mut().enumerate() {
+        *v = 0.5 * ((i as f32 * 0.91).cos());
+    }
+    let native = ev.evaluate(&p).unwrap().to_vec();
+    let out = model.evaluate(&p.identity, &p.model, &p.expression).unwrap();
+    let scale = native.iter().flatten().map(|v| v.abs()).fold(0.0, f32::max);
+    let flat: Vec<f32> = out.vertices.iter().flatten().copied().collect();
+    let err = max_abs_diff(&native, &flat) / scale;
+    eprintln!("official MHR: native vs TorchScript max relative difference {err:e}");
+    assert!(err < 1e-4, "{err}");
+}

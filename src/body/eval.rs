@@ -23,6 +23,8 @@ pub struct Evaluator {
     skin: Vec<Affine3A>,
     features: Vec<f32>,
     hidden: Vec<f32>,
+    /// Hidden units that fire in the current pose (reused: no allocation per frame).
+    active_hidden: Vec<(usize, f32)>,
     posed: Vec<[f32; 3]>,
     used_correctives: bool,
 }
@@ -44,6 +46,7 @@ impl Evaluator {
             joint_params: vec![0.0; j * JOINT_PARAMS],
             world: vec![Similarity::IDENTITY; j],
             skin: vec![Affine3A::IDENTITY; j],
+            active_hidden: Vec::with_capacity(hidden.len()),
             features,
             hidden,
             posed: vec![[0.0; 3]; v],
@@ -139,12 +142,14 @@ impl Evaluator {
                     self.hidden[r as usize] += w * self.features[col as usize];
                 }
                 let v3 = self.lod.vertex_count() * 3;
-                let active: Vec<(usize, f32)> =
-                    self.hidden.iter().enumerate().filter(|(_, h)| **h > 0.0).map(|(i, h)| (i, *h)).collect();
+                self.active_hidden.clear();
+                self.active_hidden
+                    .extend(self.hidden.iter().enumerate().filter(|(_, h)| **h > 0.0).map(|(i, h)| (i, *h)));
+                let active = &self.active_hidden;
                 self.corrected_rest.copy_from_slice(&self.shaped_rest);
                 let w1 = &self.lod.corrective_w1;
                 let add = |(i, out): (usize, &mut Vec3A)| {
-                    for &(h, a) in &active {
+                    for &(h, a) in active {
                         let row = &w1[h * v3 + i * 3..h * v3 + i * 3 + 3];
                         *out += Vec3A::new(row[0], row[1], row[2]) * a;
                     }
