@@ -93,6 +93,8 @@ struct FrameStats {
     since_report: Option<std::time::Instant>,
     busy_ms: Vec<f64>,
     idle_ms: Vec<f64>,
+    /// Time spent in the app's `ui` per frame.
+    ui_ms: Vec<f64>,
 }
 
 impl FrameStats {
@@ -105,7 +107,7 @@ impl FrameStats {
         self.last = Some(now);
         let since = *self.since_report.get_or_insert(now);
         if (now - since).as_secs_f64() >= 2.0 {
-            for (what, v) in [("busy", &mut self.busy_ms), ("idle", &mut self.idle_ms)] {
+            for (what, v) in [("busy", &mut self.busy_ms), ("idle", &mut self.idle_ms), ("ui", &mut self.ui_ms)] {
                 if v.is_empty() {
                     continue;
                 }
@@ -1371,6 +1373,16 @@ impl CarveApp {
 
 impl eframe::App for CarveApp {
     fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
+        let ui_start = std::time::Instant::now();
+        self.app_ui(ui, frame);
+        if let Some(stats) = &mut self.frame_stats {
+            stats.ui_ms.push(ui_start.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+}
+
+impl CarveApp {
+    fn app_ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
         let dropped: Vec<PathBuf> = ui.ctx().input(|i| {
             i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).filter(|p| !p.as_os_str().is_empty()).collect()
         });
