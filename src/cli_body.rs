@@ -18,6 +18,26 @@ pub enum BodyCommand {
     Lods(LodsArgs),
     /// Write a rig file (.rig.safetensors): the demo rig, or a copy of --rig.
     SaveRig(SaveRigArgs),
+    /// Pose a TorchScript body model (the official mhr_model.pt, or one with its signature)
+    /// through libtorch; any LOD through the official maps.
+    Pose(PoseArgs),
+}
+
+#[derive(clap::Args)]
+pub struct PoseArgs {
+    /// TorchScript model: forward(identity [1,n], model [1,p], expression [1,m]) → (vertices [1,18439,3] cm, …).
+    #[arg(long, value_name = "mhr_model.pt")]
+    model: PathBuf,
+    /// Parameters: {"identity": [...], "model": [...], "expression": [...]} (default: MHR's 45/204/72 zeros).
+    #[arg(long, value_name = "PARAMS.json")]
+    params: Option<PathBuf>,
+    #[arg(long, default_value_t = 1)]
+    lod: usize,
+    /// Output mesh (.glb or .ply), metres, y up.
+    #[arg(long, value_name = "X.glb")]
+    out: PathBuf,
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -112,6 +132,7 @@ pub fn run(command: &BodyCommand) -> anyhow::Result<()> {
         BodyCommand::Demo(a) => demo(a),
         BodyCommand::Fit(a) => fit(a),
         BodyCommand::Lods(a) => lods(a),
+        BodyCommand::Pose(a) => pose(a),
         BodyCommand::SaveRig(a) => {
             let mut rig = body::load_rig(a.rig.as_deref())?;
             if let Some(l) = a.lod {
@@ -337,6 +358,52 @@ fn lods(a: &LodsArgs) -> anyhow::Result<()> {
                 r["watertight"]
             );
         }
+    }
+    Ok(())
+}
+
+fn pose(a: &PoseArgs) -> anyhow::Result<()> {
+    use carve::body::torchscript::{MHR_EXPRESSION, MHR_IDENTITY, MHR_MODEL, TorchScriptBody};
+    lod::check_lod(a.lod)?;
+    let (mut identity, mut model, mut expression) =
+        (vec![0.0f32; MHR_IDENTITY], vec![0.0f32; MHR_MODEL], vec![0.0f32; MHR_EXPRESSION]);
+    if let Some(path) = &a.params {
+        let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
+        let v: serde_json::Value =
+            serde_json::from_str(&text).with_context(|| format!("{}: not JSON", path.display()))?;
+        for (key, target) in [("identity", &mut identity), ("model", &mut model), ("expression", &mut expression)] {
+            if let Some(list) = v.get(key) {
+                let values: Vec<f32> = serde_json::from_value(list.clone())
+                    .with_context(|| format!("{}: \"{key}\" must be a list of numbers", path.display()))?;
+                *target = values;
+            }
+        }
+    }
+    let body = TorchScriptBody::load(&a.model)?;
+    let out = body.evaluate(&identity, &model, &expression)?;
+    let data = lod::MhrLods::embedded();
+    anyhow::ensure!(
+        out.vertices.len() == data.rest_lod1.len(),
+        "{}: the model gave {} vertices, MHR LOD 1 has {}",
+        a.model.display(),
+        out.vertices.len(),
+        data.rest_lod1.len()
+    );
+    // Centimetres → metres; the model's frame is already y up.
+    let lod1: Vec<[f32; 3]> = out.vertices.iter().map(|p| [p[0] * 0.01, p[1] * 0.01, p[2] * 0.01]).collect();
+    let vertices = data.vertices(&lod1, a.lod)?;
+    let mesh = body::export::body_mesh(vertices, data.triangles(a.lod)?);
+    body::write_mesh(&a.out, &mesh)?;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "lod": a.lod, "vertices": mesh.positions.len(), "triangles": mesh.triangle_count(),
+                "joints": out.joint_translations.len(), "out": a.out,
+            }))?
+        );
+    } else {
+        eprintln!("LOD {}: {} vertices → {}", a.lod, mesh.positions.len(), a.out.display());
     }
     Ok(())
 }

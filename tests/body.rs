@@ -489,6 +489,31 @@ fn torchscript_body_model_matches_native_evaluation() {
     // Every LOD through the official maps from the model's LOD 1 output.
     let lod0 = lod::MhrLods::embedded().vertices(&out.vertices, 0).unwrap();
     assert_eq!(lod0.len(), lod::LOD_VERTEX_COUNTS[0]);
+    // The CLI poses it at LOD 5 (18,439 LOD 1 vertices in, 971 out through the official maps).
+    let params = dir.path().join("p.json");
+    std::fs::write(
+        &params,
+        serde_json::json!({"identity": p.identity, "model": p.model, "expression": p.expression}).to_string(),
+    )
+    .unwrap();
+    let out_ply = dir.path().join("posed.ply");
+    let res = carve(dir.path())
+        .args([
+            OsStr::new("body"),
+            "pose".as_ref(),
+            "--model".as_ref(),
+            pt.as_os_str(),
+            "--params".as_ref(),
+            params.as_os_str(),
+        ])
+        .args(["--lod", "5", "--json", "--out"])
+        .arg(&out_ply)
+        .output()
+        .unwrap();
+    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+    let s: serde_json::Value = serde_json::from_slice(&res.stdout).unwrap();
+    assert_eq!(s["vertices"], 971);
+    assert_eq!(s["joints"], rig.joint_count());
     // Not a TorchScript file: a clear error naming it.
     let err = body::torchscript::TorchScriptBody::load(&rig_path).err().unwrap().to_string();
     assert!(err.contains("demo.rig.safetensors"), "{err}");
