@@ -290,3 +290,61 @@ fn autosave_survives_a_crash_and_projects_reopen() {
     assert!(h.state().toasts.iter().any(|t| t.1 && t.0.contains("p.carve")), "{:?}", h.state().toasts);
     assert_eq!(h.state().workbench.masks.len(), 1);
 }
+
+/// Screen position of image pixel `(x, y)`.
+fn to_screen(app: &CarveApp, x: f32, y: f32) -> egui::Pos2 {
+    let rect = app.photo_rect.expect("photo");
+    let (w, h) = (app.workbench.image.width() as f32, app.workbench.image.height() as f32);
+    egui::pos2(rect.min.x + x / w * rect.width(), rect.min.y + y / h * rect.height())
+}
+
+fn drag(h: &mut Harness<'static, CarveApp>, from: egui::Pos2, to: egui::Pos2) {
+    h.hover_at(from);
+    h.step();
+    h.drag_at(from);
+    h.step();
+    for k in 1..=8 {
+        h.hover_at(from + (to - from) * (k as f32 / 8.0));
+        h.step();
+    }
+    h.drop_at(to);
+    h.step();
+}
+
+#[test]
+fn box_drag_and_brush_strokes() {
+    let mut h = harness();
+    h.run_steps(3);
+    let masks = carve::demo::still_life_masks();
+    let ball = &masks.iter().find(|(n, _)| *n == "ball").expect("ball").1;
+    let [x0, y0, x1, y1] = ball.bbox().expect("ball box");
+    let (a, b) = (
+        to_screen(h.state(), x0 as f32 - 6.0, y0 as f32 - 6.0),
+        to_screen(h.state(), x1 as f32 + 6.0, y1 as f32 + 6.0),
+    );
+    drag(&mut h, a, b);
+    let mut steps = Vec::new();
+    wait_idle(&mut h, &mut steps);
+    assert_eq!(h.state().workbench.masks.len(), 1, "a box drag makes one mask");
+    let iou = h.state().workbench.masks[0].mask.iou(ball);
+    assert!(iou > 0.85, "box → ball IoU {iou:.3}");
+    // Brush (R): a stroke across empty table adds pixels; Ctrl+Z takes the stroke back.
+    h.key_press(egui::Key::R);
+    h.run_steps(2);
+    assert_eq!(h.state().tool, carve::app::Tool::Brush);
+    let before = h.state().workbench.masks[0].mask.area();
+    let (a, b) = (to_screen(h.state(), 560.0, 700.0), to_screen(h.state(), 760.0, 700.0));
+    drag(&mut h, a, b);
+    let painted = h.state().workbench.masks[0].mask.area();
+    assert!(painted > before + 2_000, "brush stroke: {before} → {painted}");
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Z);
+    h.run_steps(2);
+    assert_eq!(h.state().workbench.masks[0].mask.area(), before, "one undo per stroke");
+    // Eraser (E) removes from the mask.
+    h.key_press(egui::Key::E);
+    h.run_steps(2);
+    let (cx, cy) = ((x0 + x1) as f32 / 2.0, (y0 + y1) as f32 / 2.0);
+    let (a, b) = (to_screen(h.state(), cx - 40.0, cy), to_screen(h.state(), cx + 40.0, cy));
+    drag(&mut h, a, b);
+    assert!(h.state().workbench.masks[0].mask.area() + 1_000 < before, "eraser stroke removes pixels");
+}
