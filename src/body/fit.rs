@@ -302,6 +302,7 @@ pub fn fit(
         }
     }
     let samples = Tensor::from_slice(&samples).view([-1, 2]);
+    let samples_sq = samples.square().sum_dim_intlist([1i64].as_slice(), true, Kind::Float);
     let kp_idx: Vec<i64> = keypoints.iter().map(|k| rig.keypoint_joints[k.0] as i64).collect();
     let kp_xy: Vec<f32> = keypoints.iter().flat_map(|k| k.1).collect();
     let kp_conf: Vec<f32> = keypoints.iter().map(|k| k.2).collect();
@@ -334,8 +335,10 @@ pub fn fit(
             .view([1, 1, -1, 2]);
         let outside_d = dt.grid_sampler(&grid, 0, 1, false);
         let inside_term = outside_d.square().mean(Kind::Float);
-        let d2 =
-            (samples.unsqueeze(1) - uv.unsqueeze(0)).square().sum_dim_intlist([2i64].as_slice(), false, Kind::Float);
+        // Squared distances mask sample → projected vertex as |s|² + |u|² − 2 s·u (one matmul,
+        // no [samples × vertices × 2] intermediate).
+        let uv_sq = uv.square().sum_dim_intlist([1i64].as_slice(), false, Kind::Float).unsqueeze(0);
+        let d2 = (&samples_sq + uv_sq - samples.matmul(&uv.tr()) * 2.0).clamp_min(0.0);
         let cover_term = d2.amin([1i64].as_slice(), false).mean(Kind::Float) / (mask_h * mask_h);
         let mut loss = (inside_term + cover_term * 3.0) * options.silhouette_weight * 10.0;
         if !keypoints.is_empty() {
