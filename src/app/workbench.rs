@@ -68,6 +68,7 @@ pub struct Workbench {
     undo: Vec<(Vec<MaskEntry>, Option<usize>)>,
     redo: Vec<(Vec<MaskEntry>, Option<usize>)>,
     segmenter: Arc<Mutex<Box<dyn Segmenter>>>,
+    engine_kind: EngineKind,
     /// Answers while the model engine is busy (e.g. SAM 3 encoding the photo).
     fallback: Arc<Mutex<Box<dyn Segmenter>>>,
     pending: Vec<Pending>,
@@ -90,6 +91,7 @@ impl Workbench {
             selected: None,
             undo: Vec::new(),
             redo: Vec::new(),
+            engine_kind: segmenter.engine(),
             segmenter: Arc::new(Mutex::new(segmenter)),
             fallback: Arc::new(Mutex::new(Box::new(crate::segment::ClassicalSegmenter::default()))),
             pending: Vec::new(),
@@ -114,13 +116,15 @@ impl Workbench {
 
     /// Replaces the segmentation engine; masks and history stay.
     pub fn set_segmenter(&mut self, segmenter: Box<dyn Segmenter>) {
+        self.engine_kind = segmenter.engine();
         self.segmenter = Arc::new(Mutex::new(segmenter));
         self.start_prepare();
     }
 
-    /// The engine new masks come from.
+    /// The engine new masks come from. Never locks the engine (which a model holds while it
+    /// encodes a photo), so the UI can ask every frame.
     pub fn engine(&self) -> Option<EngineKind> {
-        self.segmenter.lock().ok().map(|s| s.engine())
+        Some(self.engine_kind)
     }
 
     /// Whether a segmentation or lift is running.
@@ -607,6 +611,8 @@ mod tests {
         let (release, rx) = std::sync::mpsc::channel();
         let mut wb = Workbench::new(crate::demo::still_life(), Box::new(SlowModel(rx)));
         assert!(wb.busy(), "the model starts preparing the photo at once");
+        // Asking which engine answers must not wait for the busy model (the UI asks every frame).
+        assert_eq!(wb.engine(), Some(EngineKind::Sam3));
         std::thread::sleep(std::time::Duration::from_millis(50));
         wb.click(620.0, 480.0, PointLabel::Positive);
         // The click is answered while the model is still busy.

@@ -354,6 +354,11 @@ impl Renderer {
         let lines_module = shader(device, "lines", include_str!("../../shaders/lines.wgsl"));
         let splat_module = shader(device, "splats", include_str!("../../shaders/splat.wgsl"));
         let mesh_attrs = wgpu::vertex_attr_array![0 => Float32x3, 1 => Float32x3, 2 => Float32x4];
+        let mesh_layout = wgpu::VertexBufferLayout {
+            array_stride: std::mem::size_of::<MeshVertex>() as u64,
+            step_mode: wgpu::VertexStepMode::Vertex,
+            attributes: &mesh_attrs,
+        };
         let opaque = wgpu::BlendState::REPLACE;
         let premultiplied = wgpu::BlendState::PREMULTIPLIED_ALPHA_BLENDING;
         let mesh_pipeline = pipeline(
@@ -363,11 +368,7 @@ impl Renderer {
                 label: "mesh",
                 module: &mesh_module,
                 vs: "vs_main",
-                buffers: &[Some(wgpu::VertexBufferLayout {
-                    array_stride: std::mem::size_of::<MeshVertex>() as u64,
-                    step_mode: wgpu::VertexStepMode::Vertex,
-                    attributes: &mesh_attrs,
-                })],
+                buffers: &[Some(mesh_layout.clone())],
                 fs: "fs_main",
                 topology: wgpu::PrimitiveTopology::TriangleList,
                 depth_write: true,
@@ -383,11 +384,7 @@ impl Renderer {
                 label: "wireframe",
                 module: &mesh_module,
                 vs: "vs_main",
-                buffers: &[Some(wgpu::VertexBufferLayout {
-                    array_stride: std::mem::size_of::<MeshVertex>() as u64,
-                    step_mode: wgpu::VertexStepMode::Vertex,
-                    attributes: &mesh_attrs,
-                })],
+                buffers: &[Some(mesh_layout.clone())],
                 fs: "fs_wire",
                 topology: wgpu::PrimitiveTopology::LineList,
                 depth_write: true,
