@@ -7,7 +7,7 @@
 use std::process::Command;
 use std::time::Instant;
 
-use carve::geometry::{Mesh, Splats};
+use carve::core::geometry::{Mesh, Splats};
 use carve::render::camera::OrbitCamera;
 use carve::render::headless::Headless;
 use carve::render::{RenderSettings, Scene};

@@ -11,10 +11,10 @@ use glam::{DMat4, DVec3};
 fn main() -> anyhow::Result<()> {
     let out_dir = std::path::PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "docs".into()));
     std::fs::create_dir_all(&out_dir)?;
-    let photo = carve::demo::still_life();
+    let photo = carve::core::demo::still_life();
     let headless = Headless::new()?;
     let settings = RenderSettings { background: [0.12, 0.12, 0.14], ..Default::default() };
-    for (name, mask) in carve::demo::still_life_masks() {
+    for (name, mask) in carve::core::demo::still_life_masks() {
         let out = lift(&photo, &mask, &LiftParams::default(), &carve::Progress::new())?;
         let centre = DVec3::from_array(out.grid.layout.translation);
         let [x0, y0, x1, y1] = mask.bbox().unwrap_or([0, 0, 1024, 768]);

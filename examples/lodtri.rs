@@ -10,7 +10,7 @@ fn main() {
         let ms = t0.elapsed().as_secs_f64() * 1e3;
         match tris {
             Ok(t) => {
-                let m = carve::geometry::Mesh {
+                let m = carve::core::geometry::Mesh {
                     positions: map.apply(&d.rest_lod1, &d.triangles_lod1),
                     normals: None,
                     colors: None,
@@ -30,7 +30,7 @@ fn main() {
     }
 }
 
-fn quality(m: &carve::geometry::Mesh) -> (f32, f32, f32) {
+fn quality(m: &carve::core::geometry::Mesh) -> (f32, f32, f32) {
     let mut qs: Vec<f32> = m
         .indices
         .chunks(3)

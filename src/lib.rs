@@ -22,4 +22,4 @@ pub use crate::core::camera::Camera;
 pub use crate::core::image::{Image, ImageError};
 pub use crate::core::mask::{CocoRle, Mask, MaskError, Polygon};
 pub use crate::core::prompt::{BoxPrompt, PointLabel, PointPrompt, Prompt, PromptError};
-pub use crate::task::{Cancelled, Progress, Task};
+pub use crate::core::task::{Cancelled, Progress, Task};

@@ -9,7 +9,7 @@ fn demo_image() -> std::path::PathBuf {
 }
 
 fn ball() -> Mask {
-    carve::demo::still_life_masks().into_iter().find(|(n, _)| *n == "ball").unwrap().1
+    carve::core::demo::still_life_masks().into_iter().find(|(n, _)| *n == "ball").unwrap().1
 }
 
 #[test]
@@ -89,7 +89,7 @@ fn clicks_and_batch_mode() {
         .output()
         .unwrap();
     assert!(result.status.success(), "{}", String::from_utf8_lossy(&result.stderr));
-    let mug = carve::demo::still_life_masks().into_iter().find(|(n, _)| *n == "mug").unwrap().1;
+    let mug = carve::core::demo::still_life_masks().into_iter().find(|(n, _)| *n == "mug").unwrap().1;
     assert!(Mask::load_png(&out).unwrap().iou(&mug) > 0.9);
 
     // Batch: two good images, one corrupt file, one missing file.

@@ -42,7 +42,7 @@ fn click_at(h: &mut Harness<'static, CarveApp>, pos: egui::Pos2) {
 
 /// A point well inside the demo's mug, in screen points.
 fn mug_on_screen(app: &CarveApp) -> (egui::Pos2, carve::Mask) {
-    let (_, mug) = carve::demo::still_life_masks().into_iter().find(|(n, _)| *n == "mug").expect("mug mask");
+    let (_, mug) = carve::core::demo::still_life_masks().into_iter().find(|(n, _)| *n == "mug").expect("mug mask");
     let d = mug.distance_to_outside();
     let (i, _) = d.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).expect("pixels");
     let (x, y) = ((i as u32 % mug.width()) as f32 + 0.5, (i as u32 / mug.width()) as f32 + 0.5);
@@ -254,7 +254,7 @@ fn autosave_survives_a_crash_and_projects_reopen() {
     let mask = h.state().workbench.masks[0].mask.clone();
     // The autosave follows the edit without any user action.
     let deadline = Instant::now() + Duration::from_secs(20);
-    while carve::project::Project::load(&autosave).map(|p| p.masks.len()).unwrap_or(0) != 1 {
+    while carve::io::project::Project::load(&autosave).map(|p| p.masks.len()).unwrap_or(0) != 1 {
         h.step();
         assert!(Instant::now() < deadline, "no autosave");
         std::thread::sleep(Duration::from_millis(100));
@@ -315,7 +315,7 @@ fn drag(h: &mut Harness<'static, CarveApp>, from: egui::Pos2, to: egui::Pos2) {
 fn box_drag_and_brush_strokes() {
     let mut h = harness();
     h.run_steps(3);
-    let masks = carve::demo::still_life_masks();
+    let masks = carve::core::demo::still_life_masks();
     let ball = &masks.iter().find(|(n, _)| *n == "ball").expect("ball").1;
     let [x0, y0, x1, y1] = ball.bbox().expect("ball box");
     let (a, b) = (

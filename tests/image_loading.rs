@@ -81,8 +81,8 @@ fn other_formats_load() {
 
 #[test]
 fn truncated_files_are_errors_not_panics() {
-    let demo = carve::demo::STILL_LIFE_JPG;
-    let png = encode(image::DynamicImage::ImageRgb8(carve::demo::still_life().rgb().clone()), image::ImageFormat::Png);
+    let demo = carve::core::demo::STILL_LIFE_JPG;
+    let png = encode(image::DynamicImage::ImageRgb8(carve::core::demo::still_life().rgb().clone()), image::ImageFormat::Png);
     for (name, bytes) in
         [("cut.jpg", &demo[..demo.len() / 3]), ("cut.png", &png[..png.len() / 2]), ("head.png", &png[..40])]
     {

@@ -25,11 +25,11 @@ fn psnr_inside(render: &carve::Image, photo: &carve::Image, mask: &Mask) -> f64 
 
 #[test]
 fn demo_objects_lift_and_reproject() {
-    let photo = carve::demo::still_life();
+    let photo = carve::core::demo::still_life();
     let headless = Headless::new().expect("adapter");
     let settings = RenderSettings { background: [0.0; 3], ..Default::default() };
     let tmp = tempfile::tempdir().unwrap();
-    for (name, mask) in carve::demo::still_life_masks() {
+    for (name, mask) in carve::core::demo::still_life_masks() {
         let out = lift(&photo, &mask, &LiftParams::default(), &Progress::new()).unwrap();
         assert!(out.splats.validate().is_ok());
         assert_eq!(out.grid.resolution, 64);
@@ -49,7 +49,7 @@ fn demo_objects_lift_and_reproject() {
         };
         // The silhouette is the splats' alpha: the same splats, all white, over black, > 50 %.
         let mut white = splats.clone();
-        white.sh.iter_mut().for_each(|c| *c = (1.0 - 0.5) / carve::geometry::SH_C0);
+        white.sh.iter_mut().for_each(|c| *c = (1.0 - 0.5) / carve::core::geometry::SH_C0);
         let mut gpu = headless.upload(&Scene { splats: vec![white], ..Default::default() }, &settings);
         let alpha = headless.render(&mut gpu, &camera, &settings).unwrap();
         let silhouette = Mask::from_fn(camera.width, camera.height, |x, y| alpha.pixel(x, y).unwrap()[0] > 127);
@@ -93,7 +93,7 @@ print(len(v.data))
 
 #[test]
 fn bad_masks_are_clear_errors_or_sensible() {
-    let photo = carve::demo::still_life();
+    let photo = carve::core::demo::still_life();
     let fast = LiftParams { iterations: 5, ..Default::default() };
     let err = lift(&photo, &Mask::new(1024, 768), &fast, &Progress::new()).err().unwrap();
     assert!(err.to_string().contains("empty"), "{err}");

@@ -7,7 +7,7 @@ mod common;
 use std::sync::OnceLock;
 
 use carve::Camera;
-use carve::geometry::{Mesh, Splats};
+use carve::core::geometry::{Mesh, Splats};
 use carve::render::headless::Headless;
 use carve::render::{RenderSettings, Scene};
 use glam::{DMat4, DVec3};
@@ -273,7 +273,7 @@ fn a_million_splats_load_and_render() {
 
 #[test]
 fn photo_plane_seen_from_its_camera_is_the_photo() {
-    let photo = carve::demo::still_life();
+    let photo = carve::core::demo::still_life();
     let camera = Camera::from_fov_y(1024, 768, 50f64.to_radians()).unwrap();
     let plane = carve::render::PhotoPlane { image: photo.clone(), camera, depth: 2.0 };
     // Render from the same camera at a quarter of the size (intrinsics scaled).
@@ -298,7 +298,7 @@ fn photo_plane_seen_from_its_camera_is_the_photo() {
 
 #[test]
 fn voxel_grid_renders_its_colours() {
-    let mesh = carve::geometry::voxel_surface([4, 4, 4], [-0.5; 3], 0.25, |x, _, _| {
+    let mesh = carve::core::geometry::voxel_surface([4, 4, 4], [-0.5; 3], 0.25, |x, _, _| {
         Some(if x < 2 { [1.0, 0.0, 0.0, 1.0] } else { [0.0, 0.0, 1.0, 1.0] })
     });
     let image =
@@ -373,10 +373,9 @@ fn sam3d_objects_splats_are_placed_by_their_layout() {
     )
     .unwrap();
     let mut scene = Scene::default();
-    assert_eq!(
-        carve::io::load_into_scene(&tmp.path().join("object.ply"), &mut scene).unwrap(),
-        "splats (placed by layout)"
-    );
+    let loaded = carve::io::load_3d(&tmp.path().join("object.ply")).unwrap();
+    assert_eq!(loaded.kind, "splats (placed by layout)");
+    scene.add(loaded.geometry);
     let camera = Camera::new(200, 200, 200.0, 200.0, 100.0, 100.0, DMat4::IDENTITY).unwrap();
     let image = render(&scene, &camera);
     // x = 0.5 at z = 4 → u = 200·0.5/4 + 100 = 125.

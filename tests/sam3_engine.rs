@@ -175,7 +175,7 @@ t = v2.Compose([v2.ToDtype(torch.uint8, scale=True), v2.Resize(size=(1008, 1008)
 open(sys.argv[2], "wb").write(t.contiguous().numpy().astype("<f4").tobytes())
 "#;
     // JPEG decoders differ by a grey level here and there: hand Python Carve's decoded pixels.
-    let image = carve::demo::still_life();
+    let image = carve::core::demo::still_life();
     let image_path = tmp.path().join("demo.png");
     image.save_png(&image_path).unwrap();
     common::run_python(&["-c".as_ref(), script.as_ref(), image_path.as_os_str(), out.as_os_str()]);
@@ -189,7 +189,7 @@ open(sys.argv[2], "wb").write(t.contiguous().numpy().astype("<f4").tobytes())
 #[test]
 fn engine_answers_clicks_boxes_and_text() {
     let mut engine = engine();
-    let image = carve::demo::still_life();
+    let image = carve::core::demo::still_life();
     engine.set_image(&image, &carve::Progress::new()).unwrap();
     let click = Prompt {
         points: vec![PointPrompt { x_px: 620.0, y_px: 480.0, label: PointLabel::Positive }],

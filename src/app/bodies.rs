@@ -10,8 +10,8 @@ use crate::body::lod::{LOD_VERTEX_COUNTS, MhrLods};
 use crate::body::sam3d::{Intrinsics, Sam3dBody};
 use crate::body::{BodyError, BodyParams, Evaluator, Rig};
 use crate::core::mask::Mask;
-use crate::geometry::{LineSet, Mesh};
-use crate::task::Task;
+use crate::core::geometry::{LineSet, Mesh};
+use crate::core::task::Task;
 
 /// What the body panel holds.
 pub enum Body {
@@ -315,9 +315,9 @@ impl BodyBench {
     }
 
     /// The body as a project entry.
-    pub fn to_project(&self) -> Option<crate::project::ProjectBody> {
+    pub fn to_project(&self) -> Option<crate::io::project::ProjectBody> {
         Some(match self.body.as_ref()? {
-            Body::Rig { rig, params, placement, .. } => crate::project::ProjectBody {
+            Body::Rig { rig, params, placement, .. } => crate::io::project::ProjectBody {
                 source: if rig.name.starts_with("Carve demo") { "demo".into() } else { "rig".into() },
                 path: self.rig_path.clone(),
                 lod: self.lod,
@@ -326,7 +326,7 @@ impl BodyBench {
                 expression: params.expression.clone(),
                 placement: placement.map(|(k, t)| ([k.focal_px, k.cx, k.cy], t)),
             },
-            Body::Imported { person, .. } => crate::project::ProjectBody {
+            Body::Imported { person, .. } => crate::io::project::ProjectBody {
                 source: "sam3d".into(),
                 path: Some(person.path.clone()),
                 lod: self.lod,
@@ -339,7 +339,7 @@ impl BodyBench {
     }
 
     /// Restores a project's body (the demo rig is rebuilt, files are read again).
-    pub fn restore(&mut self, b: &crate::project::ProjectBody) -> Result<(), BodyError> {
+    pub fn restore(&mut self, b: &crate::io::project::ProjectBody) -> Result<(), BodyError> {
         crate::body::lod::check_lod(b.lod)?;
         self.lod = b.lod;
         match b.source.as_str() {

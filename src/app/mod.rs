@@ -164,14 +164,14 @@ pub struct CarveApp {
     status: String,
     error: Option<String>,
     view: View,
-    viewport: Option<crate::render::egui_view::Viewport3d>,
+    viewport: Option<crate::app::viewport::Viewport3d>,
     /// A 3D scene waiting for the viewport (built before the GPU is known).
     pending_scene: Option<(crate::render::Scene, glam::Vec3, bool)>,
     pub workbench: workbench::Workbench,
     /// Engine picker state, and a model load running in the background.
     pub engine_choice: crate::segment::EngineChoice,
     pub model_folder: String,
-    engine_task: Option<crate::task::Task<Result<Box<dyn crate::segment::Segmenter>, String>>>,
+    engine_task: Option<crate::core::task::Task<Result<Box<dyn crate::segment::Segmenter>, String>>>,
     /// Messages shown over the window: (text, is_error, when).
     pub toasts: Vec<(String, bool, std::time::Instant)>,
     pub show_help: bool,
@@ -207,7 +207,7 @@ fn window_segmenter() -> (Box<dyn crate::segment::Segmenter>, Option<String>) {
 impl CarveApp {
     pub fn new(start: StartImage) -> Self {
         let demo =
-            || Photo { image: crate::demo::still_life(), name: crate::demo::STILL_LIFE_NAME.to_owned(), texture: None };
+            || Photo { image: crate::core::demo::still_life(), name: crate::core::demo::STILL_LIFE_NAME.to_owned(), texture: None };
         let photo = demo();
         let (segmenter, engine_error) = window_segmenter();
         let workbench = workbench::Workbench::new(photo.image.clone(), segmenter);
@@ -232,9 +232,9 @@ impl CarveApp {
             photo_rect: None,
             photo_path: None,
             scene_files: Vec::new(),
-            autosave_path: crate::project::autosave_path(),
+            autosave_path: crate::io::project::autosave_path(),
             autosaved: ((0, 0), std::time::Instant::now()),
-            recent: crate::project::recent_files(),
+            recent: crate::io::project::recent_files(),
             frame_stats: std::env::var_os("CARVE_FRAME_STATS").map(|_| FrameStats::default()),
             lifted: None,
             show_splats: true,
@@ -270,8 +270,10 @@ impl CarveApp {
         }
         if matches!(ext.as_str(), "ply" | "glb" | "gltf") {
             let mut scene = crate::render::Scene::default();
-            match crate::io::load_into_scene(path, &mut scene) {
-                Ok(kind) => {
+            match crate::io::load_3d(path) {
+                Ok(loaded) => {
+                    let kind = loaded.kind;
+                    scene.add(loaded.geometry);
                     self.status = format!("{}: {kind}", path.display());
                     self.scene_files = vec![path.to_owned()];
                     self.remember(path);
@@ -646,7 +648,7 @@ impl CarveApp {
     pub fn load_engine(&mut self) {
         let choice = self.engine_choice;
         let folder = self.model_folder.trim().to_owned();
-        self.engine_task = Some(crate::task::Task::spawn("loading model", move |_| {
+        self.engine_task = Some(crate::core::task::Task::spawn("loading model", move |_| {
             let models = if folder.is_empty() {
                 let env = std::env::var_os("CARVE_MODELS");
                 crate::model::search_dirs(None, env.as_deref())
@@ -937,14 +939,14 @@ impl CarveApp {
                     glam::DMat4::IDENTITY,
                 );
                 if let Ok(camera) = camera {
-                    scene.lines.push(crate::geometry::LineSet::frustum(&camera, depth, [1.0, 0.85, 0.3, 1.0]));
+                    scene.lines.push(crate::core::geometry::LineSet::frustum(&camera, depth, [1.0, 0.85, 0.3, 1.0]));
                     if (k.0, k.1) == (self.photo.image.width(), self.photo.image.height()) {
                         scene.photos.push(crate::render::PhotoPlane { image: self.photo.image.clone(), camera, depth });
                     }
                 }
             }
         } else {
-            scene.lines.push(crate::geometry::LineSet::grid(
+            scene.lines.push(crate::core::geometry::LineSet::grid(
                 [0.0; 3],
                 0.25,
                 12,
@@ -1112,7 +1114,7 @@ impl CarveApp {
                 depth,
             });
         }
-        scene.lines.push(crate::geometry::LineSet::frustum(&output.camera, depth, [1.0, 0.85, 0.3, 1.0]));
+        scene.lines.push(crate::core::geometry::LineSet::frustum(&output.camera, depth, [1.0, 0.85, 0.3, 1.0]));
         if self.show_splats {
             scene.splats.push(output.splats.clone());
         }
@@ -1164,16 +1166,16 @@ impl CarveApp {
     }
 
     fn remember(&mut self, path: &Path) {
-        crate::project::add_recent(path);
-        self.recent = crate::project::recent_files();
+        crate::io::project::add_recent(path);
+        self.recent = crate::io::project::recent_files();
         if self.recent.is_empty() {
             self.recent.push(path.to_owned());
         }
     }
 
     /// The open work as a project.
-    pub fn project(&self) -> crate::project::Project {
-        let mut p = crate::project::Project::new(self.photo_path.clone());
+    pub fn project(&self) -> crate::io::project::Project {
+        let mut p = crate::io::project::Project::new(self.photo_path.clone());
         p.masks = self.workbench.project_masks();
         p.selected = self.workbench.selected;
         p.scene_files = self.scene_files.clone();
@@ -1193,7 +1195,7 @@ impl CarveApp {
 
     /// Opens a project: its photo, masks, 3D files and body. Nothing open is lost on failure.
     pub fn open_project(&mut self, path: &Path) {
-        let project = match crate::project::Project::load(path) {
+        let project = match crate::io::project::Project::load(path) {
             Ok(p) => p,
             Err(e) => {
                 self.error = Some(e.to_string());
@@ -1201,7 +1203,7 @@ impl CarveApp {
             }
         };
         let image = match &project.image {
-            None => Ok(crate::demo::still_life()),
+            None => Ok(crate::core::demo::still_life()),
             Some(p) => Image::load(p).map_err(|e| e.to_string()),
         };
         let image = match image {
@@ -1221,7 +1223,7 @@ impl CarveApp {
         self.overlays = (u64::MAX, Vec::new());
         self.pending_scene = Some((photo_scene(&image), -glam::Vec3::Y, true));
         self.photo = Photo {
-            name: project.image.as_ref().map_or(crate::demo::STILL_LIFE_NAME.to_owned(), |p| p.display().to_string()),
+            name: project.image.as_ref().map_or(crate::core::demo::STILL_LIFE_NAME.to_owned(), |p| p.display().to_string()),
             image,
             texture: None,
         };
@@ -1348,11 +1350,11 @@ impl CarveApp {
 fn photo_scene(image: &Image) -> crate::render::Scene {
     let mut scene = crate::render::Scene::default();
     if let Ok(camera) = crate::core::camera::Camera::from_fov_y(image.width(), image.height(), 50f64.to_radians()) {
-        scene.lines.push(crate::geometry::LineSet::frustum(&camera, 2.0, [1.0, 0.85, 0.3, 1.0]));
+        scene.lines.push(crate::core::geometry::LineSet::frustum(&camera, 2.0, [1.0, 0.85, 0.3, 1.0]));
         scene.photos.push(crate::render::PhotoPlane { image: image.clone(), camera, depth: 2.0 });
     }
-    scene.lines.push(crate::geometry::LineSet::axes([0.0; 3], 0.3));
-    scene.lines.push(crate::geometry::LineSet::grid([0.0, 1.0, 2.0], 0.25, 16, glam::Vec3::Y, [0.35, 0.35, 0.38, 1.0]));
+    scene.lines.push(crate::core::geometry::LineSet::axes([0.0; 3], 0.3));
+    scene.lines.push(crate::core::geometry::LineSet::grid([0.0, 1.0, 2.0], 0.25, 16, glam::Vec3::Y, [0.35, 0.35, 0.38, 1.0]));
     scene
 }
 
@@ -1363,7 +1365,7 @@ impl CarveApp {
             ui.label("3D view unavailable: no wgpu device");
             return;
         };
-        let viewport = self.viewport.get_or_insert_with(|| crate::render::egui_view::Viewport3d::new(render_state));
+        let viewport = self.viewport.get_or_insert_with(|| crate::app::viewport::Viewport3d::new(render_state));
         if let Some((scene, up, reframe)) = self.pending_scene.take() {
             viewport.set_scene(render_state, &scene, up, reframe);
         }

@@ -9,7 +9,7 @@ use crate::core::mask::Mask;
 use crate::core::prompt::{BoxPrompt, PointLabel, PointPrompt, Prompt};
 use crate::lift::{LiftOutput, LiftParams};
 use crate::segment::{EngineKind, ScoredMask, SegmentError, Segmenter};
-use crate::task::{Progress, Task};
+use crate::core::task::{Progress, Task};
 
 /// Distinct mask colours, cycled.
 const PALETTE: [[u8; 3]; 8] = [
@@ -452,12 +452,12 @@ impl Workbench {
     }
 
     /// The masks as project entries.
-    pub fn project_masks(&self) -> Vec<crate::project::ProjectMask> {
+    pub fn project_masks(&self) -> Vec<crate::io::project::ProjectMask> {
         self.masks
             .iter()
             .map(|m| {
-                let (size, counts) = crate::project::ProjectMask::encode(&m.mask);
-                crate::project::ProjectMask {
+                let (size, counts) = crate::io::project::ProjectMask::encode(&m.mask);
+                crate::io::project::ProjectMask {
                     name: m.name.clone(),
                     color: m.color,
                     visible: m.visible,
@@ -474,7 +474,7 @@ impl Workbench {
 
     /// Replaces the masks with a project's (history starts afresh). Masks of another image size
     /// are refused, naming the mask.
-    pub fn restore(&mut self, masks: &[crate::project::ProjectMask], selected: Option<usize>) -> Result<(), String> {
+    pub fn restore(&mut self, masks: &[crate::io::project::ProjectMask], selected: Option<usize>) -> Result<(), String> {
         let (w, h) = (self.image.width(), self.image.height());
         let mut entries = Vec::with_capacity(masks.len());
         for m in masks {
@@ -520,8 +520,8 @@ mod tests {
 
     #[test]
     fn click_undo_redo_and_refine() {
-        let mut wb = Workbench::new(crate::demo::still_life(), Box::new(crate::segment::ClassicalSegmenter::default()));
-        let mug = crate::demo::still_life_masks().into_iter().find(|(n, _)| *n == "mug").unwrap().1;
+        let mut wb = Workbench::new(crate::core::demo::still_life(), Box::new(crate::segment::ClassicalSegmenter::default()));
+        let mug = crate::core::demo::still_life_masks().into_iter().find(|(n, _)| *n == "mug").unwrap().1;
         wb.click(620.0, 480.0, PointLabel::Positive);
         assert!(wb.busy());
         assert!(wb.wait().is_empty());
@@ -544,8 +544,8 @@ mod tests {
 
     #[test]
     fn box_merge_paint_and_export() {
-        let mut wb = Workbench::new(crate::demo::still_life(), Box::new(crate::segment::ClassicalSegmenter::default()));
-        let masks = crate::demo::still_life_masks();
+        let mut wb = Workbench::new(crate::core::demo::still_life(), Box::new(crate::segment::ClassicalSegmenter::default()));
+        let masks = crate::core::demo::still_life_masks();
         let mug = &masks.iter().find(|(n, _)| *n == "mug").unwrap().1;
         let [x0, y0, x1, y1] = mug.bbox().unwrap();
         wb.drag_box(BoxPrompt {
@@ -609,7 +609,7 @@ mod tests {
     #[test]
     fn the_classical_engine_answers_while_the_model_prepares() {
         let (release, rx) = std::sync::mpsc::channel();
-        let mut wb = Workbench::new(crate::demo::still_life(), Box::new(SlowModel(rx)));
+        let mut wb = Workbench::new(crate::core::demo::still_life(), Box::new(SlowModel(rx)));
         assert!(wb.busy(), "the model starts preparing the photo at once");
         // Asking which engine answers must not wait for the busy model (the UI asks every frame).
         assert_eq!(wb.engine(), Some(EngineKind::Sam3));
@@ -631,7 +631,7 @@ mod tests {
 
     #[test]
     fn lift_runs_in_the_background_and_errors_are_reported() {
-        let mut wb = Workbench::new(crate::demo::still_life(), Box::new(crate::segment::ClassicalSegmenter::default()));
+        let mut wb = Workbench::new(crate::core::demo::still_life(), Box::new(crate::segment::ClassicalSegmenter::default()));
         assert!(wb.lift_selected().is_err(), "nothing selected");
         wb.click(5000.0, 10.0, PointLabel::Positive);
         let finished = wb.wait();

@@ -202,7 +202,7 @@ pub fn demo_rig() -> Result<Rig, BodyError> {
     }
 
     // Blendshapes (centimetres per unit coefficient).
-    let normals = crate::geometry::Mesh {
+    let normals = crate::core::geometry::Mesh {
         positions: rest.clone(),
         indices: data.triangles_lod1.iter().flatten().copied().collect(),
         ..Default::default()

@@ -6,7 +6,7 @@ use glam::{Mat3, Quat, Vec3};
 use super::BodyError;
 use super::eval::Evaluator;
 use super::rig::{BodyParams, JOINT_PARAMS};
-use crate::geometry::Mesh;
+use crate::core::geometry::Mesh;
 use crate::io::gltf::GltfSkin;
 
 /// A triangle mesh from vertices and triangles (normals computed).

@@ -17,7 +17,7 @@ use super::BodyError;
 use super::rig::{BodyParams, CORRECTIVE_FEATURES, JOINT_PARAMS, Rig, RigLod};
 use super::sam3d::Intrinsics;
 use crate::core::mask::Mask;
-use crate::task::Progress;
+use crate::core::task::Progress;
 
 /// A rig at one LOD as libtorch tensors (f32, CPU).
 pub struct TorchRig {
@@ -251,7 +251,7 @@ pub fn fit(
     let m = rig.metres_per_unit as f64;
     let f = intrinsics.focal_px;
     // Initial translation: the rest body's height fills the mask's height.
-    let bounds = crate::geometry::Bounds::of_points(lod_data.rest_vertices.iter())
+    let bounds = crate::core::geometry::Bounds::of_points(lod_data.rest_vertices.iter())
         .ok_or_else(|| BodyError::Invalid("the rig has no finite vertex".into()))?;
     let body_h = (bounds.max.y - bounds.min.y) as f64 * m;
     let mask_h = (bbox[3] - bbox[1]).max(1) as f64;

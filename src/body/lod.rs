@@ -242,7 +242,7 @@ fn cached_triangulation(source: &[[f32; 3]], triangles: &[[u32; 3]], map: &LodMa
         if let Some(dir) = path.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
-        let _ = crate::io::write_atomic(&path, bytemuck::cast_slice(&tris));
+        let _ = crate::core::fs::write_atomic(&path, bytemuck::cast_slice(&tris));
     }
     Ok(tris)
 }

@@ -27,7 +27,7 @@ pub enum BodyError {
     #[error("{0}")]
     Invalid(String),
     #[error(transparent)]
-    Write(#[from] crate::io::FileError),
+    Write(#[from] crate::core::fs::FileError),
     #[error("cancelled")]
     Cancelled,
 }
@@ -43,7 +43,7 @@ pub fn load_rig(path: Option<&std::path::Path>) -> Result<Rig, BodyError> {
 }
 
 /// Writes a body mesh as `.glb` (glTF) or `.ply`, chosen by the extension.
-pub fn write_mesh(path: &std::path::Path, mesh: &crate::geometry::Mesh) -> Result<(), BodyError> {
+pub fn write_mesh(path: &std::path::Path, mesh: &crate::core::geometry::Mesh) -> Result<(), BodyError> {
     match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
         Some("glb") => crate::io::gltf::write_glb(path, mesh)?,
         Some("ply") => crate::io::ply::write_mesh_ply(path, mesh)?,

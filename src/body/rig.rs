@@ -570,7 +570,7 @@ impl Rig {
     /// Writes the rig file atomically.
     pub fn save(&self, path: &Path) -> Result<(), BodyError> {
         let bytes = self.to_bytes()?;
-        crate::io::write_atomic(path, &bytes)?;
+        crate::core::fs::write_atomic(path, &bytes)?;
         Ok(())
     }
 

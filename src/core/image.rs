@@ -24,8 +24,10 @@ pub enum ImageError {
     Corrupt { path: PathBuf, message: String },
     #[error("{}: image has zero width or height", path.display())]
     Empty { path: PathBuf },
-    #[error("cannot write image {}: {message}", path.display())]
-    Write { path: PathBuf, message: String },
+    #[error("cannot encode image {}: {source}", path.display())]
+    Encode { path: PathBuf, source: image::ImageError },
+    #[error("cannot write image {}: {source}", path.display())]
+    Write { path: PathBuf, source: crate::core::fs::FileError },
 }
 
 /// An upright 8-bit RGB image, row-major, origin top-left.
@@ -116,9 +118,8 @@ impl Image {
         let mut bytes = Vec::new();
         self.rgb
             .write_to(&mut Cursor::new(&mut bytes), ImageFormat::Png)
-            .map_err(|e| ImageError::Write { path: path.to_owned(), message: e.to_string() })?;
-        crate::io::write_atomic(path, &bytes)
-            .map_err(|e| ImageError::Write { path: path.to_owned(), message: e.to_string() })
+            .map_err(|source| ImageError::Encode { path: path.to_owned(), source })?;
+        crate::core::fs::write_atomic(path, &bytes).map_err(|source| ImageError::Write { path: path.to_owned(), source })
     }
 }
 

@@ -20,8 +20,10 @@ pub enum MaskError {
     SizeMismatch { width: u32, height: u32, expected_width: u32, expected_height: u32 },
     #[error("{}: {source}", path.display())]
     Image { path: PathBuf, source: Box<crate::core::image::ImageError> },
-    #[error("cannot write mask {}: {message}", path.display())]
-    Write { path: PathBuf, message: String },
+    #[error("cannot encode mask {}: {source}", path.display())]
+    Encode { path: PathBuf, source: image::ImageError },
+    #[error("cannot write mask {}: {source}", path.display())]
+    Write { path: PathBuf, source: crate::core::fs::FileError },
     #[error("mask of {width}×{height} is too large")]
     TooLarge { width: u32, height: u32 },
 }
@@ -274,9 +276,8 @@ impl Mask {
         });
         let mut bytes = Vec::new();
         grey.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
-            .map_err(|e| MaskError::Write { path: path.to_owned(), message: e.to_string() })?;
-        crate::io::write_atomic(path, &bytes)
-            .map_err(|e| MaskError::Write { path: path.to_owned(), message: e.to_string() })
+            .map_err(|source| MaskError::Encode { path: path.to_owned(), source })?;
+        crate::core::fs::write_atomic(path, &bytes).map_err(|source| MaskError::Write { path: path.to_owned(), source })
     }
 
     /// Exact boundary polygons along pixel edges (vertices on pixel corners). Outer rings run

@@ -9,8 +9,8 @@ use glam::{Mat3, Mat4, Vec3};
 use gltf_json as json;
 use json::validation::{Checked::Valid, USize64};
 
-use super::{FileError, write_atomic};
-use crate::geometry::Mesh;
+use crate::core::fs::{FileError, write_atomic};
+use crate::core::geometry::Mesh;
 
 /// Errors from reading a glTF file; each names the file.
 #[derive(Debug, thiserror::Error)]
@@ -286,7 +286,7 @@ pub fn glb_bytes_skinned(mesh: &Mesh, skin: Option<&GltfSkin>) -> Result<Vec<u8>
                 if deltas.len() != n {
                     return Err("a morph target does not cover every vertex".into());
                 }
-                let b = crate::geometry::Bounds::of_points(deltas.iter()).ok_or("a morph target is not finite")?;
+                let b = crate::core::geometry::Bounds::of_points(deltas.iter()).ok_or("a morph target is not finite")?;
                 let v = push_view(&mut bin, bytemuck::cast_slice(deltas), Some(json::buffer::Target::ArrayBuffer));
                 accessors.push(accessor(
                     v,

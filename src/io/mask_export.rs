@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::{FileError, write_atomic};
+use crate::core::fs::{FileError, write_atomic};
 use crate::core::mask::Mask;
 
 /// One mask to export, with what is known about it.

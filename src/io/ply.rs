@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use ply_rs_bw::ply::{Encoding, PropertyType, ScalarType};
 use rayon::prelude::*;
 
-use super::{FileError, write_atomic_with};
-use crate::geometry::{Mesh, PointCloud, Splats};
+use crate::core::fs::{FileError, write_atomic_with};
+use crate::core::geometry::{Mesh, PointCloud, Splats};
 
 /// Errors from reading a PLY file; each names the file.
 #[derive(Debug, thiserror::Error)]
@@ -29,13 +29,8 @@ pub enum PlyError {
     Content { path: PathBuf, message: String },
 }
 
-/// What a PLY file held.
-#[derive(Clone, Debug, PartialEq)]
-pub enum PlyContent {
-    Splats(Splats),
-    Mesh(Mesh),
-    Points(PointCloud),
-}
+/// What a PLY file held: splats, a mesh or points.
+pub use crate::core::geometry::Geometry as PlyContent;
 
 #[derive(Clone, Debug)]
 struct Prop {

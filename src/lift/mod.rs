@@ -14,14 +14,14 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use glam::Vec3;
-use serde::Serialize;
 use tch::Tensor;
 
 use crate::core::camera::Camera;
 use crate::core::image::Image;
+use crate::core::layout::Layout;
 use crate::core::mask::Mask;
-use crate::geometry::{Mesh, Splats, voxel_surface};
-use crate::task::{Cancelled, Progress};
+use crate::core::geometry::{Mesh, Splats, voxel_surface};
+use crate::core::task::{Cancelled, Progress};
 
 /// Errors from lifting.
 #[derive(Debug, thiserror::Error)]
@@ -39,7 +39,7 @@ pub enum LiftError {
     #[error(transparent)]
     Model(#[from] crate::model::ModelError),
     #[error(transparent)]
-    Write(#[from] crate::io::FileError),
+    Write(#[from] crate::core::fs::FileError),
 }
 
 /// Settings of a lift.
@@ -59,15 +59,6 @@ impl Default for LiftParams {
     fn default() -> Self {
         Self { voxels: 64, iterations: 120, refine_max_side: 192, thickness: 0.8 }
     }
-}
-
-/// Rotation, translation and scale placing the object's unit cube in the world:
-/// `world = translation + scale · rotate(rotation_wxyz, object)`.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-pub struct Layout {
-    pub rotation_wxyz: [f64; 4],
-    pub translation: [f64; 3],
-    pub scale: f64,
 }
 
 /// An occupancy grid with a colour per voxel, in the object-centred unit cube (voxel `(x, y, z)`
@@ -395,114 +386,22 @@ pub fn lift_with(
     Ok(LiftOutput { camera, grid, splats, mesh, engine, losses, timings_ms: timings })
 }
 
-impl Layout {
-    /// Reads a layout from JSON: `{"rotation_wxyz": [w, x, y, z], "translation": [x, y, z],
-    /// "scale": s}` (also `"rotation"`/`"scale": [s, s, s]` as SAM 3D Objects writes them).
-    pub fn from_json(value: &serde_json::Value) -> Result<Self, String> {
-        let arr = |keys: &[&str], n: usize| -> Result<Vec<f64>, String> {
-            let v = keys.iter().find_map(|k| value.get(*k)).ok_or_else(|| format!("layout lacks '{}'", keys[0]))?;
-            let list: Vec<f64> = match v {
-                serde_json::Value::Number(x) => vec![x.as_f64().unwrap_or(f64::NAN); n],
-                serde_json::Value::Array(a) => a.iter().map(|x| x.as_f64().unwrap_or(f64::NAN)).collect(),
-                _ => return Err(format!("layout '{}' is not a number or list", keys[0])),
-            };
-            if list.len() != n || list.iter().any(|x| !x.is_finite()) {
-                return Err(format!("layout '{}' must be {n} finite numbers", keys[0]));
-            }
-            Ok(list)
-        };
-        let r = arr(&["rotation_wxyz", "rotation"], 4)?;
-        let t = arr(&["translation"], 3)?;
-        let s = arr(&["scale"], 3)?;
-        if (s[0] - s[1]).abs() > 1e-6 * s[0].abs() || (s[0] - s[2]).abs() > 1e-6 * s[0].abs() || s[0] <= 0.0 {
-            return Err("layout scale must be one positive number (uniform)".into());
-        }
-        let norm = r.iter().map(|x| x * x).sum::<f64>().sqrt();
-        if norm == 0.0 {
-            return Err("layout rotation is a zero quaternion".into());
-        }
-        Ok(Layout {
-            rotation_wxyz: [r[0] / norm, r[1] / norm, r[2] / norm, r[3] / norm],
-            translation: [t[0], t[1], t[2]],
-            scale: s[0],
-        })
-    }
-}
-
-/// Places splats given in the object's canonical unit cube (as SAM 3D Objects writes them, SH
-/// degree 0) into the world with `layout`: positions and orientations rotated, scaled and
-/// translated, extents scaled. The result sits in the same scene as Carve's own lifts.
-pub fn place_canonical(splats: &Splats, layout: &Layout) -> Splats {
-    let [w, x, y, z] = layout.rotation_wxyz.map(|v| v as f32);
-    let rot = glam::Quat::from_xyzw(x, y, z, w).normalize();
-    let t = Vec3::from_array(layout.translation.map(|v| v as f32));
-    let s = layout.scale as f32;
-    let mut out = splats.clone();
-    for p in &mut out.positions {
-        *p = (t + rot * Vec3::from_array(*p) * s).to_array();
-    }
-    for sc in &mut out.scales {
-        *sc = sc.map(|v| v * s);
-    }
-    for q in &mut out.rotations {
-        let local = glam::Quat::from_xyzw(q[1], q[2], q[3], q[0]);
-        let world = (rot * local).normalize();
-        *q = [world.w, world.x, world.y, world.z];
-    }
-    out
-}
-
 /// The `scene.json` document of a lift.
-pub fn scene_json(out: &LiftOutput) -> serde_json::Value {
-    serde_json::json!({
-        "camera": out.camera,
-        "voxel_resolution": out.grid.resolution,
-        "layout": out.grid.layout,
-        "engine": out.engine,
-    })
+pub fn scene_file(out: &LiftOutput) -> crate::io::scene::SceneFile {
+    crate::io::scene::SceneFile {
+        camera: out.camera,
+        engine: Some(out.engine.clone()),
+        layout: Some(out.grid.layout),
+        voxel_resolution: Some(out.grid.resolution),
+    }
 }
 
 /// Writes `splats.ply`, `object.glb` and `scene.json` into `dir` (each atomically).
 pub fn write_outputs(dir: &Path, out: &LiftOutput) -> Result<Vec<PathBuf>, LiftError> {
-    std::fs::create_dir_all(dir).map_err(|source| crate::io::FileError { path: dir.to_owned(), source })?;
+    std::fs::create_dir_all(dir).map_err(|source| crate::core::fs::FileError { path: dir.to_owned(), source })?;
     let (ply, glb, json) = (dir.join("splats.ply"), dir.join("object.glb"), dir.join("scene.json"));
     crate::io::ply::write_splats_ply(&ply, &out.splats)?;
     crate::io::gltf::write_glb(&glb, &out.mesh)?;
-    let text = serde_json::to_vec_pretty(&scene_json(out))
-        .map_err(|e| crate::io::FileError { path: json.clone(), source: e.into() })?;
-    crate::io::write_atomic(&json, &text)?;
+    scene_file(out).write(&json)?;
     Ok(vec![ply, glb, json])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn canonical_splats_are_placed_by_the_layout() {
-        let mut s = Splats::default();
-        s.push_rgb([0.5, 0.0, 0.0], [0.01; 3], [1.0, 0.0, 0.0, 0.0], 0.9, [1.0, 0.0, 0.0]);
-        // 90° about +y, scale 2, moved to z = 3.
-        let half = std::f64::consts::FRAC_1_SQRT_2;
-        let layout = Layout::from_json(
-            &serde_json::json!({"rotation": [half, 0.0, half, 0.0], "translation": [0, 0, 3], "scale": [2, 2, 2]}),
-        )
-        .unwrap();
-        let placed = place_canonical(&s, &layout);
-        let p = Vec3::from_array(placed.positions[0]);
-        assert!((p - Vec3::new(0.0, 0.0, 2.0)).length() < 1e-5, "{p}");
-        assert!((placed.scales[0][0] - 0.02).abs() < 1e-7);
-        let q = placed.rotations[0];
-        assert!((q[0] - half as f32).abs() < 1e-5 && (q[2] - half as f32).abs() < 1e-5);
-        assert!(
-            Layout::from_json(&serde_json::json!({"rotation": [1, 0, 0, 0], "translation": [0, 0], "scale": 1}))
-                .is_err()
-        );
-        assert!(
-            Layout::from_json(
-                &serde_json::json!({"rotation": [1, 0, 0, 0], "translation": [0, 0, 0], "scale": [1, 2, 1]})
-            )
-            .is_err()
-        );
-    }
 }

@@ -9,8 +9,8 @@
 use tch::{Device, Kind, Tensor, nn, nn::OptimizerConfig};
 
 use crate::core::camera::Camera;
-use crate::geometry::{SH_C0, Splats};
-use crate::task::{Cancelled, Progress};
+use crate::core::geometry::{SH_C0, Splats};
+use crate::core::task::{Cancelled, Progress};
 
 /// What the refinement optimises and how hard.
 #[derive(Clone, Debug)]

@@ -5,7 +5,7 @@
 use glam::{DMat4, DVec3, Mat4, Vec3};
 
 use crate::core::camera::Camera;
-use crate::geometry::Bounds;
+use crate::core::geometry::Bounds;
 
 /// Clip-from-camera matrix for OpenCV intrinsics into wgpu clip space (x right, y up, depth 0..1):
 /// pixel `(u, v)` of a `width`×`height` image maps to NDC `(2u/W − 1, 1 − 2v/H)`.

@@ -5,7 +5,6 @@
 //! composites the colour target into egui.
 
 pub mod camera;
-pub mod egui_view;
 pub mod headless;
 
 use bytemuck::{Pod, Zeroable};
@@ -14,7 +13,7 @@ use rayon::prelude::*;
 use wgpu::util::DeviceExt;
 
 use crate::core::camera::Camera;
-use crate::geometry::{Bounds, LineSet, Mesh, PointCloud, Splats};
+use crate::core::geometry::{Bounds, LineSet, Mesh, PointCloud, Splats};
 
 /// Errors from setting up or using the renderer.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +68,16 @@ impl PhotoPlane {
 }
 
 impl Scene {
+    /// Adds one drawable read from a file.
+    pub fn add(&mut self, geometry: crate::core::geometry::Geometry) {
+        use crate::core::geometry::Geometry;
+        match geometry {
+            Geometry::Splats(s) => self.splats.push(s),
+            Geometry::Mesh(m) => self.meshes.push(m),
+            Geometry::Points(p) => self.points.push(p),
+        }
+    }
+
     /// Bounds of everything in the scene.
     pub fn bounds(&self) -> Option<Bounds> {
         let all = self

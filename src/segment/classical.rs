@@ -10,7 +10,7 @@
 use crate::core::image::Image;
 use crate::core::mask::Mask;
 use crate::core::prompt::{BoxPrompt, PointLabel, Prompt};
-use crate::task::Progress;
+use crate::core::task::Progress;
 
 use super::maxflow::Graph;
 use super::postprocess::Cleanup;
@@ -511,8 +511,8 @@ mod tests {
 
     #[test]
     fn box_on_the_demo_ball_finds_the_ball() {
-        let image = crate::demo::still_life();
-        let masks = crate::demo::still_life_masks();
+        let image = crate::core::demo::still_life();
+        let masks = crate::core::demo::still_life_masks();
         let mut seg = prepared(&image);
         for (name, truth) in &masks {
             let [x0, y0, x1, y1] = truth.bbox().unwrap();
@@ -531,8 +531,8 @@ mod tests {
 
     #[test]
     fn one_click_on_the_mug_finds_the_mug() {
-        let image = crate::demo::still_life();
-        let truth = &crate::demo::still_life_masks()[1].1;
+        let image = crate::core::demo::still_life();
+        let truth = &crate::core::demo::still_life_masks()[1].1;
         let mut seg = prepared(&image);
         let prompt = Prompt {
             points: vec![PointPrompt { x_px: 620.0, y_px: 480.0, label: PointLabel::Positive }],
@@ -545,7 +545,7 @@ mod tests {
 
     #[test]
     fn text_needs_a_model_and_bad_prompts_are_errors() {
-        let image = crate::demo::still_life();
+        let image = crate::core::demo::still_life();
         let mut seg = prepared(&image);
         let text = Prompt { text: Some("red ball".into()), ..Default::default() };
         let err = seg.segment(&text, None).unwrap_err().to_string();

@@ -107,7 +107,7 @@ pub fn click_protocol(
     max_clicks: usize,
     stop_at_iou: f64,
 ) -> Result<ClickRun, super::SegmentError> {
-    segmenter.set_image(&item.image, &crate::task::Progress::new())?;
+    segmenter.set_image(&item.image, &crate::core::task::Progress::new())?;
     run_clicks(&item.truth, max_clicks, stop_at_iou, |clicks, previous| {
         let prompt = crate::core::prompt::Prompt { points: clicks.to_vec(), ..Default::default() };
         let masks = segmenter.segment(&prompt, previous)?;

@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::core::image::Image;
 use crate::core::mask::Mask;
 use crate::core::prompt::{Prompt, PromptError};
-use crate::task::{Cancelled, Progress};
+use crate::core::task::{Cancelled, Progress};
 
 pub use classical::{ClassicalParams, ClassicalSegmenter};
 

@@ -13,7 +13,7 @@ use super::{ClassicalSegmenter, EngineChoice, EngineKind, ScoredMask, SegmentErr
 use crate::core::image::Image;
 use crate::core::prompt::{BoxPrompt, PointLabel, PointPrompt, Prompt, PromptError};
 use crate::model::{ModelError, ModelFolder, ModelKind, registry::first_valid};
-use crate::task::Progress;
+use crate::core::task::Progress;
 
 /// Builds the engine the user chose, given the model folders found.
 pub fn make_segmenter(choice: EngineChoice, models: &[ModelFolder]) -> Result<Box<dyn Segmenter>, SegmentError> {

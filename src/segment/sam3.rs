@@ -14,7 +14,7 @@ use crate::model::clip_tokenizer::ClipTokenizer;
 use crate::model::manifest::{InputSpec, Manifest};
 use crate::model::runtime::{first_line, image_to_model_input};
 use crate::model::{ComputeDevice, ModelError, ModelFolder, load_torchscript};
-use crate::task::Progress;
+use crate::core::task::Progress;
 
 /// Images whose encoder features stay cached.
 const FEATURE_CACHE: usize = 4;

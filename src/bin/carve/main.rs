@@ -273,7 +273,7 @@ fn segment(args: &SegmentArgs) -> anyhow::Result<()> {
     let image = carve::Image::load(image_path)?;
     prompt.validate(image.width(), image.height()).with_context(|| image_path.display().to_string())?;
     let cleanup = carve::segment::postprocess::Cleanup::for_image(image.width(), image.height());
-    let outcome = carve::task::run_with_terminal_progress("segment", {
+    let outcome = carve::core::task::run_with_terminal_progress("segment", {
         let image = image.clone();
         move |progress| {
             let outcome = segment_image(segmenter.as_mut(), &image, &prompt, Some(cleanup), progress);
@@ -360,7 +360,7 @@ fn segment_batch(
     };
     let prompts = carve::segment::run::read_prompts(prompts_path)?;
     let (dir, out_dir) = (dir.to_owned(), out_dir.clone());
-    let items = carve::task::run_with_terminal_progress("segment", move |progress| {
+    let items = carve::core::task::run_with_terminal_progress("segment", move |progress| {
         carve::segment::run::run_batch(segmenter.as_mut(), &dir, &prompts, &out_dir, progress)
     })??;
     let ok = items.iter().filter(|i| i.ok).count();
@@ -407,7 +407,9 @@ fn render(args: &RenderArgs) -> anyhow::Result<()> {
     let mut scene = Scene::default();
     let mut kinds = Vec::new();
     for input in &args.inputs {
-        kinds.push(carve::io::load_into_scene(input, &mut scene)?);
+        let loaded = carve::io::load_3d(input)?;
+        scene.add(loaded.geometry);
+        kinds.push(loaded.kind);
     }
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
     let bounds = scene.bounds().ok_or_else(|| anyhow::anyhow!("the inputs hold nothing to draw"))?;
@@ -415,11 +417,7 @@ fn render(args: &RenderArgs) -> anyhow::Result<()> {
         OrbitCamera::framing(bounds, glam::Vec3::Y).camera(args.width.unwrap_or(1280), args.height.unwrap_or(960))
     } else {
         let path = PathBuf::from(&args.camera);
-        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        let json: serde_json::Value =
-            serde_json::from_str(&text).with_context(|| format!("{}: not JSON", path.display()))?;
-        let cam: carve::Camera = serde_json::from_value(json["camera"].clone())
-            .with_context(|| format!("{}: no valid \"camera\" object", path.display()))?;
+        let cam = carve::io::scene::SceneFile::read(&path)?.camera;
         // Another output size keeps the field of view: scale the intrinsics.
         cam.resized(args.width.unwrap_or(cam.width), args.height.unwrap_or(cam.height))
     };
@@ -436,8 +434,8 @@ fn render(args: &RenderArgs) -> anyhow::Result<()> {
             "width": camera.width,
             "height": camera.height,
             "inputs": args.inputs.iter().zip(&kinds).map(|(p, k)| serde_json::json!({"path": p, "kind": k})).collect::<Vec<_>>(),
-            "triangles": scene.meshes.iter().map(carve::geometry::Mesh::triangle_count).sum::<usize>(),
-            "splats": scene.splats.iter().map(carve::geometry::Splats::len).sum::<usize>(),
+            "triangles": scene.meshes.iter().map(carve::core::geometry::Mesh::triangle_count).sum::<usize>(),
+            "splats": scene.splats.iter().map(carve::core::geometry::Splats::len).sum::<usize>(),
             "points": scene.points.iter().map(|p| p.positions.len()).sum::<usize>(),
             "camera": camera,
             "adapter": headless.adapter,
@@ -468,7 +466,7 @@ fn lift(args: &LiftArgs) -> anyhow::Result<()> {
         None => None,
     };
     let params = carve::lift::LiftParams { voxels: args.voxels, iterations: args.iters, ..Default::default() };
-    let out = carve::task::run_with_terminal_progress("lift", move |progress| {
+    let out = carve::core::task::run_with_terminal_progress("lift", move |progress| {
         carve::lift::lift_with(&image, &mask, &params, depth.as_ref(), progress)
     })?
     .with_context(|| format!("cannot lift {} with {}", args.image.display(), args.mask.display()))?;
@@ -484,7 +482,7 @@ fn lift(args: &LiftArgs) -> anyhow::Result<()> {
             "timings_ms": out.timings_ms.iter().map(|(k, v)| (k.to_string(), serde_json::json!(v))).collect::<serde_json::Map<_, _>>(),
             "loss_first": out.losses.first(),
             "loss_last": out.losses.last(),
-            "scene": carve::lift::scene_json(&out),
+            "scene": carve::lift::scene_file(&out),
         });
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {

@@ -125,6 +125,14 @@ impl LineSet {
     }
 }
 
+/// One drawable thing read from a file: splats, a triangle mesh or a point cloud.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Geometry {
+    Splats(Splats),
+    Mesh(Mesh),
+    Points(PointCloud),
+}
+
 /// Points with a colour each, drawn `size_px` pixels wide.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PointCloud {

@@ -1,10 +1,11 @@
-//! The renderer inside egui: [`Viewport3d`] renders the scene into its own colour + depth targets
+//! The renderer inside egui (the bridge between `render`, which knows nothing of egui, and the
+//! window): [`Viewport3d`] renders the scene into its own colour + depth targets
 //! (MSAA, resolved to a texture) whenever the view changes, and egui composites that texture into
 //! the UI. Mouse: left-drag orbits, right- or middle-drag pans, the wheel dollies, double-click
 //! frames everything.
 
-use super::camera::OrbitCamera;
-use super::{GpuScene, RenderSettings, Renderer, Scene, Targets};
+use crate::render::camera::OrbitCamera;
+use crate::render::{GpuScene, RenderSettings, Renderer, Scene, Targets};
 
 /// An interactive 3D view for egui, on eframe's wgpu device.
 pub struct Viewport3d {
@@ -14,19 +15,8 @@ pub struct Viewport3d {
     pub settings: RenderSettings,
     targets: Option<(Targets, egui::TextureId)>,
     /// The camera the current texture was rendered with (re-render when it differs).
-    rendered: Option<(OrbitCamera, [u32; 2], RenderSettingsKey)>,
-}
-
-#[derive(Clone, Copy, PartialEq)]
-struct RenderSettingsKey([u32; 4], bool);
-
-impl RenderSettingsKey {
-    fn of(s: &RenderSettings) -> Self {
-        Self(
-            [s.background[0].to_bits(), s.background[1].to_bits(), s.background[2].to_bits(), s.splat_scale.to_bits()],
-            s.wireframe,
-        )
-    }
+    /// Every setting is part of the key, so any change (colour, splat scale, wireframe) re-renders.
+    rendered: Option<(OrbitCamera, [u32; 2], RenderSettings)>,
 }
 
 impl Viewport3d {
@@ -97,7 +87,7 @@ impl Viewport3d {
             return response;
         }
         self.ensure_targets(render_state, size);
-        let key = (self.orbit, size, RenderSettingsKey::of(&self.settings));
+        let key = (self.orbit, size, self.settings);
         if self.rendered != Some(key) {
             self.render(render_state);
             self.rendered = Some(key);

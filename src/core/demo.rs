@@ -6,14 +6,14 @@ use crate::core::image::Image;
 use crate::core::mask::Mask;
 
 /// JPEG bytes of the demo photo.
-pub const STILL_LIFE_JPG: &[u8] = include_bytes!("../assets/demo/still_life.jpg");
+pub const STILL_LIFE_JPG: &[u8] = include_bytes!("../../assets/demo/still_life.jpg");
 /// Display name of the demo photo.
 pub const STILL_LIFE_NAME: &str = "still_life.jpg (embedded demo)";
 
 const MASKS: [(&str, &[u8]); 3] = [
-    ("ball", include_bytes!("../assets/demo/masks/ball.png")),
-    ("mug", include_bytes!("../assets/demo/masks/mug.png")),
-    ("box", include_bytes!("../assets/demo/masks/box.png")),
+    ("ball", include_bytes!("../../assets/demo/masks/ball.png")),
+    ("mug", include_bytes!("../../assets/demo/masks/mug.png")),
+    ("box", include_bytes!("../../assets/demo/masks/box.png")),
 ];
 
 /// The demo photo, decoded.

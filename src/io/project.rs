@@ -19,7 +19,7 @@ pub enum ProjectError {
     #[error("{}: {message}", path.display())]
     File { path: PathBuf, message: String },
     #[error(transparent)]
-    Write(#[from] crate::io::FileError),
+    Write(#[from] crate::core::fs::FileError),
 }
 
 /// One mask.
@@ -104,7 +104,7 @@ impl Project {
     pub fn save(&self, path: &Path) -> Result<(), ProjectError> {
         let bytes = serde_json::to_vec_pretty(self)
             .map_err(|e| ProjectError::File { path: path.to_owned(), message: e.to_string() })?;
-        crate::io::write_atomic(path, &bytes)?;
+        crate::core::fs::write_atomic(path, &bytes)?;
         Ok(())
     }
 
@@ -158,7 +158,7 @@ pub fn add_recent(file: &Path) {
         && let Ok(bytes) = serde_json::to_vec_pretty(&list)
     {
         // The list is a convenience: failing to write it must not disturb the user.
-        let _ = crate::io::write_atomic(dir.join("recent.json"), &bytes);
+        let _ = crate::core::fs::write_atomic(dir.join("recent.json"), &bytes);
     }
 }
 

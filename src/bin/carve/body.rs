@@ -287,7 +287,7 @@ fn fit(a: &FitArgs) -> anyhow::Result<()> {
     let start = std::time::Instant::now();
     let result = {
         let rig = rig.clone();
-        carve::task::run_with_terminal_progress("fitting", move |progress| {
+        carve::core::task::run_with_terminal_progress("fitting", move |progress| {
             body::fit::fit(&rig, &mask, &keypoints, k, &options, progress)
         })?
     }?;
