@@ -12,7 +12,9 @@ pub mod registry;
 pub mod runtime;
 
 pub use manifest::{InputSpec, Manifest, ModelKind};
-pub use registry::{ModelFolder, SearchDir, SearchOrigin, find_models, search_dirs};
+pub use registry::{
+    MODELS_ENV, ModelFolder, SearchDir, SearchOrigin, discover, find_models, search_dirs, search_dirs_from_env,
+};
 pub use runtime::{ComputeDevice, DeviceInfo, device_info, libtorch_version, load_torchscript};
 
 use std::path::PathBuf;

@@ -61,6 +61,21 @@ pub fn search_dirs(
     Ok(dirs)
 }
 
+/// The name of the environment variable that adds model folders to the search path.
+pub const MODELS_ENV: &str = "CARVE_MODELS";
+
+/// The search path as the user set it up: `explicit` (`--models`), then `$CARVE_MODELS`, then
+/// the user data folder. The one place Carve reads `$CARVE_MODELS`.
+pub fn search_dirs_from_env(explicit: Option<&Path>) -> Result<Vec<SearchDir>, ModelError> {
+    let env = std::env::var_os(MODELS_ENV);
+    search_dirs(explicit, env.as_deref())
+}
+
+/// Every model folder on the search path of [`search_dirs_from_env`].
+pub fn discover(explicit: Option<&Path>) -> Result<Vec<ModelFolder>, ModelError> {
+    Ok(find_models(&search_dirs_from_env(explicit)?))
+}
+
 /// A model folder and what is wrong with it, if anything.
 #[derive(Clone, Debug, Serialize)]
 pub struct ModelFolder {
