@@ -1,22 +1,20 @@
 //! Carve: a desktop workbench that segments photos with SAM 3 (through libtorch) or a built-in
 //! engine, lifts objects to 3D, fits MHR body rigs, and exports glTF/PLY.
 //!
-//! The library owns every pipeline step; the GUI (`app`) and the CLI (`main.rs`) only call it.
+//! The library owns every pipeline step; the GUI (`app`) and the CLI (`src/bin/carve`) only call
+//! it. Layers, each naming only those above it: `core` → `io`, `model` → `segment`, `lift`,
+//! `body` → `render` → `app` (checked by `tests/it/layering.rs`).
 //! Each step is a plain function or small struct taking data in and giving data out; long steps
-//! take a [`task::Progress`] for progress reporting and cancellation.
+//! take a [`core::task::Progress`] for progress reporting and cancellation.
 
 pub mod app;
 pub mod body;
 pub mod core;
-pub mod demo;
-pub mod geometry;
 pub mod io;
 pub mod lift;
 pub mod model;
-pub mod project;
 pub mod render;
 pub mod segment;
-pub mod task;
 
 pub use crate::core::camera::Camera;
 pub use crate::core::image::{Image, ImageError};

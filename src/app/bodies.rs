@@ -9,8 +9,8 @@ use crate::body::fit::{FitOptions, FitResult};
 use crate::body::lod::{LOD_VERTEX_COUNTS, MhrLods};
 use crate::body::sam3d::{Intrinsics, Sam3dBody};
 use crate::body::{BodyError, BodyParams, Evaluator, Rig};
-use crate::core::mask::Mask;
 use crate::core::geometry::{LineSet, Mesh};
+use crate::core::mask::Mask;
 use crate::core::task::Task;
 
 /// What the body panel holds.

@@ -3,6 +3,7 @@
 //! no UI lives in `workbench` (masks) and `bodies` (body rigs); all work happens in the library.
 
 pub mod bodies;
+pub mod viewport;
 pub mod workbench;
 
 use std::path::{Path, PathBuf};
@@ -206,8 +207,11 @@ fn window_segmenter() -> (Box<dyn crate::segment::Segmenter>, Option<String>) {
 
 impl CarveApp {
     pub fn new(start: StartImage) -> Self {
-        let demo =
-            || Photo { image: crate::core::demo::still_life(), name: crate::core::demo::STILL_LIFE_NAME.to_owned(), texture: None };
+        let demo = || Photo {
+            image: crate::core::demo::still_life(),
+            name: crate::core::demo::STILL_LIFE_NAME.to_owned(),
+            texture: None,
+        };
         let photo = demo();
         let (segmenter, engine_error) = window_segmenter();
         let workbench = workbench::Workbench::new(photo.image.clone(), segmenter);
@@ -1223,7 +1227,10 @@ impl CarveApp {
         self.overlays = (u64::MAX, Vec::new());
         self.pending_scene = Some((photo_scene(&image), -glam::Vec3::Y, true));
         self.photo = Photo {
-            name: project.image.as_ref().map_or(crate::core::demo::STILL_LIFE_NAME.to_owned(), |p| p.display().to_string()),
+            name: project
+                .image
+                .as_ref()
+                .map_or(crate::core::demo::STILL_LIFE_NAME.to_owned(), |p| p.display().to_string()),
             image,
             texture: None,
         };
@@ -1354,7 +1361,13 @@ fn photo_scene(image: &Image) -> crate::render::Scene {
         scene.photos.push(crate::render::PhotoPlane { image: image.clone(), camera, depth: 2.0 });
     }
     scene.lines.push(crate::core::geometry::LineSet::axes([0.0; 3], 0.3));
-    scene.lines.push(crate::core::geometry::LineSet::grid([0.0, 1.0, 2.0], 0.25, 16, glam::Vec3::Y, [0.35, 0.35, 0.38, 1.0]));
+    scene.lines.push(crate::core::geometry::LineSet::grid(
+        [0.0, 1.0, 2.0],
+        0.25,
+        16,
+        glam::Vec3::Y,
+        [0.35, 0.35, 0.38, 1.0],
+    ));
     scene
 }
 

@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 use crate::core::image::Image;
 use crate::core::mask::Mask;
 use crate::core::prompt::{BoxPrompt, PointLabel, PointPrompt, Prompt};
+use crate::core::task::{Progress, Task};
 use crate::lift::{LiftOutput, LiftParams};
 use crate::segment::{EngineKind, ScoredMask, SegmentError, Segmenter};
-use crate::core::task::{Progress, Task};
 
 /// Distinct mask colours, cycled.
 const PALETTE: [[u8; 3]; 8] = [
@@ -474,11 +474,15 @@ impl Workbench {
 
     /// Replaces the masks with a project's (history starts afresh). Masks of another image size
     /// are refused, naming the mask.
-    pub fn restore(&mut self, masks: &[crate::io::project::ProjectMask], selected: Option<usize>) -> Result<(), String> {
+    pub fn restore(
+        &mut self,
+        masks: &[crate::io::project::ProjectMask],
+        selected: Option<usize>,
+    ) -> Result<(), String> {
         let (w, h) = (self.image.width(), self.image.height());
         let mut entries = Vec::with_capacity(masks.len());
         for m in masks {
-            let mask = m.decode()?;
+            let mask = m.decode().map_err(|e| e.to_string())?;
             if (mask.width(), mask.height()) != (w, h) {
                 return Err(format!("mask '{}' is {}×{}, the photo {w}×{h}", m.name, mask.width(), mask.height()));
             }
@@ -520,7 +524,8 @@ mod tests {
 
     #[test]
     fn click_undo_redo_and_refine() {
-        let mut wb = Workbench::new(crate::core::demo::still_life(), Box::new(crate::segment::ClassicalSegmenter::default()));
+        let mut wb =
+            Workbench::new(crate::core::demo::still_life(), Box::new(crate::segment::ClassicalSegmenter::default()));
         let mug = crate::core::demo::still_life_masks().into_iter().find(|(n, _)| *n == "mug").unwrap().1;
         wb.click(620.0, 480.0, PointLabel::Positive);
         assert!(wb.busy());
@@ -544,7 +549,8 @@ mod tests {
 
     #[test]
     fn box_merge_paint_and_export() {
-        let mut wb = Workbench::new(crate::core::demo::still_life(), Box::new(crate::segment::ClassicalSegmenter::default()));
+        let mut wb =
+            Workbench::new(crate::core::demo::still_life(), Box::new(crate::segment::ClassicalSegmenter::default()));
         let masks = crate::core::demo::still_life_masks();
         let mug = &masks.iter().find(|(n, _)| *n == "mug").unwrap().1;
         let [x0, y0, x1, y1] = mug.bbox().unwrap();
@@ -631,7 +637,8 @@ mod tests {
 
     #[test]
     fn lift_runs_in_the_background_and_errors_are_reported() {
-        let mut wb = Workbench::new(crate::core::demo::still_life(), Box::new(crate::segment::ClassicalSegmenter::default()));
+        let mut wb =
+            Workbench::new(crate::core::demo::still_life(), Box::new(crate::segment::ClassicalSegmenter::default()));
         assert!(wb.lift_selected().is_err(), "nothing selected");
         wb.click(5000.0, 10.0, PointLabel::Positive);
         let finished = wb.wait();

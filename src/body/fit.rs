@@ -320,7 +320,7 @@ pub fn fit(
     let mut losses = Vec::with_capacity(options.iterations);
     for it in 0..options.iterations {
         if progress.is_cancelled() {
-            return Err(BodyError::Cancelled);
+            return Err(crate::core::task::Cancelled.into());
         }
         let stage_global = it < global_steps;
         let model_eff = if stage_global {
@@ -385,5 +385,6 @@ pub fn fit(
         let e = (kp_uv - &kp_xy).square().sum_dim_intlist([1i64].as_slice(), false, Kind::Float).sqrt();
         Some(e.mean(Kind::Float).double_value(&[]))
     };
+    tracing::info!(iterations = losses.len(), final_loss = ?losses.last(), ?keypoint_error_px, "body fitted");
     Ok(FitResult { params, camera_translation, intrinsics, losses, keypoint_error_px })
 }

@@ -8,9 +8,12 @@ pub mod eval;
 pub mod export;
 pub mod fit;
 pub mod lod;
+pub mod manifold;
 pub mod rig;
+mod rig_file;
 pub mod sam3d;
 pub mod torchscript;
+pub mod triangulate;
 
 pub use eval::Evaluator;
 pub use rig::{BodyParams, Rig};
@@ -28,8 +31,10 @@ pub enum BodyError {
     Invalid(String),
     #[error(transparent)]
     Write(#[from] crate::core::fs::FileError),
-    #[error("cancelled")]
-    Cancelled,
+    #[error(transparent)]
+    Manifold(#[from] manifold::ManifoldError),
+    #[error(transparent)]
+    Cancelled(#[from] crate::core::task::Cancelled),
 }
 
 /// The rig named on the command line or in the UI: a `.rig.safetensors` file, or the built-in
@@ -57,28 +62,45 @@ pub fn write_mesh(path: &std::path::Path, mesh: &crate::core::geometry::Mesh) ->
     Ok(())
 }
 
-/// Reads 2D keypoints for fitting: `{"keypoints": [{"name": "l_wrist", "x": 10, "y": 20,
-/// "confidence": 1}]}` with names from the rig's keypoint joints (confidence optional).
+/// A keypoints file, as read: `{"keypoints": [{"name": "l_wrist", "x": 10, "y": 20,
+/// "confidence": 1}]}` (confidence optional, 1 by default).
+#[derive(Debug, serde::Deserialize)]
+pub struct KeypointsFile {
+    pub keypoints: Vec<KeypointEntry>,
+}
+
+/// One named 2D keypoint in pixels.
+#[derive(Debug, serde::Deserialize)]
+pub struct KeypointEntry {
+    pub name: String,
+    pub x: f64,
+    pub y: f64,
+    #[serde(default = "one")]
+    pub confidence: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// Reads 2D keypoints for fitting ([`KeypointsFile`]) with names from the rig's keypoint joints.
 pub fn read_keypoints_json(path: &std::path::Path, rig: &Rig) -> Result<fit::Keypoints2d, BodyError> {
     let bad = |m: String| BodyError::File { path: path.to_owned(), message: m };
     let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
-    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
-    let list = v["keypoints"].as_array().ok_or_else(|| bad("no \"keypoints\" array".into()))?;
+    let file: KeypointsFile = serde_json::from_str(&text)
+        .map_err(|e| bad(format!("not a keypoints file ({{\"keypoints\": [{{\"name\", \"x\", \"y\"}}]}}): {e}")))?;
     let mut out = Vec::new();
-    for (i, k) in list.iter().enumerate() {
-        let name = k["name"].as_str().ok_or_else(|| bad(format!("keypoint {i} has no name")))?;
+    for k in &file.keypoints {
+        let name = k.name.as_str();
         let index = rig
             .keypoint_joints
             .iter()
             .position(|&j| rig.joint_names[j as usize] == name)
             .ok_or_else(|| bad(format!("keypoint '{name}' is not one of the rig's keypoints")))?;
-        let (x, y) = (k["x"].as_f64(), k["y"].as_f64());
-        let (Some(x), Some(y)) = (x, y) else { return Err(bad(format!("keypoint '{name}' needs numbers x and y"))) };
-        let c = k["confidence"].as_f64().unwrap_or(1.0);
-        if !(x.is_finite() && y.is_finite() && c.is_finite()) {
+        if !(k.x.is_finite() && k.y.is_finite() && k.confidence.is_finite()) {
             return Err(bad(format!("keypoint '{name}' is not finite")));
         }
-        out.push((index, [x as f32, y as f32], c as f32));
+        out.push((index, [k.x as f32, k.y as f32], k.confidence as f32));
     }
     Ok(out)
 }

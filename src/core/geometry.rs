@@ -84,19 +84,19 @@ impl Mesh {
     }
 
     /// Checks that indices are in range and positions finite; the error says what is wrong.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), GeometryError> {
         if self.positions.is_empty() {
-            return Err("the mesh has no vertices".into());
+            return Err(GeometryError("the mesh has no vertices".into()));
         }
         if !self.indices.len().is_multiple_of(3) {
-            return Err(format!("{} indices is not a whole number of triangles", self.indices.len()));
+            return Err(GeometryError(format!("{} indices is not a whole number of triangles", self.indices.len())));
         }
         let n = self.positions.len() as u32;
         if let Some(bad) = self.indices.iter().find(|&&i| i >= n) {
-            return Err(format!("triangle index {bad} is out of range ({n} vertices)"));
+            return Err(GeometryError(format!("triangle index {bad} is out of range ({n} vertices)")));
         }
         if let Some(i) = self.positions.iter().position(|p| !p.iter().all(|v| v.is_finite())) {
-            return Err(format!("vertex {i} has a non-finite coordinate"));
+            return Err(GeometryError(format!("vertex {i} has a non-finite coordinate")));
         }
         for (name, len) in
             [("normals", self.normals.as_ref().map(Vec::len)), ("colors", self.colors.as_ref().map(Vec::len))]
@@ -104,7 +104,7 @@ impl Mesh {
             if let Some(len) = len
                 && len != self.positions.len()
             {
-                return Err(format!("{len} {name} for {} vertices", self.positions.len()));
+                return Err(GeometryError(format!("{len} {name} for {} vertices", self.positions.len())));
             }
         }
         Ok(())
@@ -122,6 +122,18 @@ impl LineSet {
     pub fn push(&mut self, a: [f32; 3], b: [f32; 3], color: [f32; 4]) {
         self.positions.extend([a, b]);
         self.colors.extend([color, color]);
+    }
+}
+
+/// What is wrong with a mesh or a splat set (which vertex, which splat, which array).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct GeometryError(pub String);
+
+/// File readers report geometry problems inside their own message.
+impl From<GeometryError> for String {
+    fn from(e: GeometryError) -> String {
+        e.0
     }
 }
 
@@ -208,20 +220,20 @@ impl Splats {
     }
 
     /// Checks lengths agree and values are usable; the error says which splat is bad.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), GeometryError> {
         let n = self.len();
         if n == 0 {
-            return Err("there are no splats".into());
+            return Err(GeometryError("there are no splats".into()));
         }
         if self.scales.len() != n
             || self.rotations.len() != n
             || self.opacities.len() != n
             || self.sh.len() != n * self.sh_coeffs() * 3
         {
-            return Err("splat attribute arrays have different lengths".into());
+            return Err(GeometryError("splat attribute arrays have different lengths".into()));
         }
         if self.sh_degree > 3 {
-            return Err(format!("SH degree {} is above 3", self.sh_degree));
+            return Err(GeometryError(format!("SH degree {} is above 3", self.sh_degree)));
         }
         use rayon::prelude::*;
         // Chunked: one parallel task per 64k splats, a plain loop inside.
@@ -239,15 +251,15 @@ impl Splats {
             .min();
         if let Some(i) = bad {
             if !self.positions[i].iter().all(|v| v.is_finite()) {
-                return Err(format!("splat {i} has a non-finite position"));
+                return Err(GeometryError(format!("splat {i} has a non-finite position")));
             }
             if !self.scales[i].iter().all(|v| v.is_finite() && *v > 0.0) {
-                return Err(format!("splat {i} has a zero, negative or NaN scale {:?}", self.scales[i]));
+                return Err(GeometryError(format!("splat {i} has a zero, negative or NaN scale {:?}", self.scales[i])));
             }
             if !self.opacities[i].is_finite() {
-                return Err(format!("splat {i} has a NaN opacity"));
+                return Err(GeometryError(format!("splat {i} has a NaN opacity")));
             }
-            return Err(format!("splat {i} has an invalid rotation {:?}", self.rotations[i]));
+            return Err(GeometryError(format!("splat {i} has an invalid rotation {:?}", self.rotations[i])));
         }
         let bad_sh = self
             .sh
@@ -256,7 +268,7 @@ impl Splats {
             .filter_map(|(c, chunk)| chunk.iter().position(|v| !v.is_finite()).map(|i| c * (1 << 18) + i))
             .min();
         if let Some(i) = bad_sh {
-            return Err(format!("splat {} has a NaN colour coefficient", i / (self.sh_coeffs() * 3)));
+            return Err(GeometryError(format!("splat {} has a NaN colour coefficient", i / (self.sh_coeffs() * 3))));
         }
         Ok(())
     }
@@ -276,7 +288,7 @@ mod tests {
         assert!((c[0] - 1.0).abs() < 1e-5 && (c[3] - 4.0).abs() < 1e-5 && (c[5] - 0.25).abs() < 1e-5, "{c:?}");
         assert!(s.validate().is_ok());
         s.scales[0][1] = 0.0;
-        assert!(s.validate().unwrap_err().contains("splat 0"));
+        assert!(s.validate().unwrap_err().0.contains("splat 0"));
     }
 
     #[test]
@@ -289,7 +301,7 @@ mod tests {
         assert_eq!(mesh.compute_normals()[0], [0.0, 0.0, 1.0]);
         assert!(mesh.validate().is_ok());
         let bad = Mesh { indices: vec![0, 1, 7], ..mesh };
-        assert!(bad.validate().unwrap_err().contains("out of range"));
+        assert!(bad.validate().unwrap_err().0.contains("out of range"));
     }
 }
 

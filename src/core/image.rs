@@ -119,7 +119,8 @@ impl Image {
         self.rgb
             .write_to(&mut Cursor::new(&mut bytes), ImageFormat::Png)
             .map_err(|source| ImageError::Encode { path: path.to_owned(), source })?;
-        crate::core::fs::write_atomic(path, &bytes).map_err(|source| ImageError::Write { path: path.to_owned(), source })
+        crate::core::fs::write_atomic(path, &bytes)
+            .map_err(|source| ImageError::Write { path: path.to_owned(), source })
     }
 }
 

@@ -21,6 +21,19 @@ pub enum GltfError {
     Content { path: PathBuf, message: String },
 }
 
+/// Why a mesh (and skin) could not be turned into a GLB.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error(transparent)]
+    Geometry(#[from] crate::core::geometry::GeometryError),
+    #[error("{0}")]
+    Skin(String),
+    #[error("cannot encode the glTF JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("cannot assemble the GLB: {0}")]
+    Glb(#[from] gltf::Error),
+}
+
 /// Reads every triangle primitive of the default scene (or all scenes) into one mesh in world
 /// coordinates.
 pub fn read_gltf(path: &Path) -> Result<Mesh, GltfError> {
@@ -77,7 +90,7 @@ pub fn read_gltf(path: &Path) -> Result<Mesh, GltfError> {
     if mesh.positions.is_empty() {
         return Err(GltfError::Content { path: path.to_owned(), message: "no triangle mesh in the file".into() });
     }
-    mesh.validate().map_err(|message| GltfError::Content { path: path.to_owned(), message })?;
+    mesh.validate().map_err(|e| GltfError::Content { path: path.to_owned(), message: e.to_string() })?;
     Ok(mesh)
 }
 
@@ -110,12 +123,12 @@ pub struct GltfSkin {
 }
 
 /// Builds a GLB holding `mesh` (one node, one primitive).
-pub fn glb_bytes(mesh: &Mesh) -> Result<Vec<u8>, String> {
+pub fn glb_bytes(mesh: &Mesh) -> Result<Vec<u8>, ExportError> {
     glb_bytes_skinned(mesh, None)
 }
 
 /// Builds a GLB holding `mesh`, skinned to `skin` when given.
-pub fn glb_bytes_skinned(mesh: &Mesh, skin: Option<&GltfSkin>) -> Result<Vec<u8>, String> {
+pub fn glb_bytes_skinned(mesh: &Mesh, skin: Option<&GltfSkin>) -> Result<Vec<u8>, ExportError> {
     mesh.validate()?;
     let normals = mesh.normals.clone().unwrap_or_else(|| mesh.compute_normals());
     let mut bin: Vec<u8> = Vec::new();
@@ -156,7 +169,8 @@ pub fn glb_bytes_skinned(mesh: &Mesh, skin: Option<&GltfSkin>) -> Result<Vec<u8>
         normalized: false,
         sparse: None,
     };
-    let bounds = mesh.bounds().ok_or("the mesh has no finite vertex")?;
+    let bounds =
+        mesh.bounds().ok_or_else(|| crate::core::geometry::GeometryError("the mesh has no finite vertex".into()))?;
     let n = mesh.positions.len();
     let v = push_view(&mut bin, bytemuck::cast_slice(&mesh.positions), Some(json::buffer::Target::ArrayBuffer));
     accessors.push(accessor(
@@ -197,7 +211,7 @@ pub fn glb_bytes_skinned(mesh: &Mesh, skin: Option<&GltfSkin>) -> Result<Vec<u8>
         let j = skin.parents.len();
         let k = skin.influences;
         if j == 0 || j > u16::MAX as usize || !(1..=8).contains(&k) {
-            return Err(format!("cannot export a skin of {j} joints with {k} influences"));
+            return Err(ExportError::Skin(format!("cannot export a skin of {j} joints with {k} influences")));
         }
         let lens = [
             skin.joint_names.len(),
@@ -207,10 +221,10 @@ pub fn glb_bytes_skinned(mesh: &Mesh, skin: Option<&GltfSkin>) -> Result<Vec<u8>
             skin.inverse_bind.len(),
         ];
         if lens.iter().any(|&l| l != j) || skin.joints.len() != n * k || skin.weights.len() != n * k {
-            return Err("skin arrays disagree with the joint or vertex count".into());
+            return Err(ExportError::Skin("skin arrays disagree with the joint or vertex count".into()));
         }
         if skin.joints.iter().any(|&x| x as usize >= j) {
-            return Err("a skin influence names a joint that does not exist".into());
+            return Err(ExportError::Skin("a skin influence names a joint that does not exist".into()));
         }
         // Influences in sets of 4: JOINTS_i / WEIGHTS_i.
         for set in 0..k.div_ceil(4) {
@@ -228,7 +242,7 @@ pub fn glb_bytes_skinned(mesh: &Mesh, skin: Option<&GltfSkin>) -> Result<Vec<u8>
                 if set == 0 {
                     let total: f32 = skin.weights[vtx * k..(vtx + 1) * k].iter().sum();
                     if total <= 0.0 {
-                        return Err(format!("vertex {vtx} has no skin weight"));
+                        return Err(ExportError::Skin(format!("vertex {vtx} has no skin weight")));
                     }
                 }
             }
@@ -284,9 +298,10 @@ pub fn glb_bytes_skinned(mesh: &Mesh, skin: Option<&GltfSkin>) -> Result<Vec<u8>
             let mut t = Vec::new();
             for (_, deltas) in &skin.morph_targets {
                 if deltas.len() != n {
-                    return Err("a morph target does not cover every vertex".into());
+                    return Err(ExportError::Skin("a morph target does not cover every vertex".into()));
                 }
-                let b = crate::core::geometry::Bounds::of_points(deltas.iter()).ok_or("a morph target is not finite")?;
+                let b = crate::core::geometry::Bounds::of_points(deltas.iter())
+                    .ok_or_else(|| ExportError::Skin("a morph target is not finite".into()))?;
                 let v = push_view(&mut bin, bytemuck::cast_slice(deltas), Some(json::buffer::Target::ArrayBuffer));
                 accessors.push(accessor(
                     v,
@@ -305,10 +320,8 @@ pub fn glb_bytes_skinned(mesh: &Mesh, skin: Option<&GltfSkin>) -> Result<Vec<u8>
             targets = Some(t);
             mesh_weights = Some(vec![0.0; skin.morph_targets.len()]);
             let names: Vec<&str> = skin.morph_targets.iter().map(|m| m.0.as_str()).collect();
-            mesh_extras = Some(
-                json::extras::RawValue::from_string(serde_json::json!({ "targetNames": names }).to_string())
-                    .map_err(|e| e.to_string())?,
-            );
+            mesh_extras =
+                Some(json::extras::RawValue::from_string(serde_json::json!({ "targetNames": names }).to_string())?);
         }
     }
     let root = json::Root {
@@ -343,7 +356,7 @@ pub fn glb_bytes_skinned(mesh: &Mesh, skin: Option<&GltfSkin>) -> Result<Vec<u8>
         scene: Some(json::Index::new(0)),
         ..Default::default()
     };
-    let mut json_bytes = root.to_vec().map_err(|e| e.to_string())?;
+    let mut json_bytes = root.to_vec()?;
     pad4(&mut json_bytes, b' ');
     let glb = gltf::binary::Glb {
         header: gltf::binary::Header {
@@ -354,7 +367,7 @@ pub fn glb_bytes_skinned(mesh: &Mesh, skin: Option<&GltfSkin>) -> Result<Vec<u8>
         json: std::borrow::Cow::Owned(json_bytes),
         bin: Some(std::borrow::Cow::Owned(bin)),
     };
-    glb.to_vec().map_err(|e| e.to_string())
+    Ok(glb.to_vec()?)
 }
 
 /// Writes `mesh` skinned to `skin` as a `.glb`, atomically.

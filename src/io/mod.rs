@@ -14,7 +14,6 @@ use std::path::{Path, PathBuf};
 use crate::core::geometry::Geometry;
 use crate::core::layout::{Layout, place_canonical};
 
-
 /// Errors from loading a 3D file for viewing or rendering.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {

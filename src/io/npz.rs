@@ -2,6 +2,8 @@
 //! with their shapes, any common numeric dtype accepted, every error naming the file and the key.
 
 use std::io::{Cursor, Read};
+
+use npyz::TypeChar;
 use std::path::{Path, PathBuf};
 
 /// Errors from reading an `.npz` file.
@@ -55,64 +57,69 @@ impl Npz {
     }
 
     fn array_error(&self, key: &str, message: impl Into<String>) -> NpzError {
-        NpzError::Array { path: self.path.clone(), key: key.to_owned(), message: message.into() }
+        array_error(&self.path, key, message)
     }
 
-    fn raw(&mut self, key: &str) -> Result<(npyz::DType, Vec<usize>, Vec<u8>, bool), NpzError> {
+    /// Opens member `key`: its header (dtype, shape, order) and a reader over its values.
+    fn member(&mut self, key: &str) -> Result<npyz::NpyFile<impl Read + '_>, NpzError> {
         let present = self.names().join(", ");
         let path = self.path.clone();
-        let file = self
-            .archive
+        self.archive
             .by_name(key)
             .map_err(|e| NpzError::Array { path: path.clone(), key: key.into(), message: e.to_string() })?
-            .ok_or_else(|| NpzError::Missing { path: path.clone(), key: key.into(), present })?;
-        let dtype = file.dtype();
-        let shape: Vec<usize> = file.shape().iter().map(|&d| d as usize).collect();
-        let fortran = matches!(file.order(), npyz::Order::Fortran);
-        let mut reader = file.into_inner();
-        let mut bytes = Vec::new();
-        reader.read_to_end(&mut bytes).map_err(|e| NpzError::Array {
-            path,
-            key: key.into(),
-            message: e.to_string(),
-        })?;
-        Ok((dtype, shape, bytes, fortran))
+            .ok_or(NpzError::Missing { path, key: key.into(), present })
     }
 
-    /// Reads `key` as `f64` (from f2/f4/f8/i*/u*), checking the element count against the shape.
+    /// Reads `key` as `f64`, from any float, integer or bool dtype (through npyz's typed reads, so
+    /// byte order and sizes are npyz's business).
     pub fn f64(&mut self, key: &str) -> Result<NpArray<f64>, NpzError> {
-        let (dtype, shape, bytes, fortran) = self.raw(key)?;
-        let values = decode_numeric(&dtype, &bytes).map_err(|m| self.array_error(key, m))?;
-        self.finish(key, values, shape, fortran)
+        let path = self.path.clone();
+        let file = self.member(key)?;
+        let (shape, fortran) = header_of(&file);
+        let (ts, size) = plain_type(&file).map_err(|m| array_error(&path, key, m))?;
+        let values = match (ts.type_char(), size) {
+            (TypeChar::Float, 2) => read_as::<half::f16, _>(file, |v| v.to_f64()),
+            (TypeChar::Float, 4) => read_as::<f32, _>(file, f64::from),
+            (TypeChar::Float, 8) => read_as::<f64, _>(file, |v| v),
+            (TypeChar::Bool, 1) => read_as::<bool, _>(file, |v| f64::from(u8::from(v))),
+            (TypeChar::Int, 1) => read_as::<i8, _>(file, f64::from),
+            (TypeChar::Int, 2) => read_as::<i16, _>(file, f64::from),
+            (TypeChar::Int, 4) => read_as::<i32, _>(file, f64::from),
+            (TypeChar::Int, 8) => read_as::<i64, _>(file, |v| v as f64),
+            (TypeChar::Uint, 1) => read_as::<u8, _>(file, f64::from),
+            (TypeChar::Uint, 2) => read_as::<u16, _>(file, f64::from),
+            (TypeChar::Uint, 4) => read_as::<u32, _>(file, f64::from),
+            (TypeChar::Uint, 8) => read_as::<u64, _>(file, |v| v as f64),
+            _ => Err(format!("unsupported dtype {ts}")),
+        }
+        .map_err(|m| array_error(&path, key, m))?;
+        finish(&path, key, values, shape, fortran)
     }
 
-    /// Reads `key` as `i64` (integer dtypes only).
+    /// Reads `key` as `i64`, exactly (integer dtypes only; a `u64` above `i64::MAX` is an error).
     pub fn i64(&mut self, key: &str) -> Result<NpArray<i64>, NpzError> {
-        let (dtype, shape, bytes, fortran) = self.raw(key)?;
-        let npyz::DType::Plain(ts) = &dtype else {
-            return Err(self.array_error(key, "structured dtype, expected integers"));
-        };
-        if !matches!(ts.type_char(), npyz::TypeChar::Int | npyz::TypeChar::Uint) {
-            return Err(self.array_error(key, format!("dtype {ts}, expected integers")));
+        let path = self.path.clone();
+        let file = self.member(key)?;
+        let (shape, fortran) = header_of(&file);
+        let (ts, size) = plain_type(&file).map_err(|m| array_error(&path, key, m))?;
+        let values = match (ts.type_char(), size) {
+            (TypeChar::Int, 1) => read_as::<i8, _>(file, i64::from),
+            (TypeChar::Int, 2) => read_as::<i16, _>(file, i64::from),
+            (TypeChar::Int, 4) => read_as::<i32, _>(file, i64::from),
+            (TypeChar::Int, 8) => read_as::<i64, _>(file, |v| v),
+            (TypeChar::Uint, 1) => read_as::<u8, _>(file, i64::from),
+            (TypeChar::Uint, 2) => read_as::<u16, _>(file, i64::from),
+            (TypeChar::Uint, 4) => read_as::<u32, _>(file, i64::from),
+            (TypeChar::Uint, 8) => read_as::<u64, _>(file, i64::try_from).and_then(|v| {
+                v.into_iter()
+                    .collect::<Result<Vec<i64>, _>>()
+                    .map_err(|_| "a uint64 value does not fit in int64".into())
+            }),
+            (TypeChar::Int | TypeChar::Uint, _) => Err(format!("unsupported dtype {ts}")),
+            _ => Err(format!("dtype {ts}, expected integers")),
         }
-        let values = decode_numeric(&dtype, &bytes).map_err(|m| self.array_error(key, m))?;
-        let values: Vec<i64> = values.into_iter().map(|v| v as i64).collect();
-        self.finish(key, values, shape, fortran)
-    }
-
-    fn finish<T: Copy>(
-        &self,
-        key: &str,
-        values: Vec<T>,
-        shape: Vec<usize>,
-        fortran: bool,
-    ) -> Result<NpArray<T>, NpzError> {
-        let expected: usize = shape.iter().product();
-        if values.len() != expected {
-            return Err(self.array_error(key, format!("{} values for shape {shape:?}", values.len())));
-        }
-        let data = if fortran && shape.len() > 1 { fortran_to_c(&values, &shape) } else { values };
-        Ok(NpArray { data, shape })
+        .map_err(|m| array_error(&path, key, m))?;
+        finish(&path, key, values, shape, fortran)
     }
 
     /// Reads `key` as `f64` and checks its shape; `None` in `shape` matches any length.
@@ -155,52 +162,55 @@ fn fortran_to_c<T: Copy>(values: &[T], shape: &[usize]) -> Vec<T> {
     out
 }
 
-fn decode_numeric(dtype: &npyz::DType, bytes: &[u8]) -> Result<Vec<f64>, String> {
-    let npyz::DType::Plain(ts) = dtype else { return Err("structured dtype, expected numbers".into()) };
-    let size = ts.size_field() as usize;
-    let big = matches!(ts.endianness(), npyz::Endianness::Big);
-    if size == 0 || !bytes.len().is_multiple_of(size) {
-        return Err(format!("{} bytes do not hold whole {ts} values", bytes.len()));
-    }
-    let mut out = Vec::with_capacity(bytes.len() / size);
-    let mut word = [0u8; 8];
-    for chunk in bytes.chunks_exact(size) {
-        word[..size].copy_from_slice(chunk);
-        if big {
-            word[..size].reverse();
+fn array_error(path: &Path, key: &str, message: impl Into<String>) -> NpzError {
+    NpzError::Array { path: path.to_owned(), key: key.to_owned(), message: message.into() }
+}
+
+/// Shape (as `usize`) and whether the data is in Fortran order.
+fn header_of<R: Read>(file: &npyz::NpyFile<R>) -> (Vec<usize>, bool) {
+    let shape = file.shape().iter().map(|&d| usize::try_from(d).unwrap_or(usize::MAX)).collect();
+    (shape, matches!(file.order(), npyz::Order::Fortran))
+}
+
+/// The member's scalar type and its size in bytes (structured dtypes are refused).
+fn plain_type<R: Read>(file: &npyz::NpyFile<R>) -> Result<(npyz::TypeStr, usize), String> {
+    match file.dtype() {
+        npyz::DType::Plain(ts) => {
+            let size = ts.size_field() as usize;
+            Ok((ts, size))
         }
-        let v = match (ts.type_char(), size) {
-            (npyz::TypeChar::Float, 2) => half_to_f64(u16::from_le_bytes([word[0], word[1]])),
-            (npyz::TypeChar::Float, 4) => f32::from_le_bytes([word[0], word[1], word[2], word[3]]) as f64,
-            (npyz::TypeChar::Float, 8) => f64::from_le_bytes(word),
-            (npyz::TypeChar::Int, 1) => word[0] as i8 as f64,
-            (npyz::TypeChar::Int, 2) => i16::from_le_bytes([word[0], word[1]]) as f64,
-            (npyz::TypeChar::Int, 4) => i32::from_le_bytes([word[0], word[1], word[2], word[3]]) as f64,
-            (npyz::TypeChar::Int, 8) => i64::from_le_bytes(word) as f64,
-            (npyz::TypeChar::Uint | npyz::TypeChar::Bool, 1) => word[0] as f64,
-            (npyz::TypeChar::Uint, 2) => u16::from_le_bytes([word[0], word[1]]) as f64,
-            (npyz::TypeChar::Uint, 4) => u32::from_le_bytes([word[0], word[1], word[2], word[3]]) as f64,
-            (npyz::TypeChar::Uint, 8) => u64::from_le_bytes(word) as f64,
-            _ => return Err(format!("unsupported dtype {ts}")),
-        };
-        out.push(v);
+        _ => Err("structured dtype, expected numbers".into()),
+    }
+}
+
+/// Reads every value as `T` and converts it. The vector grows as values arrive (capacity capped
+/// up front), so a header declaring a huge shape cannot make Carve allocate before the data is
+/// there; [`Npz::finish`] then checks the count against the shape.
+fn read_as<T: npyz::Deserialize, U>(
+    file: npyz::NpyFile<impl Read>,
+    convert: impl Fn(T) -> U,
+) -> Result<Vec<U>, String> {
+    let declared = usize::try_from(file.len()).unwrap_or(usize::MAX);
+    let reader = file.data::<T>().map_err(|e| e.to_string())?;
+    let mut out = Vec::with_capacity(declared.min(1 << 20));
+    for value in reader {
+        out.push(convert(value.map_err(|e| format!("truncated or unreadable data: {e}"))?));
     }
     Ok(out)
 }
 
-fn half_to_f64(h: u16) -> f64 {
-    let sign = if h & 0x8000 != 0 { -1.0 } else { 1.0 };
-    let exp = ((h >> 10) & 0x1f) as i32;
-    let frac = (h & 0x3ff) as f64;
-    sign * match exp {
-        0 => frac * 2f64.powi(-24),
-        31 => {
-            if frac == 0.0 {
-                f64::INFINITY
-            } else {
-                f64::NAN
-            }
-        }
-        e => (1.0 + frac / 1024.0) * 2f64.powi(e - 15),
+/// Checks the value count against the shape (overflow-safe) and returns the values in C order.
+fn finish<T: Copy>(
+    path: &Path,
+    key: &str,
+    values: Vec<T>,
+    shape: Vec<usize>,
+    fortran: bool,
+) -> Result<NpArray<T>, NpzError> {
+    let expected = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+    if expected != Some(values.len()) {
+        return Err(array_error(path, key, format!("{} values for shape {shape:?}", values.len())));
     }
+    let data = if fortran && shape.len() > 1 { fortran_to_c(&values, &shape) } else { values };
+    Ok(NpArray { data, shape })
 }

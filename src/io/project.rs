@@ -22,6 +22,24 @@ pub enum ProjectError {
     Write(#[from] crate::core::fs::FileError),
 }
 
+/// A project mask whose RLE does not decode.
+#[derive(Debug, thiserror::Error)]
+#[error("mask '{name}': {source}")]
+pub struct ProjectMaskError {
+    pub name: String,
+    pub source: crate::core::mask::MaskError,
+}
+
+/// The first two fields of a project file, read before the rest to refuse other files and
+/// newer versions with a clear message.
+#[derive(Deserialize)]
+struct ProjectHeader {
+    #[serde(default)]
+    format: Option<String>,
+    #[serde(default)]
+    version: Option<u64>,
+}
+
 /// One mask.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ProjectMask {
@@ -45,10 +63,10 @@ impl ProjectMask {
         ([mask.height(), mask.width()], mask.to_coco_rle().to_compressed_string())
     }
 
-    pub fn decode(&self) -> Result<Mask, String> {
-        let rle = CocoRle::from_compressed_string(self.size[0], self.size[1], &self.counts)
-            .map_err(|e| format!("mask '{}': {e}", self.name))?;
-        Mask::from_coco_rle(&rle).map_err(|e| format!("mask '{}': {e}", self.name))
+    pub fn decode(&self) -> Result<Mask, ProjectMaskError> {
+        let err = |source| ProjectMaskError { name: self.name.clone(), source };
+        let rle = CocoRle::from_compressed_string(self.size[0], self.size[1], &self.counts).map_err(err)?;
+        Mask::from_coco_rle(&rle).map_err(err)
     }
 }
 
@@ -111,18 +129,18 @@ impl Project {
     pub fn load(path: &Path) -> Result<Self, ProjectError> {
         let err = |m: String| ProjectError::File { path: path.to_owned(), message: m };
         let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
-        let value: serde_json::Value =
+        let header: ProjectHeader =
             serde_json::from_slice(&bytes).map_err(|e| err(format!("not a Carve project: {e}")))?;
-        if value["format"] != FORMAT {
+        if header.format.as_deref() != Some(FORMAT) {
             return Err(err("not a Carve project (no \"format\": \"carve-project\")".into()));
         }
-        let version = value["version"].as_u64().unwrap_or(0);
+        let version = header.version.unwrap_or(0);
         if version == 0 || version > VERSION as u64 {
             return Err(err(format!("project version {version} is not supported (this Carve reads 1 to {VERSION})")));
         }
-        let project: Project = serde_json::from_value(value).map_err(|e| err(format!("malformed project: {e}")))?;
+        let project: Project = serde_json::from_slice(&bytes).map_err(|e| err(format!("malformed project: {e}")))?;
         for m in &project.masks {
-            m.decode().map_err(err)?;
+            m.decode().map_err(|e| err(e.to_string()))?;
         }
         Ok(project)
     }
@@ -154,11 +172,16 @@ pub fn add_recent(file: &Path) {
     list.retain(|p| *p != file);
     list.insert(0, file);
     list.truncate(10);
-    if std::fs::create_dir_all(&dir).is_ok()
-        && let Ok(bytes) = serde_json::to_vec_pretty(&list)
-    {
-        // The list is a convenience: failing to write it must not disturb the user.
-        let _ = crate::core::fs::write_atomic(dir.join("recent.json"), &bytes);
+    // The list is a convenience: failing to write it must not disturb the user, only the log.
+    let written = std::fs::create_dir_all(&dir)
+        .map_err(|source| crate::core::fs::FileError { path: dir.clone(), source })
+        .and_then(|()| {
+            let bytes = serde_json::to_vec_pretty(&list)
+                .map_err(|e| crate::core::fs::FileError { path: dir.join("recent.json"), source: e.into() })?;
+            crate::core::fs::write_atomic(dir.join("recent.json"), &bytes)
+        });
+    if let Err(e) = written {
+        tracing::warn!("recent-files list not updated: {e}");
     }
 }
 

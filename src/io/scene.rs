@@ -42,13 +42,15 @@ pub struct SceneFile {
 impl SceneFile {
     /// Reads and validates a scene file (the camera is checked as it is parsed).
     pub fn read(path: &Path) -> Result<Self, SceneFileError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SceneFileError::Io { path: path.to_owned(), source })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| SceneFileError::Io { path: path.to_owned(), source })?;
         serde_json::from_str(&text).map_err(|source| SceneFileError::Parse { path: path.to_owned(), source })
     }
 
     /// Writes the scene file atomically (pretty JSON).
     pub fn write(&self, path: &Path) -> Result<(), FileError> {
-        let text = serde_json::to_vec_pretty(self).map_err(|e| FileError { path: path.to_owned(), source: e.into() })?;
+        let text =
+            serde_json::to_vec_pretty(self).map_err(|e| FileError { path: path.to_owned(), source: e.into() })?;
         write_atomic(path, &text)
     }
 }
@@ -80,7 +82,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let camera = Camera::from_fov_y(64, 48, 1.0).unwrap();
         let layout = Layout { rotation_wxyz: [1.0, 0.0, 0.0, 0.0], translation: [0.0, 0.0, 2.0], scale: 0.5 };
-        let file = SceneFile { camera, engine: Some("silhouette".into()), layout: Some(layout), voxel_resolution: Some(64) };
+        let file =
+            SceneFile { camera, engine: Some("silhouette".into()), layout: Some(layout), voxel_resolution: Some(64) };
         let path = dir.path().join("scene.json");
         file.write(&path).unwrap();
         // The document Carve wrote before this type existed: serde_json::json! (sorted keys).

@@ -17,10 +17,10 @@ use glam::Vec3;
 use tch::Tensor;
 
 use crate::core::camera::Camera;
+use crate::core::geometry::{Mesh, Splats, voxel_surface};
 use crate::core::image::Image;
 use crate::core::layout::Layout;
 use crate::core::mask::Mask;
-use crate::core::geometry::{Mesh, Splats, voxel_surface};
 use crate::core::task::{Cancelled, Progress};
 
 /// Errors from lifting.
@@ -383,6 +383,7 @@ pub fn lift_with(
     let mesh = grid.surface_mesh();
     timings.push(("mesh", t4.elapsed().as_secs_f64() * 1e3));
     progress.set(1.0, "lifted");
+    tracing::info!(engine = %engine, voxels = grid.count(), splats = splats.len(), timings_ms = ?timings, "lifted");
     Ok(LiftOutput { camera, grid, splats, mesh, engine, losses, timings_ms: timings })
 }
 

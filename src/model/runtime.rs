@@ -103,9 +103,11 @@ pub fn load_torchscript(path: &Path, device: ComputeDevice) -> Result<tch::CModu
             source: std::io::Error::from(std::io::ErrorKind::NotFound),
         });
     }
+    let start = std::time::Instant::now();
     let mut module = tch::CModule::load_on_device(path, device.to_tch())
         .map_err(|e| ModelError::TorchScript { path: path.to_owned(), message: first_line(&e.to_string()) })?;
     module.set_eval();
+    tracing::info!(path = %path.display(), ms = start.elapsed().as_secs_f64() * 1e3, "TorchScript module loaded");
     Ok(module)
 }
 

@@ -82,18 +82,31 @@ pub struct EvalItem {
     pub prompt: crate::core::prompt::Prompt,
 }
 
+/// Why an evaluation set could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalSetError {
+    #[error(transparent)]
+    Prompts(#[from] super::run::BatchError),
+    #[error(transparent)]
+    Image(#[from] crate::core::image::ImageError),
+    #[error(transparent)]
+    Truth(#[from] crate::core::mask::MaskError),
+    #[error("{name}: {source}")]
+    Prompt { name: String, source: crate::core::prompt::PromptError },
+}
+
 /// Loads an evaluation set in the layout `tools/make_seg_dataset.py` writes: `NNN.png`,
 /// `NNN_gt.png` and `prompts.json`.
-pub fn load_eval_set(dir: &std::path::Path) -> Result<Vec<EvalItem>, String> {
-    let prompts = super::run::read_prompts(&dir.join("prompts.json")).map_err(|e| e.to_string())?;
+pub fn load_eval_set(dir: &std::path::Path) -> Result<Vec<EvalItem>, EvalSetError> {
+    let prompts = super::run::read_prompts(&dir.join("prompts.json"))?;
     prompts
         .iter()
         .map(|(name, spec)| {
-            let image = crate::core::image::Image::load(dir.join(name)).map_err(|e| e.to_string())?;
+            let image = crate::core::image::Image::load(dir.join(name))?;
             let stem =
                 std::path::Path::new(name).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-            let truth = Mask::load_png(dir.join(format!("{stem}_gt.png"))).map_err(|e| e.to_string())?;
-            let prompt = spec.to_prompt().map_err(|e| e.to_string())?;
+            let truth = Mask::load_png(dir.join(format!("{stem}_gt.png")))?;
+            let prompt = spec.to_prompt().map_err(|source| EvalSetError::Prompt { name: name.clone(), source })?;
             Ok(EvalItem { name: name.clone(), image, truth, prompt })
         })
         .collect()

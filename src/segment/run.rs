@@ -12,8 +12,8 @@ use super::postprocess::Cleanup;
 use super::{ClassicalSegmenter, EngineChoice, EngineKind, ScoredMask, SegmentError, Segmenter};
 use crate::core::image::Image;
 use crate::core::prompt::{BoxPrompt, PointLabel, PointPrompt, Prompt, PromptError};
-use crate::model::{ModelError, ModelFolder, ModelKind, registry::first_valid};
 use crate::core::task::Progress;
+use crate::model::{ModelError, ModelFolder, ModelKind, registry::first_valid};
 
 /// Builds the engine the user chose, given the model folders found.
 pub fn make_segmenter(choice: EngineChoice, models: &[ModelFolder]) -> Result<Box<dyn Segmenter>, SegmentError> {
@@ -69,6 +69,7 @@ pub fn segment_image(
     masks.sort_by(|a, b| b.score.total_cmp(&a.score));
     let decode_ms = t1.elapsed().as_secs_f64() * 1e3;
     progress.set(1.0, "segmented");
+    tracing::info!(engine = segmenter.engine().as_str(), masks = masks.len(), encode_ms, decode_ms, "segmented");
     Ok(SegmentOutcome { engine: segmenter.engine(), masks, encode_ms, decode_ms })
 }
 

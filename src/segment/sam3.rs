@@ -10,11 +10,11 @@ use super::{EngineKind, ScoredMask, SegmentError, Segmenter};
 use crate::core::image::Image;
 use crate::core::mask::Mask;
 use crate::core::prompt::{PointLabel, Prompt};
+use crate::core::task::Progress;
 use crate::model::clip_tokenizer::ClipTokenizer;
 use crate::model::manifest::{InputSpec, Manifest};
 use crate::model::runtime::{first_line, image_to_model_input};
 use crate::model::{ComputeDevice, ModelError, ModelFolder, load_torchscript};
-use crate::core::task::Progress;
 
 /// Images whose encoder features stay cached.
 const FEATURE_CACHE: usize = 4;

@@ -2,7 +2,7 @@
 //! pipeline step headless. `--json` prints a machine-readable summary on stdout; progress and
 //! messages go to stderr; errors exit non-zero with a one-line reason.
 
-mod cli_body;
+mod body;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,7 +37,7 @@ enum Command {
     Models(ModelsArgs),
     /// Body rigs: import SAM 3D Body outputs, the demo rig, fitting, LODs.
     #[command(subcommand)]
-    Body(cli_body::BodyCommand),
+    Body(body::BodyCommand),
 }
 
 #[derive(clap::Args)]
@@ -168,7 +168,7 @@ fn main() -> ExitCode {
         Some(Command::Segment(args)) => segment(&args),
         Some(Command::Render(args)) => render(&args),
         Some(Command::Lift(args)) => lift(&args),
-        Some(Command::Body(command)) => cli_body::run(&command),
+        Some(Command::Body(command)) => body::run(&command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

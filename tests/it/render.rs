@@ -2,7 +2,7 @@
 //! mesh coverage from a known camera, splat ordering from both sides, splat colours, SH degree 1
 //! view dependence, PLY interchange with Python `plyfile`, the CLI on the real MHR LOD 1 body as
 //! GLB and on a splat PLY, and a 1M-splat file.
-mod common;
+use crate::common;
 
 use std::sync::OnceLock;
 

@@ -1,6 +1,6 @@
 //! `carve segment`: the CLI contract (flags, outputs, --json), exports read back by pycocotools
 //! and by our own rasteriser, batch mode skipping a bad image, and clear errors on bad input.
-mod common;
+use crate::common;
 
 use carve::Mask;
 

@@ -1,7 +1,7 @@
 //! COCO RLE compatibility: ≥ 100 random masks (empty, full, odd sizes, 1-pixel wide, noise,
 //! blobs) encoded by Carve decode identically in pycocotools, pycocotools' encodings decode
 //! identically in Carve, and the compressed strings are byte-identical.
-mod common;
+use crate::common;
 
 use carve::{CocoRle, Mask};
 

@@ -1,6 +1,6 @@
 //! Image loading: EXIF orientation, 16-bit and greyscale PNGs, and bad files (truncated, unknown,
 //! absurd sizes, missing) giving errors that name the file instead of panicking.
-mod common;
+use crate::common;
 
 use carve::{Image, ImageError};
 use std::io::Cursor;
@@ -82,7 +82,8 @@ fn other_formats_load() {
 #[test]
 fn truncated_files_are_errors_not_panics() {
     let demo = carve::core::demo::STILL_LIFE_JPG;
-    let png = encode(image::DynamicImage::ImageRgb8(carve::core::demo::still_life().rgb().clone()), image::ImageFormat::Png);
+    let png =
+        encode(image::DynamicImage::ImageRgb8(carve::core::demo::still_life().rgb().clone()), image::ImageFormat::Png);
     for (name, bytes) in
         [("cut.jpg", &demo[..demo.len() / 3]), ("cut.png", &png[..png.len() / 2]), ("head.png", &png[..40])]
     {

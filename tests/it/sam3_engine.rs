@@ -4,7 +4,7 @@
 //! boxes and text (instances); the CLI uses it; a broken folder gives a clear error.
 //!
 //! The export (~1 min, ~3 GB RAM) is cached under `target/test-models/`, keyed by the scripts.
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

@@ -1,6 +1,6 @@
 //! A TorchScript module made by `tools/make_selftest_model.py` at test time loads through Carve's
 //! model runtime and returns, from Rust, the tensors Python computed with the same saved file.
-mod common;
+use crate::common;
 
 use carve::model::{ComputeDevice, ModelFolder, SearchOrigin, load_torchscript};
 use tch::{IValue, Tensor};

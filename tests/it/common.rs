@@ -1,5 +1,4 @@
 //! Helpers shared by the integration tests: paths, the project's Python, the built binary.
-#![allow(dead_code)]
 
 use std::path::PathBuf;
 use std::process::Command;

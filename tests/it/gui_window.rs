@@ -1,6 +1,6 @@
 //! The README's run command opens the window: `carve` with no arguments starts under Xvfb, shows a
 //! window titled "Carve", stays up, and shows the embedded demo photo (pixels read back with xwd).
-mod common;
+use crate::common;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -2,14 +2,12 @@
 //! independent implementations (tch and a PyTorch script), skinned GLB export read back by the
 //! Khronos validator, trimesh and our own skinning of the file, and the CLI's bad-input errors.
 
-mod common;
-
 use std::ffi::OsStr;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::common::{carve, read_f32, repo_root, run_python};
 use carve::body::{self, BodyParams, Evaluator, demo_rig::demo_rig, lod, sam3d::Sam3dBody};
-use common::{carve, read_f32, repo_root, run_python};
 
 fn subject(n: usize) -> std::path::PathBuf {
     repo_root().join(format!("assets/mhr/sam3d_body_output_subj{n:02}.npz"))

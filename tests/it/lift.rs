@@ -2,7 +2,7 @@
 //! `scene.json` with Carve's renderer, cover the mask (silhouette IoU ≥ 0.9) and match the photo
 //! inside it (PSNR ≥ 20 dB); `splats.ply` reads in Python `plyfile` with the standard names;
 //! `object.glb` passes the Khronos glTF-Validator; bad masks give clear errors.
-mod common;
+use crate::common;
 
 use carve::lift::{LiftParams, lift, write_outputs};
 use carve::render::headless::Headless;

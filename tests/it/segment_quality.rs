@@ -2,7 +2,7 @@
 //! at test time with a seed other than the benchmark's): box mIoU above OpenCV GrabCut's on the
 //! same images, and NoC@85 ≤ 5 with clicks only (standard protocol). Timing is the benchmark's
 //! job (`benches/segment_vs_grabcut.rs`), never asserted here.
-mod common;
+use crate::common;
 
 use carve::segment::eval::{click_protocol, load_eval_set};
 use carve::segment::{ClassicalSegmenter, Segmenter};

@@ -1,5 +1,5 @@
 //! `carve --help` and `carve models`: libtorch version, devices, model folders found and checked.
-mod common;
+use crate::common;
 
 /// Subcommands that have landed; each stage issue adds its own here.
 const SUBCOMMANDS: &[&str] = &["segment", "lift", "render", "models"];

@@ -195,5 +195,5 @@ fn fitting_can_be_cancelled() {
     let progress = carve::Progress::new();
     progress.cancel();
     let err = fit(&rig, &mask, &Vec::new(), k, &FitOptions::default(), &progress).unwrap_err();
-    assert!(matches!(err, carve::body::BodyError::Cancelled), "{err}");
+    assert!(matches!(err, carve::body::BodyError::Cancelled(_)), "{err}");
 }

@@ -1,0 +1,22 @@
+//! Carve's integration tests, in one binary so that libtorch, wgpu and egui are linked once (a
+//! binary per file linked them thirteen times). One module per area; shared helpers and fixtures
+//! live in `common` and are built once per run.
+
+#![allow(dead_code)]
+
+mod body;
+mod body_fit;
+mod cli_models;
+mod cli_segment;
+mod common;
+mod gui_kittest;
+mod gui_window;
+mod image_loading;
+mod layering;
+mod lift;
+mod npz;
+mod render;
+mod rle_pycocotools;
+mod sam3_engine;
+mod segment_quality;
+mod tch_roundtrip;
