@@ -21,8 +21,7 @@ pub enum SceneFileError {
     Write(#[from] FileError),
 }
 
-/// The document. Fields are in alphabetical order, the order in which Carve has always written
-/// them. Only the camera is required when reading (a hand-written camera file is enough for
+/// The document. Only the camera is required when reading (a hand-written camera file is enough for
 /// `carve render --camera`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SceneFile {
