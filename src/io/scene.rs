@@ -46,10 +46,12 @@ impl SceneFile {
         serde_json::from_str(&text).map_err(|source| SceneFileError::Parse { path: path.to_owned(), source })
     }
 
-    /// Writes the scene file atomically (pretty JSON).
+    /// Writes the scene file atomically (pretty JSON, keys sorted at every level, as Carve has
+    /// always written it: through a `serde_json::Value`).
     pub fn write(&self, path: &Path) -> Result<(), FileError> {
-        let text =
-            serde_json::to_vec_pretty(self).map_err(|e| FileError { path: path.to_owned(), source: e.into() })?;
+        let text = serde_json::to_value(self)
+            .and_then(|value| serde_json::to_vec_pretty(&value))
+            .map_err(|e| FileError { path: path.to_owned(), source: e.into() })?;
         write_atomic(path, &text)
     }
 }
