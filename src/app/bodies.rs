@@ -5,6 +5,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::app::history::History;
+use crate::app::tasks::TaskProgress;
 use crate::body::fit::{FitOptions, FitResult};
 use crate::body::lod::{LOD_VERTEX_COUNTS, MhrLods};
 use crate::body::sam3d::{Intrinsics, Sam3dBody};
@@ -13,11 +15,18 @@ use crate::core::geometry::{LineSet, Mesh};
 use crate::core::mask::Mask;
 use crate::core::task::Task;
 
+/// Where a fit placed the rig: the photo's camera and the rig's translation in it (metres).
+#[derive(Clone, Copy, Debug)]
+pub struct Placement {
+    pub intrinsics: Intrinsics,
+    pub camera_translation: [f32; 3],
+}
+
 /// What the body panel holds.
 pub enum Body {
     /// A rig posed by parameters (the demo rig, or a fitted one), optionally placed in the photo's
     /// camera by a fit.
-    Rig { rig: Arc<Rig>, params: BodyParams, evaluator: Box<Evaluator>, placement: Option<(Intrinsics, [f32; 3])> },
+    Rig { rig: Arc<Rig>, params: BodyParams, evaluator: Box<Evaluator>, placement: Option<Placement> },
     /// A SAM 3D Body output: fixed vertices in its camera.
     Imported { person: Box<Sam3dBody>, intrinsics: Intrinsics },
 }
@@ -35,8 +44,8 @@ pub struct BodyBench {
     /// Bumped whenever the body's mesh changes (the UI re-uploads it).
     pub generation: u64,
     job: Option<Job>,
-    undo: Vec<BodyParams>,
-    redo: Vec<BodyParams>,
+    /// Parameters before each edit of a rig.
+    history: History<BodyParams>,
     /// The rig file, for rigs loaded from one.
     pub rig_path: Option<std::path::PathBuf>,
 }
@@ -49,11 +58,51 @@ impl Default for BodyBench {
             show_skeleton: true,
             generation: 0,
             job: None,
-            undo: Vec::new(),
-            redo: Vec::new(),
+            history: History::default(),
             rig_path: None,
         }
     }
+}
+
+/// Why a fit could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum FitError {
+    #[error("a body task is already running")]
+    Busy,
+    #[error("load the demo body first (Bodies → Demo body)")]
+    NoRig,
+    #[error("the selected mask is empty")]
+    EmptyMask,
+}
+
+/// Vertex and triangle counts of a mesh.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MeshCounts {
+    pub vertices: usize,
+    pub triangles: usize,
+}
+
+/// The body for the 3D view.
+pub struct BodyScene {
+    /// Metres; rig frame (y up) or, for bodies placed in a camera, the OpenCV camera frame.
+    pub mesh: Mesh,
+    pub skeleton: Option<LineSet>,
+    /// Whether y points down (placed in a camera, OpenCV axes).
+    pub y_down: bool,
+}
+
+/// The camera a body is placed in: the image size (from the principal point) and intrinsics.
+#[derive(Clone, Copy, Debug)]
+pub struct BodyCamera {
+    pub width_px: u32,
+    pub height_px: u32,
+    pub intrinsics: Intrinsics,
+}
+
+/// `Some(value)`, or `None` with the error logged: for views that simply show nothing when a body
+/// cannot be evaluated.
+fn logged<T, E: std::fmt::Display>(what: &str, result: Result<T, E>) -> Option<T> {
+    result.map_err(|e| tracing::warn!("{what}: {e}")).ok()
 }
 
 /// A finished body job.
@@ -68,13 +117,12 @@ impl BodyBench {
         self.job.is_some()
     }
 
-    /// (label, fraction, message) of the running job.
-    pub fn progress(&self) -> Option<(String, f32, String)> {
-        let (label, p) = match self.job.as_ref()? {
-            Job::Load(t) => (t.label().to_owned(), t.progress().clone()),
-            Job::Fit(t) => (t.label().to_owned(), t.progress().clone()),
-        };
-        Some((label, p.fraction(), p.message()))
+    /// Progress of the running job.
+    pub fn progress(&self) -> Option<TaskProgress> {
+        Some(match self.job.as_ref()? {
+            Job::Load(t) => TaskProgress::of(t),
+            Job::Fit(t) => TaskProgress::of(t),
+        })
     }
 
     pub fn cancel(&self) {
@@ -97,23 +145,22 @@ impl BodyBench {
         let person = Sam3dBody::load(path)?;
         let (intrinsics, _, _) = person.solve_intrinsics()?;
         self.body = Some(Body::Imported { person: Box::new(person), intrinsics });
-        self.undo.clear();
-        self.redo.clear();
+        self.history.clear();
         self.generation += 1;
         Ok(())
     }
 
     /// Fits the current rig (the demo rig when none) to `mask` seen by a camera with the
     /// photo's diagonal as focal length, in the background.
-    pub fn fit(&mut self, mask: &Mask) -> Result<(), String> {
+    pub fn fit(&mut self, mask: &Mask) -> Result<(), FitError> {
         if self.job.is_some() {
-            return Err("a body task is already running".into());
+            return Err(FitError::Busy);
         }
         let Some(Body::Rig { rig, .. }) = &self.body else {
-            return Err("load the demo body first (Bodies → Demo body)".into());
+            return Err(FitError::NoRig);
         };
         if mask.area() == 0 {
-            return Err("the selected mask is empty".into());
+            return Err(FitError::EmptyMask);
         }
         let rig = rig.clone();
         let mask = mask.clone();
@@ -138,8 +185,7 @@ impl BodyBench {
                             let params = rig.zero_params();
                             self.body =
                                 Some(Body::Rig { rig, params, evaluator: Box::new(evaluator), placement: None });
-                            self.undo.clear();
-                            self.redo.clear();
+                            self.history.clear();
                             self.generation += 1;
                             BodyEvent::Loaded(name)
                         }
@@ -153,10 +199,12 @@ impl BodyBench {
                 Ok(Ok(result)) => {
                     let loss = result.losses.last().copied().unwrap_or(f32::NAN);
                     if let Some(Body::Rig { params, placement, .. }) = &mut self.body {
-                        self.undo.push(params.clone());
-                        self.redo.clear();
+                        self.history.record(params.clone());
                         *params = result.params;
-                        *placement = Some((result.intrinsics, result.camera_translation));
+                        *placement = Some(Placement {
+                            intrinsics: result.intrinsics,
+                            camera_translation: result.camera_translation,
+                        });
                     }
                     self.generation += 1;
                     BodyEvent::Fitted { iou_hint: format!("final loss {loss:.4}") }
@@ -185,12 +233,14 @@ impl BodyBench {
     }
 
     /// Vertex and triangle counts of the shown LOD.
-    pub fn counts(&self) -> Option<(usize, usize)> {
+    pub fn counts(&self) -> Option<MeshCounts> {
         match self.body.as_ref()? {
-            Body::Rig { evaluator, .. } => Some((evaluator.lod.vertex_count(), evaluator.lod.triangles.len())),
+            Body::Rig { evaluator, .. } => {
+                Some(MeshCounts { vertices: evaluator.lod.vertex_count(), triangles: evaluator.lod.triangles.len() })
+            }
             Body::Imported { .. } => {
-                let tris = MhrLods::embedded().triangles(self.lod).map(|t| t.len()).unwrap_or(0);
-                Some((LOD_VERTEX_COUNTS[self.lod], tris))
+                let triangles = logged("LOD triangles", MhrLods::embedded().triangles(self.lod)).map_or(0, |t| t.len());
+                Some(MeshCounts { vertices: LOD_VERTEX_COUNTS[self.lod], triangles })
             }
         }
     }
@@ -198,8 +248,7 @@ impl BodyBench {
     /// Records the parameters before an edit (for undo).
     pub fn begin_edit(&mut self) {
         if let Some(Body::Rig { params, .. }) = &self.body {
-            self.undo.push(params.clone());
-            self.redo.clear();
+            self.history.record(params.clone());
         }
     }
 
@@ -208,35 +257,37 @@ impl BodyBench {
         self.generation += 1;
     }
 
+    /// Takes the last parameter edit back; `false` when there is none (or no rig).
     pub fn undo(&mut self) -> bool {
-        self.swap_history(true)
-    }
-
-    pub fn redo(&mut self) -> bool {
-        self.swap_history(false)
-    }
-
-    fn swap_history(&mut self, undo: bool) -> bool {
         let Some(Body::Rig { params, .. }) = &mut self.body else { return false };
-        let (from, to) = if undo { (&mut self.undo, &mut self.redo) } else { (&mut self.redo, &mut self.undo) };
-        let Some(previous) = from.pop() else { return false };
-        to.push(std::mem::replace(params, previous));
-        self.generation += 1;
-        true
+        let done = self.history.undo(|previous| std::mem::replace(params, previous));
+        if done {
+            self.generation += 1;
+        }
+        done
     }
 
-    /// The body for the 3D view (metres; rig frame y up, or OpenCV camera frame for placed
-    /// bodies: the `bool` is true when y points down) and its skeleton.
-    pub fn scene_mesh(&mut self) -> Option<(Mesh, Option<LineSet>, bool)> {
+    /// Applies the last undone parameter edit again.
+    pub fn redo(&mut self) -> bool {
+        let Some(Body::Rig { params, .. }) = &mut self.body else { return false };
+        let done = self.history.redo(|next| std::mem::replace(params, next));
+        if done {
+            self.generation += 1;
+        }
+        done
+    }
+
+    /// The body for the 3D view and its skeleton.
+    pub fn scene_mesh(&mut self) -> Option<BodyScene> {
         match self.body.as_mut()? {
             Body::Rig { rig, params, evaluator, placement } => {
-                let posed = evaluator.evaluate(params).ok()?.to_vec();
+                let posed = logged("posing the body", evaluator.evaluate(params))?.to_vec();
                 let m = rig.metres_per_unit;
                 let joints: Vec<[f32; 3]> = evaluator.joints_world().iter().map(|s| s.translation.to_array()).collect();
-                let (vertices, joints, down) = match placement {
-                    Some((_, t)) => (
-                        crate::body::fit::rig_to_camera(&posed, m, *t),
-                        crate::body::fit::rig_to_camera(&joints, m, *t),
+                let (vertices, joints, y_down) = match placement {
+                    Some(p) => (
+                        crate::body::fit::rig_to_camera(&posed, m, p.camera_translation),
+                        crate::body::fit::rig_to_camera(&joints, m, p.camera_translation),
                         true,
                     ),
                     None => (
@@ -249,14 +300,14 @@ impl BodyBench {
                 mesh.colors = Some(vec![[0.55, 0.68, 0.86, 1.0]; mesh.positions.len()]);
                 let skeleton =
                     self.show_skeleton.then(|| LineSet::skeleton(&joints, &rig.parents, [1.0, 0.8, 0.2, 1.0]));
-                Some((mesh, skeleton, down))
+                Some(BodyScene { mesh, skeleton, y_down })
             }
             Body::Imported { person, .. } => {
-                let vertices = person.vertices(self.lod).ok()?;
-                let tris = MhrLods::embedded().triangles(self.lod).ok()?;
+                let vertices = logged("body vertices", person.vertices(self.lod))?;
+                let tris = logged("LOD triangles", MhrLods::embedded().triangles(self.lod))?;
                 let mut mesh = crate::body::export::body_mesh(vertices, tris);
                 mesh.colors = Some(vec![[0.55, 0.68, 0.86, 1.0]; mesh.positions.len()]);
-                Some((mesh, None, true))
+                Some(BodyScene { mesh, skeleton: None, y_down: true })
             }
         }
     }
@@ -267,15 +318,15 @@ impl BodyBench {
         let (k, vertices, triangles, keypoints): Drawn = match self.body.as_mut()? {
             Body::Imported { person, intrinsics } => (
                 *intrinsics,
-                person.vertices(self.lod).ok()?,
-                MhrLods::embedded().triangles(self.lod).ok()?.to_vec(),
+                logged("body vertices", person.vertices(self.lod))?,
+                logged("LOD triangles", MhrLods::embedded().triangles(self.lod))?.to_vec(),
                 person.keypoints_2d.clone(),
             ),
-            Body::Rig { rig, params, evaluator, placement: Some((k, t)) } => {
-                let posed = evaluator.evaluate(params).ok()?.to_vec();
+            Body::Rig { rig, params, evaluator, placement: Some(p) } => {
+                let posed = logged("posing the body", evaluator.evaluate(params))?.to_vec();
                 (
-                    *k,
-                    crate::body::fit::rig_to_camera(&posed, rig.metres_per_unit, *t),
+                    p.intrinsics,
+                    crate::body::fit::rig_to_camera(&posed, rig.metres_per_unit, p.camera_translation),
                     evaluator.lod.triangles.clone(),
                     Vec::new(),
                 )
@@ -285,15 +336,18 @@ impl BodyBench {
         Some(crate::body::sam3d::overlay(photo, &vertices, &triangles, &k, &keypoints, &[]))
     }
 
-    /// The camera the body is placed in: image size (from the intrinsics' principal point) and
-    /// intrinsics.
-    pub fn camera(&self) -> Option<(u32, u32, Intrinsics)> {
+    /// The camera the body is placed in (imported, or placed by a fit).
+    pub fn camera(&self) -> Option<BodyCamera> {
         let k = match self.body.as_ref()? {
             Body::Imported { intrinsics, .. } => *intrinsics,
-            Body::Rig { placement: Some((k, _)), .. } => *k,
+            Body::Rig { placement: Some(p), .. } => p.intrinsics,
             Body::Rig { placement: None, .. } => return None,
         };
-        Some(((k.cx * 2.0).round() as u32, (k.cy * 2.0).round() as u32, k))
+        Some(BodyCamera {
+            width_px: (k.cx * 2.0).round() as u32,
+            height_px: (k.cy * 2.0).round() as u32,
+            intrinsics: k,
+        })
     }
 
     /// Exports the body: a skinned GLB for rigs, the posed mesh (glTF axes) for imported bodies.
@@ -324,7 +378,10 @@ impl BodyBench {
                 model: params.model.clone(),
                 identity: params.identity.clone(),
                 expression: params.expression.clone(),
-                placement: placement.map(|(k, t)| ([k.focal_px, k.cx, k.cy], t)),
+                placement: placement.map(|p| {
+                    let k = p.intrinsics;
+                    ([k.focal_px, k.cx, k.cy], p.camera_translation)
+                }),
             },
             Body::Imported { person, .. } => crate::io::project::ProjectBody {
                 source: "sam3d".into(),
@@ -365,11 +422,13 @@ impl BodyBench {
                 }
                 rig.check_params(&params)?;
                 let evaluator = Box::new(Evaluator::new(rig.clone(), b.lod)?);
-                let placement = b.placement.map(|(k, t)| (Intrinsics { focal_px: k[0], cx: k[1], cy: k[2] }, t));
+                let placement = b.placement.map(|(k, t)| Placement {
+                    intrinsics: Intrinsics { focal_px: k[0], cx: k[1], cy: k[2] },
+                    camera_translation: t,
+                });
                 self.rig_path = if source == "rig" { b.path.clone() } else { None };
                 self.body = Some(Body::Rig { rig, params, evaluator, placement });
-                self.undo.clear();
-                self.redo.clear();
+                self.history.clear();
                 self.generation += 1;
                 Ok(())
             }
@@ -399,9 +458,9 @@ mod tests {
         b.load_demo();
         let events = b.wait();
         assert!(matches!(events.first(), Some(BodyEvent::Loaded(_))));
-        assert_eq!(b.counts(), Some((18_439, 36_874)));
+        assert_eq!(b.counts(), Some(MeshCounts { vertices: 18_439, triangles: 36_874 }));
         b.set_lod(5).unwrap();
-        assert_eq!(b.counts(), Some((971, 1_938)));
+        assert_eq!(b.counts(), Some(MeshCounts { vertices: 971, triangles: 1_938 }));
         assert!(b.set_lod(7).is_err());
         b.begin_edit();
         if let Some(Body::Rig { params, .. }) = &mut b.body {
@@ -412,8 +471,10 @@ mod tests {
         let Some(Body::Rig { params, .. }) = &b.body else { panic!("a rig") };
         assert_eq!(params.model[10], 0.0);
         assert!(b.redo());
-        let (mesh, skeleton, down) = b.scene_mesh().unwrap();
-        assert_eq!(mesh.positions.len(), 971);
-        assert!(skeleton.is_some() && !down);
+        let scene = b.scene_mesh().unwrap();
+        assert_eq!(scene.mesh.positions.len(), 971);
+        assert!(scene.skeleton.is_some() && !scene.y_down);
+        // A fit needs a non-empty mask and no running job.
+        assert!(matches!(b.fit(&Mask::new(8, 8)), Err(FitError::EmptyMask)));
     }
 }

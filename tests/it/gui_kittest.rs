@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use carve::app::bodies::MeshCounts;
 use carve::app::{CarveApp, SideTab, StartImage};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
@@ -46,7 +47,7 @@ fn mug_on_screen(app: &CarveApp) -> (egui::Pos2, carve::Mask) {
     let d = mug.distance_to_outside();
     let (i, _) = d.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).expect("pixels");
     let (x, y) = ((i as u32 % mug.width()) as f32 + 0.5, (i as u32 / mug.width()) as f32 + 0.5);
-    let rect = app.photo_rect.expect("the photo is drawn");
+    let rect = app.photo_rect().expect("the photo is drawn");
     let pos = egui::pos2(
         rect.min.x + x / mug.width() as f32 * rect.width(),
         rect.min.y + y / mug.height() as f32 * rect.height(),
@@ -57,7 +58,7 @@ fn mug_on_screen(app: &CarveApp) -> (egui::Pos2, carve::Mask) {
 /// Mean red minus blue over the mug's pixels on screen (the first mask colour is red; the mug is
 /// blue), and the mean over a rectangle of the frame.
 fn mug_redness(img: &image::RgbaImage, app: &CarveApp, mug: &carve::Mask) -> f64 {
-    let rect = app.photo_rect.expect("photo");
+    let rect = app.photo_rect().expect("photo");
     let (mut sum, mut n) = (0.0f64, 0.0f64);
     for y in (0..mug.height()).step_by(3) {
         for x in (0..mug.width()).step_by(3) {
@@ -121,7 +122,7 @@ fn click_undo_redo_lift() {
     h.state_mut().workbench.selected = Some(0);
     h.run_steps(2);
     let viewport = egui::Rect::from_min_max(
-        egui::pos2(h.state().photo_rect.expect("photo").max.x + 20.0, 60.0),
+        egui::pos2(h.state().photo_rect().expect("photo").max.x + 20.0, 60.0),
         egui::pos2(1270.0, 780.0),
     );
     let before_lift = region_stats(&h.render().expect("render"), viewport);
@@ -194,7 +195,7 @@ fn lod_switch_changes_the_displayed_counts() {
     h.run_steps(3);
     h.get_by_label("Bodies").click();
     h.run_steps(2);
-    assert!(h.state().side_tab == SideTab::Bodies);
+    assert!(h.state().side_tab() == SideTab::Bodies);
     h.get_by_label("Demo body").click();
     let mut steps = Vec::new();
     wait_idle(&mut h, &mut steps);
@@ -222,11 +223,11 @@ fn failing_model_load_shows_an_error_and_keeps_masks() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("image_encoder.pt"), b"not a model").unwrap();
     h.get_by_label("SAM 3").click();
-    h.state_mut().model_folder = dir.path().display().to_string();
+    h.state_mut().set_model_folder(dir.path().display().to_string());
     h.run_steps(2);
     h.get_by_label("Load").click();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while h.state().toasts.iter().all(|t| !t.1) {
+    while h.state().toasts().iter().all(|t| !t.is_error) {
         h.step();
         assert!(Instant::now() < deadline, "no error toast");
         std::thread::sleep(Duration::from_millis(20));
@@ -234,7 +235,7 @@ fn failing_model_load_shows_an_error_and_keeps_masks() {
     h.run_steps(3);
     let toast = h.get_by_label_contains("model not loaded");
     let text = toast.value().unwrap_or_default();
-    let label = format!("{text} {:?}", h.state().toasts);
+    let label = format!("{text} {:?}", h.state().toasts());
     assert!(label.contains(&dir.path().display().to_string()), "the error names the folder: {label}");
     assert_eq!(h.state().workbench.masks.len(), 1, "the mask survives the failed load");
     assert_eq!(h.state().workbench.engine(), Some(carve::segment::EngineKind::Classical));
@@ -245,7 +246,7 @@ fn autosave_survives_a_crash_and_projects_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let autosave = dir.path().join("autosave.carve");
     let mut h = harness();
-    h.state_mut().autosave_path = Some(autosave.clone());
+    h.state_mut().set_autosave_path(Some(autosave.clone()));
     h.run_steps(3);
     let (pos, _) = mug_on_screen(h.state());
     let mut steps = Vec::new();
@@ -271,7 +272,7 @@ fn autosave_survives_a_crash_and_projects_reopen() {
     // "Crash": the window goes away; a new one recovers the session.
     drop(h);
     let mut h = harness();
-    h.state_mut().autosave_path = None;
+    h.state_mut().set_autosave_path(None);
     h.run_steps(2);
     assert!(h.state().workbench.masks.is_empty());
     h.state_mut().open_project(&autosave);
@@ -282,18 +283,18 @@ fn autosave_survives_a_crash_and_projects_reopen() {
     h.run_steps(3);
     assert_eq!(h.state().workbench.masks.len(), 1);
     assert_eq!(h.state().bodies.lod, 3);
-    assert_eq!(h.state().bodies.counts(), Some((4_899, 9_794)));
+    assert_eq!(h.state().bodies.counts(), Some(MeshCounts { vertices: 4_899, triangles: 9_794 }));
     // A broken project is an error toast; what is open stays.
     std::fs::write(&project, b"{ not json").unwrap();
     h.state_mut().open_project(&project);
     h.run_steps(3);
-    assert!(h.state().toasts.iter().any(|t| t.1 && t.0.contains("p.carve")), "{:?}", h.state().toasts);
+    assert!(h.state().toasts().iter().any(|t| t.is_error && t.text.contains("p.carve")), "{:?}", h.state().toasts());
     assert_eq!(h.state().workbench.masks.len(), 1);
 }
 
 /// Screen position of image pixel `(x, y)`.
 fn to_screen(app: &CarveApp, x: f32, y: f32) -> egui::Pos2 {
-    let rect = app.photo_rect.expect("photo");
+    let rect = app.photo_rect().expect("photo");
     let (w, h) = (app.workbench.image.width() as f32, app.workbench.image.height() as f32);
     egui::pos2(rect.min.x + x / w * rect.width(), rect.min.y + y / h * rect.height())
 }
@@ -331,7 +332,7 @@ fn box_drag_and_brush_strokes() {
     // Brush (R): a stroke across empty table adds pixels; Ctrl+Z takes the stroke back.
     h.key_press(egui::Key::R);
     h.run_steps(2);
-    assert_eq!(h.state().tool, carve::app::Tool::Brush);
+    assert_eq!(h.state().tool(), carve::app::Tool::Brush);
     let before = h.state().workbench.masks[0].mask.area();
     let (a, b) = (to_screen(h.state(), 560.0, 700.0), to_screen(h.state(), 760.0, 700.0));
     drag(&mut h, a, b);
