@@ -12,8 +12,9 @@ use crate::segment::EngineChoice;
 pub struct MasksPanelState {
     /// The text prompt being typed.
     pub text_query: String,
-    /// Hypothesis thumbnails of the selected mask, for a workbench generation.
-    thumbnails: GenerationCache<Vec<egui::TextureHandle>>,
+    /// Hypothesis thumbnails of the selected mask (which one, its textures), for a workbench
+    /// generation: selecting another mask is no edit, so the mask index is checked too.
+    thumbnails: GenerationCache<(usize, Vec<egui::TextureHandle>)>,
 }
 
 impl CarveApp {
@@ -158,10 +159,14 @@ impl CarveApp {
             return;
         }
         let rgb = self.workbench.image.rgb();
-        let thumbnails = self.masks_panel.thumbnails.update(self.workbench.generation, || {
+        if self.masks_panel.thumbnails.get(self.workbench.generation).is_some_and(|(shown, _)| *shown != i) {
+            self.masks_panel.thumbnails.invalidate();
+        }
+        let (_, thumbnails) = self.masks_panel.thumbnails.update(self.workbench.generation, || {
             let tw = 96usize;
             let th = (tw as f32 * rgb.height() as f32 / rgb.width() as f32).round().max(1.0) as usize;
-            m.hypotheses
+            let textures = m
+                .hypotheses
                 .iter()
                 .enumerate()
                 .map(|(k, h)| {
@@ -183,7 +188,8 @@ impl CarveApp {
                         egui::TextureOptions::LINEAR,
                     )
                 })
-                .collect()
+                .collect();
+            (i, textures)
         });
         ui.label("Hypotheses (click to choose)");
         let mut chosen = None;
