@@ -8,15 +8,11 @@
 pub mod app;
 pub mod body;
 pub mod core;
-pub mod demo;
-pub mod geometry;
 pub mod io;
 pub mod lift;
 pub mod model;
-pub mod project;
 pub mod render;
 pub mod segment;
-pub mod task;
 
 pub use crate::core::camera::Camera;
 pub use crate::core::image::{Image, ImageError};

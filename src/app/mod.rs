@@ -3,6 +3,7 @@
 //! no UI lives in `workbench` (masks) and `bodies` (body rigs); all work happens in the library.
 
 pub mod bodies;
+pub mod viewport;
 pub mod workbench;
 
 use std::path::{Path, PathBuf};

@@ -2,6 +2,7 @@
 //! pipeline step headless. `--json` prints a machine-readable summary on stdout; progress and
 //! messages go to stderr; errors exit non-zero with a one-line reason.
 
+#[path = "body.rs"]
 mod cli_body;
 
 use std::path::PathBuf;
