@@ -1,0 +1,216 @@
+//! `carve segment`: one photo from clicks, a box or a text prompt, or a folder of photos with a
+//! prompts file (`--batch`); masks as PNG, optionally COCO and polygon JSON.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use carve::segment::EngineKind;
+use carve::segment::run::{BatchItem, MaskSummary, make_segmenter, segment_image};
+use carve::{BoxPrompt, PointPrompt, Prompt};
+use serde::Serialize;
+
+use crate::args::{self, JsonArg, ModelsArg};
+use crate::output::{self, Text};
+
+#[derive(clap::Args)]
+#[command(
+    after_help = "Coordinates are pixels of the original image: x right, y down, origin at the top-left corner.\n\
+Batch mode: carve segment --batch DIR --prompts prompts.json --out-dir OUT, where prompts.json maps file names to\n\
+{\"points\": [[x, y]], \"neg_points\": [[x, y]], \"box\": [x0, y0, x1, y1], \"text\": \"...\"}."
+)]
+pub struct SegmentArgs {
+    /// The photo to segment.
+    #[arg(required_unless_present = "batch", conflicts_with = "batch")]
+    image: Option<PathBuf>,
+    /// A positive click X,Y (repeatable).
+    #[arg(long = "point", value_name = "X,Y", value_parser = args::positive_point)]
+    points: Vec<PointPrompt>,
+    /// A negative click X,Y (repeatable).
+    #[arg(long = "neg-point", value_name = "X,Y", allow_hyphen_values = true, value_parser = args::negative_point)]
+    neg_points: Vec<PointPrompt>,
+    /// A box X0,Y0,X1,Y1.
+    #[arg(long = "box", value_name = "X0,Y0,X1,Y1", value_parser = args::bbox)]
+    bbox: Option<BoxPrompt>,
+    /// A concept prompt ("red ball"); needs a SAM 3 model folder.
+    #[arg(long)]
+    text: Option<String>,
+    /// Which engine: auto = SAM 3 when a valid model folder is found, else classical.
+    #[arg(long, value_enum, default_value = "auto")]
+    engine: carve::segment::EngineChoice,
+    #[command(flatten)]
+    models: ModelsArg,
+    /// Where to write the best mask (PNG, 0/255, image size).
+    #[arg(long, value_name = "MASK.png", required_unless_present = "batch")]
+    out: Option<PathBuf>,
+    /// Also write every hypothesis/instance as numbered PNGs into this folder.
+    #[arg(long, value_name = "DIR")]
+    all_masks: Option<PathBuf>,
+    /// Write COCO JSON (RLE segmentations, one annotation per mask).
+    #[arg(long, value_name = "OUT.json")]
+    coco: Option<PathBuf>,
+    /// Write polygons JSON (simplified contours, holes kept).
+    #[arg(long, value_name = "OUT.json")]
+    polygons: Option<PathBuf>,
+    /// Batch mode: segment the files named in --prompts from this folder.
+    #[arg(long, value_name = "DIR", requires_all = ["prompts", "out_dir"])]
+    batch: Option<PathBuf>,
+    /// Batch mode: prompts per file name (JSON).
+    #[arg(long, value_name = "prompts.json")]
+    prompts: Option<PathBuf>,
+    /// Batch mode: where the masks go (<stem>.png each).
+    #[arg(long, value_name = "DIR")]
+    out_dir: Option<PathBuf>,
+    #[command(flatten)]
+    output: JsonArg,
+}
+
+/// What `carve segment IMAGE --json` prints.
+#[derive(Serialize)]
+struct SegmentSummary<'a> {
+    image: &'a Path,
+    width: u32,
+    height: u32,
+    engine: EngineKind,
+    /// Best first.
+    masks: Vec<MaskSummary>,
+    encode_ms: f64,
+    decode_ms: f64,
+    /// The best mask first, then --all-masks, --coco and --polygons files.
+    written: Vec<PathBuf>,
+}
+
+/// What `carve segment --batch … --json` prints.
+#[derive(Serialize)]
+struct BatchSummary<'a> {
+    images: &'a [BatchItem],
+    summary: BatchCounts,
+}
+
+#[derive(Serialize)]
+struct BatchCounts {
+    total: usize,
+    ok: usize,
+    failed: usize,
+    median_decode_ms: Option<f64>,
+}
+
+pub fn run(args: &SegmentArgs) -> anyhow::Result<()> {
+    let models = args.models.discover()?;
+    let mut segmenter = make_segmenter(args.engine, &models)?;
+    if let Some(dir) = &args.batch {
+        return batch(args, dir, segmenter);
+    }
+    let (Some(image_path), Some(out)) = (&args.image, &args.out) else {
+        anyhow::bail!("give an IMAGE and --out MASK.png (or --batch DIR --prompts FILE --out-dir DIR)");
+    };
+    let mut prompt = Prompt { text: args.text.clone(), bbox: args.bbox, ..Default::default() };
+    prompt.points.extend(args.points.iter().chain(&args.neg_points));
+    let image = carve::Image::load(image_path)?;
+    prompt.validate(image.width(), image.height()).with_context(|| image_path.display().to_string())?;
+    let cleanup = carve::segment::postprocess::Cleanup::for_image(image.width(), image.height());
+    let outcome = carve::core::task::run_with_terminal_progress("segment", {
+        let image = image.clone();
+        move |progress| {
+            let outcome = segment_image(segmenter.as_mut(), &image, &prompt, Some(cleanup), progress);
+            (outcome, segmenter)
+        }
+    })?
+    .0?;
+    let empty = carve::Mask::new(image.width(), image.height());
+    let (best_mask, best_score) = match outcome.masks.first() {
+        Some(best) => (&best.mask, best.score),
+        // A concept absent from the photo is an answer, not an error: an empty mask.
+        None if args.text.is_some() => (&empty, 0.0),
+        None => anyhow::bail!("{}: the engine returned no mask", image_path.display()),
+    };
+    best_mask.save_png(out)?;
+    let mut written = vec![out.clone()];
+    if let Some(dir) = &args.all_masks {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        for (i, m) in outcome.masks.iter().enumerate() {
+            let path = dir.join(format!("mask_{:02}.png", i + 1));
+            m.mask.save_png(&path)?;
+            written.push(path);
+        }
+    }
+    let file_name =
+        image_path.file_name().map_or_else(|| image_path.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let export = carve::io::mask_export::ExportImage {
+        file_name: &file_name,
+        width: image.width(),
+        height: image.height(),
+        masks: outcome
+            .masks
+            .iter()
+            .map(|m| carve::io::mask_export::ExportMask {
+                mask: &m.mask,
+                score: m.score,
+                label: m.label.as_deref().or(args.text.as_deref()),
+                engine: m.engine.as_str(),
+            })
+            .collect(),
+    };
+    if let Some(path) = &args.coco {
+        carve::io::mask_export::write_coco(path, std::slice::from_ref(&export))?;
+        written.push(path.clone());
+    }
+    if let Some(path) = &args.polygons {
+        carve::io::mask_export::write_polygons(path, &export)?;
+        written.push(path.clone());
+    }
+    let summary = SegmentSummary {
+        image: image_path,
+        width: image.width(),
+        height: image.height(),
+        engine: outcome.engine,
+        masks: outcome.masks.iter().map(MaskSummary::of).collect(),
+        encode_ms: outcome.encode_ms,
+        decode_ms: outcome.decode_ms,
+        written,
+    };
+    output::finish(args.output.json, &summary, |s| {
+        Text::Stderr(format!(
+            "{} engine: {} mask(s), best score {best_score:.3}, area {} px; encode {:.0} ms, decode {:.0} ms → {}",
+            s.engine.as_str(),
+            s.masks.len(),
+            best_mask.area(),
+            s.encode_ms,
+            s.decode_ms,
+            out.display()
+        ))
+    })
+}
+
+/// `--batch DIR`: every file named in `--prompts`, masks into `--out-dir`.
+fn batch(args: &SegmentArgs, dir: &Path, mut segmenter: Box<dyn carve::segment::Segmenter>) -> anyhow::Result<()> {
+    let (Some(prompts_path), Some(out_dir)) = (&args.prompts, &args.out_dir) else {
+        anyhow::bail!("--batch needs --prompts FILE and --out-dir DIR");
+    };
+    let prompts = carve::segment::run::read_prompts(prompts_path)?;
+    let (dir, out_dir) = (dir.to_owned(), out_dir.clone());
+    let items = carve::core::task::run_with_terminal_progress("segment", move |progress| {
+        carve::segment::run::run_batch(segmenter.as_mut(), &dir, &prompts, &out_dir, progress)
+    })??;
+    let ok = items.iter().filter(|i| i.ok).count();
+    let mut decode_ms: Vec<f64> = items.iter().filter(|i| i.ok).map(|i| i.decode_ms).collect();
+    decode_ms.sort_by(f64::total_cmp);
+    let median_decode_ms = decode_ms.get(decode_ms.len() / 2).copied();
+    for item in items.iter().filter(|i| !i.ok) {
+        eprintln!("skipped {}: {}", item.file, item.error.as_deref().unwrap_or("unknown error"));
+    }
+    let summary = BatchSummary {
+        images: &items,
+        summary: BatchCounts { total: items.len(), ok, failed: items.len() - ok, median_decode_ms },
+    };
+    output::finish(args.output.json, &summary, |s| {
+        Text::Stderr(format!(
+            "segmented {ok} of {} image(s); median decode {:.0} ms",
+            s.summary.total,
+            median_decode_ms.unwrap_or(0.0)
+        ))
+    })?;
+    if ok == 0 && !items.is_empty() {
+        anyhow::bail!("no image of the batch could be segmented");
+    }
+    Ok(())
+}
