@@ -34,9 +34,9 @@ fn allowed(module: &str) -> Option<&'static [&'static str]> {
 /// External crates a layer must not use.
 fn forbidden_crates(module: &str) -> &'static [&'static str] {
     match module {
-        "core" => &["egui", "eframe", "egui_wgpu", "wgpu", "tch", "rfd"],
-        "io" | "model" | "segment" | "lift" | "body" => &["egui", "eframe", "egui_wgpu", "wgpu", "rfd"],
-        "render" => &["egui", "eframe", "egui_wgpu", "tch", "rfd"],
+        "core" => &["egui", "eframe", "egui_wgpu", "wgpu", "tch", "rfd", "indicatif"],
+        "io" | "model" | "segment" | "lift" | "body" => &["egui", "eframe", "egui_wgpu", "wgpu", "rfd", "indicatif"],
+        "render" => &["egui", "eframe", "egui_wgpu", "tch", "rfd", "indicatif"],
         _ => &[],
     }
 }

@@ -65,7 +65,7 @@ pub fn run(args: &LiftArgs) -> anyhow::Result<()> {
         None => None,
     };
     let params = carve::lift::LiftParams { voxels: args.voxels, iterations: args.iters, ..Default::default() };
-    let out = carve::core::task::run_with_terminal_progress("lift", move |progress| {
+    let out = crate::progress::run_with_terminal_progress("lift", move |progress| {
         carve::lift::lift_with(&image, &mask, &params, depth.as_ref(), progress)
     })?
     .with_context(|| format!("cannot lift {} with {}", args.image.display(), args.mask.display()))?;

@@ -10,6 +10,7 @@ mod body;
 mod lift;
 mod models;
 mod output;
+mod progress;
 mod render;
 mod segment;
 

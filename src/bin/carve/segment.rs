@@ -108,7 +108,7 @@ pub fn run(args: &SegmentArgs) -> anyhow::Result<()> {
     let image = carve::Image::load(image_path)?;
     prompt.validate(image.width(), image.height()).with_context(|| image_path.display().to_string())?;
     let cleanup = carve::segment::postprocess::Cleanup::for_image(image.width(), image.height());
-    let outcome = carve::core::task::run_with_terminal_progress("segment", {
+    let outcome = crate::progress::run_with_terminal_progress("segment", {
         let image = image.clone();
         move |progress| {
             let outcome = segment_image(segmenter.as_mut(), &image, &prompt, Some(cleanup), progress);
@@ -188,7 +188,7 @@ fn batch(args: &SegmentArgs, dir: &Path, mut segmenter: Box<dyn carve::segment::
     };
     let prompts = carve::segment::run::read_prompts(prompts_path)?;
     let (dir, out_dir) = (dir.to_owned(), out_dir.clone());
-    let items = carve::core::task::run_with_terminal_progress("segment", move |progress| {
+    let items = crate::progress::run_with_terminal_progress("segment", move |progress| {
         carve::segment::run::run_batch(segmenter.as_mut(), &dir, &prompts, &out_dir, progress)
     })??;
     let ok = items.iter().filter(|i| i.ok).count();

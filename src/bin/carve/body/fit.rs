@@ -97,7 +97,7 @@ pub fn run(a: &FitArgs) -> anyhow::Result<()> {
     let result = {
         let rig = rig.clone();
         let mask = mask.clone();
-        carve::core::task::run_with_terminal_progress("fitting", move |progress| {
+        crate::progress::run_with_terminal_progress("fitting", move |progress| {
             body::fit::fit(&rig, &mask, &keypoints, k, &options, progress)
         })?
     }?;
