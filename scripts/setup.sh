@@ -2,7 +2,8 @@
 # Idempotent setup for Carve on Debian 12 (run as root, or with sudo available).
 #  1. Debian packages the app and the tests need (skipped when already installed).
 #  2. .venv with torch==2.13.0 (libtorch for tch 0.26) and the Python packages tools/ and tests use
-#     (skipped when tools/requirements.txt has not changed since the last successful install).
+#     (skipped when tools/requirements.txt has not changed since the last successful install), then
+#     sam2 (a source distribution built against that torch; skipped when installed at the pinned version).
 #  3. Rust via rustup when no cargo is found (the project needs Rust >= 1.90).
 #  4. .venv/libtorch -> the wheel's torch folder, which .cargo/config.toml points LIBTORCH at.
 set -euo pipefail
@@ -44,6 +45,20 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ ! -x .venv/bin/pyt
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -r tools/requirements.txt
   echo "$want" > "$stamp"
+fi
+
+# SAM 2.1 (tools/export_sam2.py, tools/sam2_reference.py): the PyPI `sam2` is a source distribution
+# that compiles against the installed torch, so it is installed after requirements.txt, without
+# build isolation and without its optional CUDA extension. Redone when the pins change or when sam2
+# is missing (e.g. after the .venv was recreated).
+SAM2_PACKAGES="sam2==1.1.0 hydra-core==1.3.8 iopath==0.1.10"
+sam2_stamp=.venv/.carve-sam2
+if [ ! -f "$sam2_stamp" ] || [ "$(cat "$sam2_stamp")" != "$SAM2_PACKAGES" ] \
+  || ! .venv/bin/python -c 'import sam2' >/dev/null 2>&1; then
+  echo "setup: installing $SAM2_PACKAGES into .venv" >&2
+  # shellcheck disable=SC2086
+  SAM2_BUILD_CUDA=0 .venv/bin/python -m pip install -q --no-build-isolation $SAM2_PACKAGES
+  echo "$SAM2_PACKAGES" > "$sam2_stamp"
 fi
 
 # Node.js for the Khronos glTF-Validator used by the tests (npm `gltf-validator`, in .venv/node).

@@ -23,9 +23,6 @@ classes with fewer/narrower layers (same input size and same tensor interface), 
 import argparse
 import contextlib
 import copy
-import gc
-import json
-import resource
 import shutil
 import sys
 import time
@@ -36,6 +33,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn as nn
+
+from torchscript_export import (ClickDecoder, check_click_decoder_dynamic_n, compare, finish_export,
+                                manifest_lines, peak_rss_mb, trace_save_check)
 
 IMAGE_SIZE = 1008
 CONTEXT_LENGTH = 32
@@ -288,42 +288,6 @@ class ImageEncoder(nn.Module):
         return fpn[0], fpn[1], fpn[2], s0, s1, embed
 
 
-class ClickDecoder(nn.Module):
-    """SAM 2-style prompt encoder + mask decoder of the SAM 3 tracker, as called by
-    SAM3InteractiveImagePredictor._predict (sam3/model/sam1_task_predictor.py)."""
-
-    def __init__(self, model):
-        super().__init__()
-        tracker = model.inst_interactive_predictor.model
-        self.prompt_encoder = tracker.sam_prompt_encoder
-        self.mask_decoder = tracker.sam_mask_decoder
-
-    def forward(self, sam_image_embed, sam_feat_s0, sam_feat_s1, point_coords, point_labels,
-                mask_input, has_mask_input):
-        pe = self.prompt_encoder
-        # boxes are given as two corner points with labels 2, 3 (first), exactly like _predict
-        # does, so `boxes=None` and the prompt encoder appends one padding point (label -1).
-        sparse, dense_mask = pe(points=(point_coords, point_labels), boxes=None, masks=mask_input)
-        h, w = pe.image_embedding_size
-        dense_none = pe.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(
-            sparse.shape[0], -1, h, w)
-        dense = torch.where(has_mask_input.reshape(1, 1, 1, 1) > 0.5, dense_mask, dense_none)
-        md = self.mask_decoder
-        masks, iou, _tokens, obj = md.predict_masks(
-            image_embeddings=sam_image_embed,
-            image_pe=pe.get_dense_pe(),
-            sparse_prompt_embeddings=sparse,
-            dense_prompt_embeddings=dense,
-            repeat_image=False,
-            high_res_features=[sam_feat_s0, sam_feat_s1],
-        )
-        # multimask_output=True branch of MaskDecoder.forward
-        multi_masks, multi_iou = masks[:, 1:, :, :], iou[:, 1:]
-        # multimask_output=False branch (dynamic_multimask_via_stability is on in the tracker)
-        single_mask, single_iou = md._dynamic_multimask_via_stability(masks, iou)
-        return multi_masks, multi_iou, obj, single_mask, single_iou
-
-
 class TextEncoder(nn.Module):
     """VETextEncoder.forward (sam3/model/text_encoder_ve.py) after tokenisation."""
 
@@ -397,30 +361,6 @@ def no_box_pooling(model):
         geo.boxes_pool_project = saved
 
 
-class _NoRecord(contextlib.ContextDecorator):
-    def __init__(self, *args, **kwargs):
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-
-@contextlib.contextmanager
-def no_profiler_ranges():
-    """Sam3Image.forward_grounding wraps its stages in torch.profiler.record_function; traced,
-    those become profiler::_record_function_enter_new/_exit nodes. They are no-ops for the
-    numbers, so keep them out of the graph."""
-    saved = torch.profiler.record_function
-    torch.profiler.record_function = _NoRecord
-    try:
-        yield
-    finally:
-        torch.profiler.record_function = saved
-
-
 # ----------------------------------------------------------------------------------------------
 # Helpers
 # ----------------------------------------------------------------------------------------------
@@ -449,92 +389,6 @@ def tokenize(texts, path=None):
     return tok(texts, context_length=CONTEXT_LENGTH)
 
 
-def max_abs_diff(a, b) -> float:
-    """max |a - b|; inf if either side has a non-finite value (NaN must never pass)."""
-    if not a.numel():
-        return 0.0
-    if a.dtype == torch.bool or not a.is_floating_point():
-        return float((a.long() - b.long()).abs().max())
-    if not (torch.isfinite(a).all() and torch.isfinite(b).all()):
-        return float("inf")
-    return float((a - b).abs().max())
-
-
-def compare(tag, got, want, tol, report):
-    got = got if isinstance(got, (tuple, list)) else (got,)
-    want = want if isinstance(want, (tuple, list)) else (want,)
-    assert len(got) == len(want), (tag, len(got), len(want))
-    worst = 0.0
-    for g, w in zip(got, want):
-        assert tuple(g.shape) == tuple(w.shape), (tag, g.shape, w.shape)
-        worst = max(worst, max_abs_diff(g, w))
-    report.append({"check": tag, "max_abs_diff": worst, "tol": tol, "ok": worst <= tol})
-    status = "ok" if worst <= tol else "FAIL"
-    print(f"  [{status}] {tag}: max|diff| = {worst:.3g} (tol {tol:g})", flush=True)
-    return worst <= tol
-
-
-def foreign_ops(module) -> list:
-    """Ops in the graph (recursively) that are not aten/prim: those would not load in tch."""
-    bad = set()
-
-    def visit(graph):
-        for node in graph.nodes():
-            kind = node.kind()
-            ns = kind.split("::")[0]
-            if ns not in ("aten", "prim"):
-                bad.add(kind)
-            if kind == "prim::PythonOp":
-                bad.add(kind)
-            for block in node.blocks():
-                visit(block)
-
-    visit(module.inlined_graph)
-    return sorted(bad)
-
-
-def trace_save_check(name, wrapper, inputs, out_dir, timings, report, tol=0.0, keep=True):
-    t0 = time.perf_counter()
-    with torch.no_grad():
-        eager = wrapper(*inputs)
-    t1 = time.perf_counter()
-    with torch.no_grad(), no_profiler_ranges():
-        traced = torch.jit.trace(wrapper, inputs, strict=False, check_trace=False)
-    t2 = time.perf_counter()
-    path = out_dir / f"{name}.pt"
-    traced.save(str(path))
-    del traced
-    loaded = torch.jit.load(str(path))
-    t3 = time.perf_counter()
-    with torch.no_grad():
-        got = loaded(*inputs)
-    t4 = time.perf_counter()
-    timings[name] = {"eager_run_s": round(t1 - t0, 3), "trace_s": round(t2 - t1, 3),
-                     "save_load_s": round(t3 - t2, 3), "traced_run_s": round(t4 - t3, 3),
-                     "size_bytes": path.stat().st_size}
-    bad = foreign_ops(loaded)
-    if bad:
-        raise SystemExit(f"{name}: graph contains ops plain libtorch cannot load: {bad}")
-    compare(f"{name}: reloaded vs eager", got, eager, tol, report)
-    del got
-    timings[name]["peak_rss_mb_so_far"] = peak_rss_mb()
-    print(f"  {name}.pt {path.stat().st_size / 1e6:.1f} MB, eager {t1 - t0:.2f}s, trace {t2 - t1:.2f}s, "
-          f"traced run {t4 - t3:.2f}s, peak RSS so far {peak_rss_mb():.0f} MB", flush=True)
-    if not keep:  # the reloaded copy is a second set of weights (1.9 GB for the full encoder)
-        del loaded
-        loaded = None
-    gc.collect()
-    return loaded, eager
-
-
-def peak_rss_mb() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-
-
-def toml_list(xs):
-    return "[" + ", ".join(json.dumps(x) for x in xs) + "]"
-
-
 IO = {
     "image_encoder": (["image"],
                       ["fpn0", "fpn1", "fpn2", "sam_feat_s0", "sam_feat_s1", "sam_image_embed"]),
@@ -558,26 +412,9 @@ def write_manifest(out_dir: Path, tiny: bool, checkpoint, tok_ids, mask_size, nu
             + ("(--tiny: reduced depth/width, same interface; for tests only)" if tiny else "(official sizes)")
             + (f" with weights from {Path(checkpoint).name}" if checkpoint else ", random weights")
             + ". See tools/SAM3_EXPORT_NOTES.md.")
-    lines = [
-        "format = 1",
-        'kind = "sam3"',
-        f"name = {json.dumps(name)}",
-        f"weights = {json.dumps(weights)}",
-        f"description = {json.dumps(desc)}",
-        "[files]",
-        'image_encoder = "image_encoder.pt"',
-        'click_decoder = "click_decoder.pt"',
-        'text_encoder = "text_encoder.pt"',
-        'grounding_decoder = "grounding_decoder.pt"',
-        f'vocab = "{VOCAB_NAME}"',
-        "[input]",
-        f"width = {IMAGE_SIZE}",
-        f"height = {IMAGE_SIZE}",
-        "mean = [0.5, 0.5, 0.5]",
-        "std = [0.5, 0.5, 0.5]",
-    ]
-    for mod, (ins, outs) in IO.items():
-        lines += [f"[tensors.{mod}]", f"inputs = {toml_list(ins)}", f"outputs = {toml_list(outs)}"]
+    files = {"image_encoder": "image_encoder.pt", "click_decoder": "click_decoder.pt",
+             "text_encoder": "text_encoder.pt", "grounding_decoder": "grounding_decoder.pt", "vocab": VOCAB_NAME}
+    lines = manifest_lines("sam3", name, weights, desc, files, IMAGE_SIZE, [0.5] * 3, [0.5] * 3, IO)
     lines += [
         "[config]",
         f"context_length = {CONTEXT_LENGTH}",
@@ -718,7 +555,8 @@ def main():
         del enc_w
 
         print("click_decoder ...", flush=True)
-        clk_w = ClickDecoder(model).eval()
+        tracker = model.inst_interactive_predictor.model
+        clk_w = ClickDecoder(tracker.sam_prompt_encoder, tracker.sam_mask_decoder).eval()
         coords = torch.tensor([[[500.0, 400.0], [300.0, 250.0], [700.0, 650.0]]])
         labels = torch.tensor([[1, 2, 3]], dtype=torch.int64)
         mask_in = torch.zeros(1, 1, 288, 288)
@@ -726,19 +564,7 @@ def main():
         clk, _ = trace_save_check("click_decoder", clk_w,
                                   (feats[5], feats[3], feats[4], coords, labels, mask_in, has_mask),
                                   out_dir, timings, report)
-        # one graph for any number of points, with and without mask input
-        g = torch.Generator().manual_seed(1)
-        for n in (1, 2, 5, 9):
-            c = torch.rand(1, n, 2, generator=g) * IMAGE_SIZE
-            lab = torch.randint(0, 2, (1, n), generator=g)
-            if n >= 5:
-                lab[0, :2] = torch.tensor([2, 3])
-            for hm in (0.0, 1.0):
-                m = torch.randn(1, 1, 288, 288, generator=g) * 5
-                with torch.no_grad():
-                    want = clk_w(feats[5], feats[3], feats[4], c, lab, m, torch.tensor([hm]))
-                    got = clk(feats[5], feats[3], feats[4], c, lab, m, torch.tensor([hm]))
-                compare(f"click_decoder N={n} has_mask={int(hm)} vs eager", got, want, 1e-5, report)
+        check_click_decoder_dynamic_n(clk, clk_w, (feats[5], feats[3], feats[4]), IMAGE_SIZE, 288, report)
 
         print("text_encoder ...", flush=True)
         txt_w = TextEncoder(model).eval()
@@ -777,17 +603,7 @@ def main():
                    {"sot": tok.sot_token_id, "eot": tok.eot_token_id, "vocab_size": tok.vocab_size},
                    mask_size, num_queries)
 
-    timings["total_s"] = round(time.perf_counter() - t_start, 3)
-    timings["peak_rss_mb"] = peak_rss_mb()
-    timings["threads"] = args.threads
-    timings["parameters"] = n_params
-    (out_dir / "export_report.json").write_text(json.dumps({"timings": timings, "checks": report, **ckpt_report}, indent=1))
-    size = sum(p.stat().st_size for p in out_dir.iterdir() if p.is_file())
-    failed = [r for r in report if not r["ok"]]
-    print(f"wrote {out_dir} ({size / 1e6:.1f} MB) in {timings['total_s']:.1f}s, "
-          f"peak RSS {timings['peak_rss_mb']:.0f} MB, {len(report) - len(failed)}/{len(report)} checks ok")
-    if failed:
-        sys.exit("some checks failed: " + ", ".join(r["check"] for r in failed))
+    finish_export(out_dir, t_start, timings, report, args.threads, n_params, ckpt_report)
 
 
 if __name__ == "__main__":

@@ -72,8 +72,8 @@ impl EngineState {
     }
 }
 
-/// The engine a new photo starts with: `auto` over the model folders found (SAM 3 when a valid one
-/// is present), else the classical engine and the reason, for an error toast.
+/// The engine a new photo starts with: `auto` over the model folders found (SAM 3, else SAM 2.1,
+/// when a valid one is present), else the classical engine and the reason, for an error toast.
 pub fn window_segmenter() -> (Box<dyn Segmenter>, Option<String>) {
     let models = crate::model::discover(None).unwrap_or_else(|e| {
         tracing::warn!("looking for model folders: {e}");
@@ -83,7 +83,7 @@ pub fn window_segmenter() -> (Box<dyn Segmenter>, Option<String>) {
         Ok(s) => (s, None),
         Err(e) => (
             Box::new(crate::segment::ClassicalSegmenter::default()),
-            Some(format!("SAM 3 unavailable, using the classical engine: {e}")),
+            Some(format!("model engine unavailable, using the classical engine: {e}")),
         ),
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! ```toml
 //! format = 1
-//! kind = "sam3"                       # sam3 | depth | mhr | selftest
+//! kind = "sam3"                       # sam3 | sam2 | depth | mhr | selftest
 //! name = "SAM 3 (tiny, random weights)"
 //! weights = "random"                  # random | checkpoint: random weights only test the plumbing
 //! [files]                             # role = file relative to the folder
@@ -33,6 +33,8 @@ pub const MANIFEST_FORMAT: u32 = 1;
 pub enum ModelKind {
     /// SAM 3: image encoder, click decoder, text encoder, grounding decoder.
     Sam3,
+    /// SAM 2.1: image encoder and click decoder (`tools/export_sam2.py`).
+    Sam2,
     /// Monocular depth: RGB image → depth map.
     Depth,
     /// MHR body model (`mhr_model.pt`).
@@ -45,6 +47,7 @@ impl ModelKind {
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Sam3 => "sam3",
+            Self::Sam2 => "sam2",
             Self::Depth => "depth",
             Self::Mhr => "mhr",
             Self::Selftest => "selftest",

@@ -140,9 +140,34 @@ pub fn image_to_model_input(image: &Image, input: &InputSpec, device: ComputeDev
             .map_err(run_err)?
     };
     let x = resized.to_device(device.to_tch()).to_kind(Kind::Float) / 255.0;
+    Ok(normalise(x, input, device))
+}
+
+/// An image as SAM 2's `SAM2Transforms` prepares it: scaled to 0..1 floats first (`ToTensor`),
+/// then resized to the model's input size (bilinear with antialiasing, on the float image, no
+/// rounding), then normalised with the input's mean/std: `1×3×height×width` float.
+pub fn image_to_model_input_float_resize(
+    image: &Image,
+    input: &InputSpec,
+    device: ComputeDevice,
+) -> Result<Tensor, ModelError> {
+    let run_err =
+        |e: tch::TchError| ModelError::Run { path: "image preprocessing".into(), message: first_line(&e.to_string()) };
+    let x = image_to_tensor(image).to_device(device.to_tch());
+    let x = if (image.width(), image.height()) == (input.width, input.height) {
+        x
+    } else {
+        x.f_internal_upsample_bilinear2d_aa([i64::from(input.height), i64::from(input.width)], false, None, None)
+            .map_err(run_err)?
+    };
+    Ok(normalise(x, input, device))
+}
+
+/// `(x - mean) / std` per channel of a `1×3×H×W` tensor.
+fn normalise(x: Tensor, input: &InputSpec, device: ComputeDevice) -> Tensor {
     let mean = Tensor::from_slice(&input.mean).view([1, 3, 1, 1]).to_device(device.to_tch());
     let std = Tensor::from_slice(&input.std).view([1, 3, 1, 1]).to_device(device.to_tch());
-    Ok((x - mean) / std)
+    (x - mean) / std
 }
 
 /// A `H×W` (or `1×1×H×W`) tensor thresholded at `threshold` into a mask.

@@ -1,13 +1,16 @@
 //! Segmentation: the [`Segmenter`] trait (set an image once, then answer prompts cheaply), the
-//! engines (the classical graph-cut engine that needs no weights; SAM 3 through libtorch), mask
-//! post-processing, and the interactive evaluation protocol (NoC) used by tests and benchmarks.
+//! engines (the classical graph-cut engine that needs no weights; SAM 3 and SAM 2.1 through
+//! libtorch, sharing their click path in `sam_click`), mask post-processing, and the interactive
+//! evaluation protocol (NoC) used by tests and benchmarks.
 
 pub mod classical;
 pub mod eval;
 pub mod maxflow;
 pub mod postprocess;
 pub mod run;
+pub mod sam2;
 pub mod sam3;
+pub mod sam_click;
 
 use serde::Serialize;
 
@@ -26,25 +29,42 @@ pub enum EngineKind {
     Classical,
     /// SAM 3 through libtorch.
     Sam3,
+    /// SAM 2.1 through libtorch (clicks and boxes).
+    Sam2,
 }
 
 impl EngineKind {
+    pub const ALL: [EngineKind; 3] = [Self::Classical, Self::Sam3, Self::Sam2];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Classical => "classical",
             Self::Sam3 => "sam3",
+            Self::Sam2 => "sam2",
         }
+    }
+
+    /// The engine named `name` (as [`EngineKind::as_str`] writes it).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// Whether the engine runs a model that encodes each image once (worth doing in the background).
+    pub fn encodes_images(self) -> bool {
+        self != Self::Classical
     }
 }
 
 /// What the user asked for on the command line or in the engine picker.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum EngineChoice {
-    /// SAM 3 when a valid model folder is found, otherwise classical.
+    /// SAM 3 when a valid model folder is found, else SAM 2.1, else classical.
     #[default]
     Auto,
     Classical,
     Sam3,
+    /// SAM 2.1 (open weights; clicks and boxes).
+    Sam2,
 }
 
 /// Errors from segmentation.
@@ -53,13 +73,18 @@ pub enum SegmentError {
     #[error(transparent)]
     Prompt(#[from] PromptError),
     #[error(
-        "text prompts need a SAM 3 model folder (the classical engine understands clicks and boxes only); \
+        "text prompts need a SAM 3 model folder (the classical and SAM 2.1 engines understand clicks and boxes only); \
          make one with `.venv/bin/python tools/export_sam3.py --out DIR [--checkpoint sam3.pt]` and pass \
          `--models DIR` or put it in $CARVE_MODELS"
     )]
     TextNeedsModel,
     #[error("the text prompt needs {tokens} tokens but the model reads at most {context}: shorten it")]
     TextTooLong { tokens: usize, context: usize },
+    #[error(
+        "the {engine} engine found no object at this prompt (every mask it proposed is empty): click inside the \
+         object or draw a larger box"
+    )]
+    NothingFound { engine: &'static str },
     #[error("no image set: call set_image first")]
     NoImage,
     #[error("mask is {got_width}×{got_height} but the image is {width}×{height}")]

@@ -1,5 +1,5 @@
 //! Running segmentation end to end, as the CLI and the GUI do: pick the engine (`auto`: SAM 3 when
-//! a valid model folder is found, otherwise classical), segment an image with a prompt (timing the
+//! a valid model folder is found, else SAM 2.1, else classical), segment an image with a prompt (timing the
 //! encode and decode steps, cleaning the masks), and run whole folders from a prompts file.
 
 use std::collections::BTreeMap;
@@ -9,29 +9,40 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::postprocess::Cleanup;
+use super::sam2::Sam2Segmenter;
+use super::sam3::Sam3Segmenter;
 use super::{ClassicalSegmenter, EngineChoice, EngineKind, ScoredMask, SegmentError, Segmenter};
 use crate::core::image::Image;
 use crate::core::prompt::{BoxPrompt, PointLabel, PointPrompt, Prompt, PromptError};
 use crate::core::task::Progress;
 use crate::model::{ModelError, ModelFolder, ModelKind, registry::first_valid};
 
-/// Builds the engine the user chose, given the model folders found.
+/// Builds the engine the user chose, given the model folders found. `auto` takes SAM 3 when a
+/// valid `sam3` folder is there, else SAM 2.1 when a valid `sam2` folder is, else the classical
+/// engine; [`Segmenter::engine`] says which.
 pub fn make_segmenter(choice: EngineChoice, models: &[ModelFolder]) -> Result<Box<dyn Segmenter>, SegmentError> {
     let sam3 = first_valid(models, &ModelKind::Sam3);
-    match (choice, sam3) {
-        (EngineChoice::Classical, _) | (EngineChoice::Auto, None) => Ok(Box::new(ClassicalSegmenter::default())),
-        (EngineChoice::Sam3 | EngineChoice::Auto, Some(folder)) => {
-            Ok(Box::new(super::sam3::Sam3Segmenter::load(folder)?))
+    let sam2 = first_valid(models, &ModelKind::Sam2);
+    let not_found = |flag: &str, kind: &str, script: &str, checkpoint: &str| -> SegmentError {
+        ModelError::NotFound {
+            what: format!("--engine {flag}"),
+            kind: kind.into(),
+            hint: format!(
+                "make one with `.venv/bin/python tools/{script} --out DIR [--checkpoint {checkpoint}]` and pass \
+                 `--models DIR` (see `carve models`)"
+            ),
         }
-        (EngineChoice::Sam3, None) => Err(ModelError::NotFound {
-            what: "--engine sam3".into(),
-            kind: "sam3".into(),
-            hint: "make one with `.venv/bin/python tools/export_sam3.py --out DIR [--checkpoint sam3.pt]` and pass \
-                   `--models DIR` (see `carve models`)"
-                .into(),
+        .into()
+    };
+    Ok(match (choice, sam3, sam2) {
+        (EngineChoice::Classical, _, _) | (EngineChoice::Auto, None, None) => Box::new(ClassicalSegmenter::default()),
+        (EngineChoice::Sam3 | EngineChoice::Auto, Some(folder), _) => Box::new(Sam3Segmenter::load(folder)?),
+        (EngineChoice::Sam2 | EngineChoice::Auto, _, Some(folder)) => Box::new(Sam2Segmenter::load(folder)?),
+        (EngineChoice::Sam3, None, _) => return Err(not_found("sam3", "sam3", "export_sam3.py", "sam3.pt")),
+        (EngineChoice::Sam2, _, None) => {
+            return Err(not_found("sam2", "sam2", "export_sam2.py", "sam2.1_hiera_tiny.pt"));
         }
-        .into()),
-    }
+    })
 }
 
 /// The masks of one segmentation and how long it took.
@@ -224,4 +235,66 @@ pub fn run_batch(
     }
     progress.set(1.0, "batch done");
     Ok(items)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::SearchOrigin;
+
+    /// A model folder of `kind` whose files exist but are not TorchScript (valid to the registry,
+    /// fails to load): loading it shows which engine `auto` tried.
+    fn fake_folder(root: &Path, kind: &str, roles: &[&str]) -> ModelFolder {
+        let dir = root.join(kind);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut manifest = format!("format = 1\nkind = \"{kind}\"\nname = \"fake\"\n[files]\n");
+        for role in roles {
+            manifest.push_str(&format!("{role} = \"{role}.pt\"\n"));
+            std::fs::write(dir.join(format!("{role}.pt")), b"not torchscript").unwrap();
+        }
+        manifest.push_str("[input]\nwidth = 1024\nheight = 1024\n");
+        std::fs::write(dir.join("manifest.toml"), manifest).unwrap();
+        let folder = ModelFolder::inspect(&dir, SearchOrigin::Explicit);
+        assert!(folder.valid, "{:?}", folder.problems);
+        folder
+    }
+
+    fn load_error(choice: EngineChoice, models: &[ModelFolder]) -> String {
+        match make_segmenter(choice, models) {
+            Ok(s) => panic!("{choice:?} loaded the {} engine", s.engine().as_str()),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn auto_prefers_sam3_then_sam2_then_classical() {
+        let root = tempfile::tempdir().unwrap();
+        let sam3 = fake_folder(root.path(), "sam3", &["image_encoder", "click_decoder", "vocab"]);
+        let sam2 = fake_folder(root.path(), "sam2", &["image_encoder", "click_decoder"]);
+        let auto = |models: &[ModelFolder]| load_error(EngineChoice::Auto, models);
+        // Both present (either order): SAM 3 is tried.
+        assert!(auto(&[sam2.clone(), sam3.clone()]).contains("/sam3/"));
+        assert!(auto(&[sam3.clone(), sam2.clone()]).contains("/sam3/"));
+        // SAM 2.1 only: SAM 2.1 is tried.
+        let err = auto(std::slice::from_ref(&sam2));
+        assert!(err.contains("/sam2/image_encoder.pt") && err.contains("not a usable TorchScript"), "{err}");
+        assert!(load_error(EngineChoice::Sam2, &[sam3.clone(), sam2.clone()]).contains("/sam2/"));
+        // None: classical.
+        assert_eq!(make_segmenter(EngineChoice::Auto, &[]).unwrap().engine(), EngineKind::Classical);
+        assert_eq!(make_segmenter(EngineChoice::Classical, &[sam3, sam2]).unwrap().engine(), EngineKind::Classical);
+        // Asked for by name but absent: the message names the export script.
+        let err = load_error(EngineChoice::Sam2, &[]);
+        assert!(err.contains("--engine sam2") && err.contains("tools/export_sam2.py"), "{err}");
+        assert!(load_error(EngineChoice::Sam3, &[]).contains("tools/export_sam3.py"));
+    }
+
+    #[test]
+    fn engine_names_round_trip() {
+        for kind in EngineKind::ALL {
+            assert_eq!(EngineKind::from_name(kind.as_str()), Some(kind));
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+        }
+        assert_eq!(EngineKind::from_name("sam9"), None);
+        assert!(EngineKind::Sam2.encodes_images() && !EngineKind::Classical.encodes_images());
+    }
 }

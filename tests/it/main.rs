@@ -17,6 +17,7 @@ mod lift;
 mod npz;
 mod render;
 mod rle_pycocotools;
+mod sam2_engine;
 mod sam3_engine;
 mod segment_quality;
 mod tch_roundtrip;

@@ -29,6 +29,7 @@ fn fixture() -> &'static Fixture {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         std::fs::read(&export).unwrap().hash(&mut h);
         std::fs::read(&reference).unwrap().hash(&mut h);
+        std::fs::read(root.join("tools/torchscript_export.py")).unwrap().hash(&mut h);
         let dir = root.join("target/test-models").join(format!("sam3-tiny-{:016x}", h.finish()));
         let (model, refdir) = (dir.join("model"), dir.join("reference"));
         if !model.join("manifest.toml").exists() {

@@ -97,7 +97,7 @@ impl Workbench {
                 mask,
                 color: m.color,
                 visible: m.visible,
-                engine: if m.engine == "sam3" { EngineKind::Sam3 } else { EngineKind::Classical },
+                engine: EngineKind::from_name(&m.engine).unwrap_or(EngineKind::Classical),
                 score: m.score,
                 points: m.points.clone(),
                 hypotheses: Vec::new(),

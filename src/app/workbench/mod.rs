@@ -144,9 +144,9 @@ impl Workbench {
         wb
     }
 
-    /// Starts preparing the photo for a model engine (SAM 3 encodes it once, in the background).
+    /// Starts preparing the photo for a model engine (SAM 3 / SAM 2.1 encode it once, in the background).
     fn start_prepare(&mut self) {
-        if self.engine() == Some(EngineKind::Sam3) {
+        if self.engine().is_some_and(EngineKind::encodes_images) {
             let (image, segmenter) = (self.image.clone(), self.segmenter.clone());
             let task = Task::spawn("encoding image", move |progress: &Progress| {
                 let mut engine = segmenter.lock().map_err(|_| SegmentError::NoImage)?;
