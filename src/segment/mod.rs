@@ -3,6 +3,7 @@
 //! post-processing, and the interactive evaluation protocol (NoC) used by tests and benchmarks.
 
 pub mod classical;
+pub mod classical_old;
 pub mod eval;
 pub mod maxflow;
 pub mod postprocess;
