@@ -1,11 +1,14 @@
-//! Classical engine vs OpenCV GrabCut, side by side in one run, on textured objects composited on
-//! photographs (`tools/make_seg_dataset.py`): box mIoU and median time per box prompt for both,
-//! and NoC@85 / NoC@90 for clicks only (standard protocol, 20 clicks max).
+//! Classical engine vs OpenCV GrabCut, side by side in one run: box mIoU and median time per box
+//! prompt for both, and NoC@85 / NoC@90 for clicks only (standard protocol, 20 clicks max).
 //!
-//!     cargo bench --profile dev --bench segment_vs_grabcut [-- DATASET_DIR]
+//!     cargo bench --profile dev --bench segment_vs_grabcut [-- DATASET_DIR] [--easy]
 //!
 //! (`--profile dev` reuses the test build: our code is built at opt-level 2 there.) Without a
-//! dataset folder, one is generated in a temporary folder with the benchmark seed.
+//! dataset folder, one is generated in a temporary folder with the benchmark seed (100, never
+//! used for tuning): the HARD set (`tools/make_hard_seg_dataset.py`: objects textured from the
+//! same photograph as their background, so colours overlap), or with `--easy` the first round's
+//! set (`tools/make_seg_dataset.py`: textures from other photos). Both sides run one thread:
+//! OpenCV's grabCut is single-threaded; the classical engine's rayon pool is set to 1 here.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -20,6 +23,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
+    rayon::ThreadPoolBuilder::new().num_threads(1).build_global().expect("rayon pool");
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let python = root.join(".venv/bin/python");
     let tmp = tempfile::tempdir().expect("temp dir");
@@ -27,10 +31,12 @@ fn main() {
         Some(dir) => PathBuf::from(dir),
         None => {
             let dir = tmp.path().join("set");
+            let easy = std::env::args().any(|a| a == "--easy");
+            let (script, seed) = if easy { ("make_seg_dataset.py", "7") } else { ("make_hard_seg_dataset.py", "100") };
             let status = Command::new(&python)
-                .arg(root.join("tools/make_seg_dataset.py"))
+                .arg(root.join("tools").join(script))
                 .arg(&dir)
-                .args(["--count", "24", "--seed", "7"])
+                .args(["--count", "24", "--seed", seed])
                 .status()
                 .expect("run make_seg_dataset.py (run scripts/setup.sh first)");
             assert!(status.success());

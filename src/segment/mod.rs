@@ -4,6 +4,7 @@
 //! evaluation protocol (NoC) used by tests and benchmarks.
 
 pub mod classical;
+pub mod classical_old;
 pub mod eval;
 pub mod maxflow;
 pub mod postprocess;

@@ -52,3 +52,48 @@ fn classical_beats_grabcut_and_needs_few_clicks() {
     assert!(ours > 0.95, "classical box mIoU {ours:.4}");
     assert!(noc <= 5.0, "NoC@85 = {noc:.2}");
 }
+
+/// The hard set (`tools/make_hard_seg_dataset.py`: each object textured from the same photograph
+/// as its background — mirrored, shaded, tinted — so object and background colours overlap, with
+/// soft and hard edges and thin parts), on seed 200: never used for tuning (seeds 0–9) nor by the
+/// benchmark (100). Box prompts: the classical engine's mIoU at least GrabCut's + 0.02 on the same
+/// images (OpenCV, 5 iterations). Clicks on this set are reported, not asserted: NoC@85 is above
+/// the goal of 5 (BENCHMARKS.md).
+#[test]
+fn classical_beats_grabcut_where_colours_overlap() {
+    let tmp = tempfile::tempdir().unwrap();
+    let set = tmp.path().join("hard");
+    let script = common::repo_root().join("tools/make_hard_seg_dataset.py");
+    common::run_python(&[
+        script.as_os_str(),
+        set.as_os_str(),
+        "--count".as_ref(),
+        "24".as_ref(),
+        "--seed".as_ref(),
+        "200".as_ref(),
+    ]);
+    let items = load_eval_set(&set).unwrap();
+    assert_eq!(items.len(), 24);
+    let gc_json = tmp.path().join("grabcut.json");
+    let gc_script = common::repo_root().join("tools/grabcut_baseline.py");
+    common::run_python(&[
+        gc_script.as_os_str(),
+        set.as_os_str(),
+        gc_json.as_os_str(),
+        "--repeat".as_ref(),
+        "1".as_ref(),
+    ]);
+    let gc: serde_json::Value = serde_json::from_slice(&std::fs::read(&gc_json).unwrap()).unwrap();
+    let mut seg = ClassicalSegmenter::default();
+    let (mut ours, mut theirs) = (0.0, 0.0);
+    for item in &items {
+        seg.set_image(&item.image, &carve::Progress::new()).unwrap();
+        let masks = seg.segment(&item.prompt, None).unwrap();
+        ours += masks[0].mask.iou(&item.truth);
+        theirs += gc["results"][&item.name]["iou"].as_f64().unwrap();
+    }
+    let n = items.len() as f64;
+    let (ours, theirs) = (ours / n, theirs / n);
+    eprintln!("hard set, box mIoU: classical {ours:.4}, GrabCut {theirs:.4}");
+    assert!(ours >= theirs + 0.02, "classical box mIoU {ours:.4} is not GrabCut's {theirs:.4} + 0.02");
+}
