@@ -1,6 +1,9 @@
 //! Gaussian mixture models of per-cell features (colour, texture), GrabCut's colour model: full
 //! covariances, initialised by Orchard–Bouman binary splitting (deterministic, no k-means), refitted
 //! by hard EM warm-started from the previous fit (each sample to its most likely component).
+//! Written by hand (not a linear-algebra crate): the matrices are at most 5×5 and the likelihood is
+//! the hot loop of every cut; index loops below read as the formulas (Cholesky, triangular solves).
+#![allow(clippy::needless_range_loop)]
 
 /// Most feature dimensions a model handles.
 pub const MAX_DIMS: usize = 5;

@@ -90,7 +90,7 @@ impl Band<'_> {
         // from the coarse fit: every other pixel of the band, labelled by the coarse cut.
         let samples: Vec<Feature> = band_px.iter().map(|&(x, y)| feature(x, y)).collect();
         let labels: Vec<bool> = band_px.iter().map(|&(x, y)| full.get(x, y)).collect();
-        let stride = |i: usize| i % 2 == 0;
+        let stride = |i: usize| i.is_multiple_of(2);
         let fg = Gmm::fit(
             &samples,
             |i| f32::from(u8::from(labels[i] && stride(i))),
