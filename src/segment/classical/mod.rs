@@ -77,6 +77,9 @@ pub struct ClassicalParams {
     /// click itself (NoC@85 on hard seed 0: 18.0 at 4, 9.5 at 0.3, 8.4 at 0); the colour models and
     /// the contrast-sensitive cut find the edges.
     pub click_geodesic_contrast: f32,
+    /// Click refinements work in a box around the previous mask and the positive clicks, grown by
+    /// this fraction of its larger side (0: the whole image with the keep prior instead).
+    pub click_box_margin: f32,
     /// Re-cut this many cells around the coarse boundary at full resolution (0: no refinement).
     pub refine_band: usize,
     /// Box: background prior (nats) on cells geodesically close to the outside of the box.
@@ -102,6 +105,7 @@ impl Default for ClassicalParams {
             keep_prior: 1.0,
             geodesic_contrast: 4.0,
             click_geodesic_contrast: 0.0,
+            click_box_margin: 0.0,
             refine_band: 1,
             box_geodesic_prior: 2.0,
             box_geodesic_reach: 0.1,
