@@ -29,7 +29,7 @@ fn set(params: &mut ClassicalParams, kv: &str) {
         "geodesic_contrast" => params.geodesic_contrast = f(),
         "click_geodesic_contrast" => params.click_geodesic_contrast = f(),
         "refine_band" => params.refine_band = f() as usize,
-        "click_box_margin" => params.click_box_margin = f(),
+        "click_radius" => params.click_radius = f(),
         "box_geodesic_prior" => params.box_geodesic_prior = f(),
         "box_geodesic_reach" => params.box_geodesic_reach = f(),
         _ => panic!("unknown parameter {k}"),

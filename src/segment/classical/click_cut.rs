@@ -3,7 +3,7 @@
 
 use crate::core::image::Image;
 use crate::core::mask::Mask;
-use crate::core::prompt::{BoxPrompt, PointLabel, Prompt};
+use crate::core::prompt::{PointLabel, Prompt};
 
 use super::grid::{Hard, min_cut};
 use super::{ClassicalParams, Problem, confidence, finish, geodesic, keep_pointed};
@@ -15,14 +15,6 @@ pub(super) fn click_cut(
     params: &ClassicalParams,
 ) -> (Mask, f32) {
     let (img_w, img_h) = (image.width(), image.height());
-    if params.click_box_margin > 0.0
-        && let Some(prev) = previous
-        && let Some(b) = virtual_box(prev, prompt, img_w, img_h, params.click_box_margin)
-    {
-        let boxed = Prompt { bbox: Some(b), ..prompt.clone() };
-        let loose = ClassicalParams { tight_box: false, ..params.clone() };
-        return super::box_cut::box_cut(image, &boxed, &b, Some(prev), &loose);
-    }
     let scale = (params.max_click_cells as f64 / (f64::from(img_w) * f64::from(img_h))).sqrt().min(1.0);
     let mut problem = Problem::new(image, prompt, params, [0, 0, img_w, img_h], scale);
     let grid = &problem.grid;
@@ -129,25 +121,4 @@ pub(super) fn click_cut(
     let fg = keep_pointed(&problem, &fg);
     let score = confidence(&fg, &cost_fg, &cost_bg);
     (finish(&problem, &fg, &models), score)
-}
-
-/// The box a refinement works in: the previous mask and the positive clicks, grown by `margin` of
-/// its larger side (at least 8 px) — outside it stays background, as a box prompt's outside does.
-fn virtual_box(previous: &Mask, prompt: &Prompt, img_w: u32, img_h: u32, margin: f32) -> Option<BoxPrompt> {
-    let mut b = previous.bbox().map(|[x0, y0, x1, y1]| [x0 as f32, y0 as f32, x1 as f32, y1 as f32]);
-    for p in prompt.points.iter().filter(|p| p.label == PointLabel::Positive) {
-        let r = [p.x_px - 1.0, p.y_px - 1.0, p.x_px + 1.0, p.y_px + 1.0];
-        b = Some(match b {
-            None => r,
-            Some(b) => [b[0].min(r[0]), b[1].min(r[1]), b[2].max(r[2]), b[3].max(r[3])],
-        });
-    }
-    let [x0, y0, x1, y1] = b?;
-    let m = (margin * (x1 - x0).max(y1 - y0)).max(8.0);
-    Some(BoxPrompt {
-        x0_px: (x0 - m).max(0.0),
-        y0_px: (y0 - m).max(0.0),
-        x1_px: (x1 + m).min(img_w as f32),
-        y1_px: (y1 + m).min(img_h as f32),
-    })
 }
