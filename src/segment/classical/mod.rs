@@ -157,6 +157,10 @@ impl Segmenter for ClassicalSegmenter {
             });
         }
         let (mask, score) = cut(image, prompt, previous, &self.params);
+        if mask.area() == 0 {
+            // A box of a few pixels, a flat photo: say so rather than present an empty mask.
+            return Err(SegmentError::NothingFound { engine: EngineKind::Classical.as_str() });
+        }
         Ok(vec![ScoredMask { mask, score, label: None, box_xyxy: None, engine: EngineKind::Classical }])
     }
 }

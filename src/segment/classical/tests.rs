@@ -57,3 +57,28 @@ fn text_needs_a_model_and_bad_prompts_are_errors() {
     assert!(seg.segment(&outside, None).is_err());
     assert!(ClassicalSegmenter::default().segment(&outside, None).is_err());
 }
+
+/// A box of a few pixels on a one-colour photo and a whole-photo box on an all-black one: the
+/// "found nothing" error, never an empty mask reported as a result; a click on a flat photo gives
+/// at least the clicked spot.
+#[test]
+fn flat_photos_and_tiny_boxes_are_errors_or_honest_masks() {
+    for rgb in [[0u8, 0, 0], [200, 30, 30]] {
+        let flat = Image::from_rgb(image::RgbImage::from_pixel(320, 240, image::Rgb(rgb)));
+        let mut seg = prepared(&flat);
+        let boxes = [[100.0, 100.0, 103.0, 102.0], [0.0, 0.0, 320.0, 240.0]];
+        for [x0_px, y0_px, x1_px, y1_px] in boxes {
+            let prompt = Prompt { bbox: Some(BoxPrompt { x0_px, y0_px, x1_px, y1_px }), ..Default::default() };
+            match seg.segment(&prompt, None) {
+                Ok(masks) => assert!(masks.iter().all(|m| m.mask.area() > 0), "{rgb:?}: empty mask as a result"),
+                Err(e) => assert!(matches!(e, SegmentError::NothingFound { engine: "classical" }), "{e}"),
+            }
+        }
+        let click = Prompt {
+            points: vec![PointPrompt { x_px: 100.0, y_px: 100.0, label: PointLabel::Positive }],
+            ..Default::default()
+        };
+        let masks = seg.segment(&click, None).unwrap();
+        assert!(masks[0].mask.get(100, 100), "{rgb:?}: the clicked pixel is not in the mask");
+    }
+}
