@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from torchscript_export import (CLICK_DECODER_OUTPUTS, ClickDecoder, check_click_decoder_dynamic_n, compare,
                                 finish_export, manifest_lines, trace_save_check)
@@ -193,6 +194,130 @@ class ImageEncoder(nn.Module):
         return embed, s0, s1
 
 
+def _deconv_as_matmul(dc):
+    """ConvTranspose2d(kernel 2, stride 2) as a matrix: out[o, 2y+i, 2x+j] = b[o] +
+    sum_c W[c, o, i, j] in[c, y, x], i.e. (h*w x c_in) @ (c_in x (i, j, o)) then a pixel shuffle."""
+    if tuple(dc.kernel_size) != (2, 2) or tuple(dc.stride) != (2, 2) or tuple(dc.padding) != (0, 0):
+        fail(f"unexpected output upscaling layer {dc}")
+    w = dc.weight.detach()  # c_in x c_out x 2 x 2
+    return w.permute(0, 2, 3, 1).reshape(w.shape[0], 4 * w.shape[1]).contiguous(), dc.bias.detach().repeat(4), w.shape[1]
+
+
+def _attend_few_keys(attn, q, k, v):
+    """`Attention.forward` (sam2/modeling/sam/transformer.py) with the product written out: for
+    4096 image queries over ~10 prompt tokens, softmax(q k^T / sqrt(d)) v as two small matrix
+    products is several times faster on the CPU than `scaled_dot_product_attention`."""
+    q = attn._separate_heads(attn.q_proj(q), attn.num_heads)
+    k = attn._separate_heads(attn.k_proj(k), attn.num_heads)
+    v = attn._separate_heads(attn.v_proj(v), attn.num_heads)
+    # Scores as keys x queries, so that the softmax runs over a non-innermost dimension of ~10
+    # with 4096 contiguous queries inside (torch's softmax over an innermost dimension of 8 is 20x
+    # slower on the CPU); the product with v reads the transpose without a copy.
+    scores = (k @ q.transpose(-2, -1)) * (q.shape[-1] ** -0.5)
+    return attn.out_proj(attn._recombine_heads(torch.softmax(scores, dim=-2).transpose(-2, -1) @ v))
+
+
+def _two_way_block(layer, queries, keys, query_pe, key_pe):
+    """`TwoWayAttentionBlock.forward`, the image-to-token attention through `_attend_few_keys` and
+    `keys + key_pe` computed once (the official block adds it twice to the same keys)."""
+    if layer.skip_first_layer_pe:
+        queries = layer.self_attn(q=queries, k=queries, v=queries)
+    else:
+        q = queries + query_pe
+        queries = queries + layer.self_attn(q=q, k=q, v=queries)
+    queries = layer.norm1(queries)
+    k = keys + key_pe
+    queries = layer.norm2(queries + layer.cross_attn_token_to_image(q=queries + query_pe, k=k, v=keys))
+    queries = layer.norm3(queries + layer.mlp(queries))
+    keys = layer.norm4(keys + _attend_few_keys(layer.cross_attn_image_to_token, k, queries + query_pe, queries))
+    return queries, keys
+
+
+class FastClickDecoder(nn.Module):
+    """The same function as `ClickDecoder` (tools/torchscript_export.py: the official
+    `MaskDecoder.predict_masks` + `_dynamic_multimask_via_stability`), same inputs and outputs,
+    batch 1, rearranged for the CPU (measured: 55 -> ~32 ms per decode for tiny on 2 cores, BENCHMARKS.md):
+
+    * the dense positional encoding (`get_dense_pe()`, a constant of the weights) is computed once
+      and kept in token layout, instead of recomputed and `repeat_interleave`d every call;
+    * the image tokens stay in token layout (h*w x 256) from the transformer to the upscaler; the
+      two ConvTranspose2d(2, 2) are matrix products with the bias fused (`addmm`) and a pixel
+      shuffle, in channels-last, so the high-resolution features are added without the layout
+      round trips that cost ~10 ms (LayerNorm2d over channels = layer_norm over the last dim);
+    * the image-to-token attention (4096 queries, ~10 keys) as two small matrix products instead
+      of the flash-attention kernel (`_two_way_block`);
+    * the official attention modules' weights, the heads and hypernetwork MLPs are used as they are.
+
+    The export checks it against `ClickDecoder` on random inputs (several N, with and without mask
+    input) and, with the official check, against `SAM2ImagePredictor` itself."""
+
+    def __init__(self, prompt_encoder, mask_decoder):
+        super().__init__()
+        md = mask_decoder
+        if not (md.pred_obj_scores and md.use_high_res_features):
+            fail("the fast click decoder expects pred_obj_scores and use_high_res_features (every SAM 2.1 image config)")
+        self.prompt_encoder, self.mask_decoder = prompt_encoder, md
+        self.h, self.w = prompt_encoder.image_embedding_size
+        with torch.no_grad():
+            pe = prompt_encoder.get_dense_pe()
+        self.register_buffer("pos_tokens", pe.flatten(2).permute(0, 2, 1).contiguous())
+        dc1, ln1, _act1, dc2, _act2 = md.output_upscaling
+        w1, b1, self.c1 = _deconv_as_matmul(dc1)
+        w2, b2, self.c2 = _deconv_as_matmul(dc2)
+        self.register_buffer("w1", w1)
+        self.register_buffer("b1", b1)
+        self.register_buffer("w2", w2)
+        self.register_buffer("b2", b2)
+        self.ln1 = ln1
+
+    def forward(self, image_embed, feat_s0, feat_s1, point_coords, point_labels, mask_input, has_mask_input):
+        pe, md, h, w = self.prompt_encoder, self.mask_decoder, self.h, self.w
+        sparse, dense_mask = pe(points=(point_coords, point_labels), boxes=None, masks=mask_input)
+        dense_none = pe.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(1, -1, h, w)
+        dense = torch.where(has_mask_input.reshape(1, 1, 1, 1) > 0.5, dense_mask, dense_none)
+        output_tokens = torch.cat([md.obj_score_token.weight, md.iou_token.weight, md.mask_tokens.weight], 0)
+        tokens = torch.cat((output_tokens.unsqueeze(0), sparse), dim=1)
+        # TwoWayTransformer.forward, with the image in token layout throughout.
+        t = md.transformer
+        queries, keys = tokens, (image_embed + dense).flatten(2).permute(0, 2, 1).contiguous()
+        for layer in t.layers:
+            queries, keys = _two_way_block(layer, queries, keys, tokens, self.pos_tokens)
+        attn = t.final_attn_token_to_image(q=queries + tokens, k=keys + self.pos_tokens, v=keys)
+        hs = t.norm_final_attn(queries + attn)
+        mask_tokens_out = hs[:, 2:2 + md.num_mask_tokens, :]
+        # output_upscaling: dc1, LayerNorm2d(+ feat_s1), GELU, dc2 (+ feat_s0), GELU — channels-last.
+        x = torch.addmm(self.b1, keys[0], self.w1)
+        x = x.view(h, w, 2, 2, self.c1).permute(0, 2, 1, 3, 4).reshape(4 * h * w, self.c1)
+        x = x + feat_s1[0].permute(1, 2, 0).reshape(4 * h * w, self.c1)
+        x = F.gelu(F.layer_norm(x, (self.c1,), self.ln1.weight, self.ln1.bias, self.ln1.eps))
+        x = torch.addmm(self.b2, x, self.w2)
+        x = x.view(2 * h, 2 * w, 2, 2, self.c2).permute(0, 2, 1, 3, 4).reshape(16 * h * w, self.c2)
+        x = F.gelu(x + feat_s0[0].permute(1, 2, 0).reshape(16 * h * w, self.c2))
+        hyper_in = torch.stack([md.output_hypernetworks_mlps[i](mask_tokens_out[:, i, :])
+                                for i in range(md.num_mask_tokens)], dim=1)
+        masks = (hyper_in[0] @ x.t()).view(1, -1, 4 * h, 4 * w)
+        iou = md.iou_prediction_head(hs[:, 1, :])
+        obj = md.pred_obj_score_head(hs[:, 0, :])
+        single_mask, single_iou = md._dynamic_multimask_via_stability(masks, iou)
+        return masks[:, 1:], iou[:, 1:], obj, single_mask, single_iou
+
+
+def check_fast_decoder(fast, reference, feats, image_size, mask_size, report, tol=1e-4):
+    """The rearranged decoder against the official predict_masks path, eager, random prompts."""
+    g = torch.Generator().manual_seed(2)
+    for n in (1, 2, 5):
+        c = torch.rand(1, n, 2, generator=g) * image_size
+        lab = torch.randint(0, 2, (1, n), generator=g)
+        if n >= 5:
+            lab[0, :2] = torch.tensor([2, 3])
+        for hm in (0.0, 1.0):
+            m = torch.randn(1, 1, mask_size, mask_size, generator=g) * 5
+            with torch.no_grad():
+                got = fast(*feats, c, lab, m, torch.tensor([hm]))
+                want = reference(*feats, c, lab, m, torch.tensor([hm]))
+            compare(f"fast click decoder vs official predict_masks, N={n} has_mask={int(hm)}", got, want, tol, report)
+
+
 IO = {
     "image_encoder": (["image"], ["image_embed", "feat_s0", "feat_s1"]),
     "click_decoder": (["image_embed", "feat_s0", "feat_s1", "point_coords", "point_labels", "mask_input",
@@ -342,7 +467,9 @@ def main():
     mask_size = 4 * feature_size
 
     print("click_decoder ...", flush=True)
-    clk_w = ClickDecoder(model.sam_prompt_encoder, model.sam_mask_decoder).eval()
+    clk_w = FastClickDecoder(model.sam_prompt_encoder, model.sam_mask_decoder).eval()
+    check_fast_decoder(clk_w, ClickDecoder(model.sam_prompt_encoder, model.sam_mask_decoder).eval(), feats,
+                       image_size, 4 * int(feats[0].shape[-1]), report)
     coords = torch.tensor([[[500.0, 400.0], [300.0, 250.0], [700.0, 650.0]]])
     labels = torch.tensor([[1, 2, 3]], dtype=torch.int64)
     clk, clk_out = trace_save_check("click_decoder", clk_w,
