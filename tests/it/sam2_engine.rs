@@ -1,9 +1,12 @@
 //! SAM 2.1 through tch, on the tiny config exported with random weights (`tools/export_sam2.py`):
 //! Carve's engine against the official `SAM2ImagePredictor` (`tools/sam2_reference.py`) on the
 //! same weights — the export's `random_weights.pt` loaded by the official builder — and the same
-//! photo: features, logits at the photo size (≤ 1e-3) and the final masks (identical) for a click,
-//! two clicks (+/-), a box, a box with a click and a refinement with the previous mask. Then bad
-//! inputs, `--engine auto` picking SAM 2.1, and the exporter's errors.
+//! photo: features, logits at the photo size (≤ 1e-3) and the final masks for a click, two clicks
+//! (+/-), a box, a box with a click and a refinement with the previous mask. The masks must be
+//! identical wherever the official logit is decided (|logit| > 1e-3); pixels whose official logit
+//! lies within the fp32 tolerance of the threshold may fall either side (the exported decoder is
+//! the same function, summed in another order: logits differ by ~2e-7) and are counted, not
+//! failed. Then bad inputs, `--engine auto` picking SAM 2.1, and the exporter's errors.
 //!
 //! The export and the reference (~1 min, ~2 GB RAM) are cached under `target/test-models/`,
 //! keyed by the scripts and the cases.
@@ -143,13 +146,27 @@ fn official_answers(reference: &serde_json::Value, case: &serde_json::Value, pro
     let multi = load_tensor(reference, &format!("{name}.multi_logits"));
     let mut order: Vec<usize> = (0..ious.len()).collect();
     order.sort_by(|&a, &b| ious[b].total_cmp(&ious[a]));
-    let mut answers: Vec<Tensor> = order.iter().map(|&i| multi.get(i as i64).gt(0.0)).collect();
+    let mut answers: Vec<Tensor> = order.iter().map(|&i| multi.get(i as i64)).collect();
     if !is_ambiguous(prompt) {
-        answers.insert(0, load_tensor(reference, &format!("{name}.single_logits")).get(0).gt(0.0));
+        answers.insert(0, load_tensor(reference, &format!("{name}.single_logits")).get(0));
     }
     answers.truncate(3);
-    answers.retain(|m| m.any().int64_value(&[]) != 0);
+    answers.retain(|m| m.gt(0.0).any().int64_value(&[]) != 0);
     answers
+}
+
+/// Logits within this of the official ones count as equal at fp32 (the issue's bound).
+const LOGIT_TOL: f64 = 1e-3;
+
+/// Pixels where `got` (a mask, 0/1) disagrees with the official logits `want` thresholded at 0:
+/// (decided, undecided) — decided where the official logit is farther than [`LOGIT_TOL`] from 0,
+/// undecided where it is within it (there any fp32 summation order may fall either side).
+fn mask_flips(got: &Tensor, want: &Tensor) -> (i64, i64) {
+    let got = got.view(want.size().as_slice()).gt(0.0);
+    let differ = got.ne_tensor(&want.gt(0.0));
+    let near = want.abs().le(LOGIT_TOL);
+    let count = |t: Tensor| t.sum(Kind::Int64).int64_value(&[]);
+    (count(differ.logical_and(&near.logical_not())), count(differ.logical_and(&near)))
 }
 
 #[test]
@@ -189,21 +206,18 @@ fn sam2_matches_the_official_predictor() {
         let want_single = load_tensor(&reference, &format!("{name}.single_logits"));
         let d_multi = max_abs_diff(&multi, &want_multi);
         let d_single = max_abs_diff(&single, &want_single);
-        let flips = |got: &Tensor, want: &Tensor| {
-            got.view(want.size().as_slice()).gt(0.0).ne_tensor(&want.gt(0.0)).sum(Kind::Int64).int64_value(&[])
-        };
-        let (f_multi, f_single) = (flips(&multi, &want_multi), flips(&single, &want_single));
+        let (f_multi, f_single) = (mask_flips(&multi.gt(0.0), &want_multi), mask_flips(&single.gt(0.0), &want_single));
         let row = reference["cases"].as_array().unwrap().iter().find(|r| r["name"] == name).unwrap();
         let want_iou: Vec<f32> =
             row["multi_iou"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
         let d_iou = max_abs_diff(&out.iou_scores, &Tensor::from_slice(&want_iou).view([1, 3]));
         eprintln!(
             "sam2 fidelity: {name}: logits max |diff| multimask {d_multi:.3e}, single {d_single:.3e}; \
-             IoU {d_iou:.3e}; mask pixels that differ: {f_multi} / {f_single}"
+             IoU {d_iou:.3e}; mask pixels that differ (decided, |official logit| <= 1e-3): {f_multi:?} / {f_single:?}"
         );
-        assert!(d_multi <= 1e-3 && d_single <= 1e-3, "{name}: logits differ by {d_multi} / {d_single}");
+        assert!(d_multi <= LOGIT_TOL && d_single <= LOGIT_TOL, "{name}: logits differ by {d_multi} / {d_single}");
         assert!(d_iou <= 1e-4, "{name}: IoU differs by {d_iou}");
-        assert_eq!((f_multi, f_single), (0, 0), "{name}: the thresholded masks differ");
+        assert_eq!((f_multi.0, f_single.0), (0, 0), "{name}: the thresholded masks differ where the logits decide");
 
         // End to end through the Segmenter: the same masks, in the official predictor's order.
         let previous = mask_from.map(|from| lead_masks.iter().find(|(n, _)| n == from).unwrap().1.clone());
@@ -218,8 +232,9 @@ fn sam2_matches_the_official_predictor() {
         assert_eq!(answers.len(), official.len(), "{name}: number of answers");
         for (i, (got, want)) in answers.iter().zip(&official).enumerate() {
             assert_eq!(got.engine, EngineKind::Sam2);
-            let want_bytes = Vec::<u8>::try_from(&want.to_kind(Kind::Uint8).contiguous().view([-1])).unwrap();
-            assert!(got.mask.as_bytes() == want_bytes.as_slice(), "{name}: answer {i} differs from the official mask");
+            let got_mask = Tensor::from_slice(got.mask.as_bytes()).view(want.size().as_slice());
+            let (decided, undecided) = mask_flips(&got_mask, want);
+            assert_eq!(decided, 0, "{name}: answer {i} differs from the official mask ({undecided} undecided pixels)");
         }
         let lead = if is_ambiguous(&prompt) {
             let best = out.iou_scores.argmax(-1, false).int64_value(&[0]);
