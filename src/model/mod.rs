@@ -6,6 +6,7 @@
 //! (`~/.local/share/carve/models` on Linux). A search folder may itself be a model folder or hold
 //! model folders one level down. Nothing is ever downloaded.
 
+pub mod alloc;
 pub mod clip_tokenizer;
 pub mod manifest;
 pub mod registry;

@@ -103,6 +103,7 @@ pub fn load_torchscript(path: &Path, device: ComputeDevice) -> Result<tch::CModu
             source: std::io::Error::from(std::io::ErrorKind::NotFound),
         });
     }
+    super::alloc::keep_large_buffers();
     let start = std::time::Instant::now();
     let mut module = tch::CModule::load_on_device(path, device.to_tch())
         .map_err(|e| ModelError::TorchScript { path: path.to_owned(), message: first_line(&e.to_string()) })?;

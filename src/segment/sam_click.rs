@@ -16,7 +16,7 @@ use crate::core::mask::Mask;
 use crate::core::prompt::{PointLabel, Prompt};
 use crate::core::task::Progress;
 use crate::model::manifest::{InputSpec, Manifest};
-use crate::model::runtime::{first_line, tensor_to_mask};
+use crate::model::runtime::first_line;
 use crate::model::{ComputeDevice, ModelError, ModelFolder, load_torchscript};
 
 /// `previous` (a mask being refined) must have the photo's size.
@@ -317,7 +317,9 @@ impl ClickDecoder {
         width: u32,
         height: u32,
     ) -> Result<Vec<ScoredMask>, SegmentError> {
+        let start = std::time::Instant::now();
         let out = self.decode_prompt(features, prompt, previous, width, height)?;
+        let decoder_ms = start.elapsed().as_secs_f64() * 1e3;
         let ambiguous = prompt.bbox.is_none() && prompt.points.len() == 1;
         let scores = |t: &Tensor| {
             Vec::<f32>::try_from(&t.to_kind(Kind::Float).to_device(tch::Device::Cpu).contiguous().view([-1]))
@@ -334,10 +336,17 @@ impl ClickDecoder {
             candidates.insert(0, (out.single_mask.shallow_clone(), single));
         }
         candidates.truncate(3);
+        // All candidates resized and thresholded in one go (one upsampling, one copy out).
+        let low_res: Vec<Tensor> =
+            candidates.iter().map(|(t, _)| t.to_kind(Kind::Float).view([1, 1, -1, t.size()[t.dim() - 1]])).collect();
+        let all = self.logits_at(&Tensor::cat(&low_res, 1), width, height)?;
+        let bits = all.gt(0.0).to_kind(Kind::Uint8).to_device(tch::Device::Cpu).contiguous().view([-1]);
+        let bytes = Vec::<u8>::try_from(&bits).map_err(|e| self.run_err(e))?;
+        let per_mask = width as usize * height as usize;
         let mut masks = Vec::new();
         let mut lead = None;
-        for (logits, score) in &candidates {
-            let mask = tensor_to_mask(&self.logits_at(logits, width, height)?, 0.0)?;
+        for ((logits, score), bits) in candidates.iter().zip(bytes.chunks_exact(per_mask)) {
+            let mask = Mask::from_bytes(width, height, bits).ok_or_else(|| self.run_err("mask size mismatch"))?;
             if mask.area() == 0 {
                 continue;
             }
@@ -346,6 +355,7 @@ impl ClickDecoder {
             masks.push(ScoredMask { mask, score, label: None, box_xyxy: None, engine: self.engine });
         }
         self.last_logits = lead;
+        tracing::debug!(decoder_ms, post_ms = start.elapsed().as_secs_f64() * 1e3 - decoder_ms, "click decode");
         if masks.is_empty() {
             return Err(SegmentError::NothingFound { engine: self.engine.as_str() });
         }
