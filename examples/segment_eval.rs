@@ -38,24 +38,19 @@ fn set(params: &mut ClassicalParams, kv: &str) {
 
 fn main() {
     let mut params = ClassicalParams::default();
-    let (mut clicks, mut verbose, mut dirs, mut old) = (true, false, Vec::new(), false);
+    let (mut clicks, mut verbose, mut dirs) = (true, false, Vec::new());
     let mut dump: Option<std::path::PathBuf> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--no-clicks" => clicks = false,
             "--verbose" => verbose = true,
-            "--old" => old = true,
             "--dump" => dump = args.next().map(Into::into),
             "--set" => set(&mut params, &args.next().expect("--set KEY=VALUE")),
             _ => dirs.push(std::path::PathBuf::from(a)),
         }
     }
-    let mut seg: Box<dyn Segmenter> = if old {
-        Box::new(carve::segment::classical_old::ClassicalSegmenter::default())
-    } else {
-        Box::new(ClassicalSegmenter::new(params))
-    };
+    let mut seg: Box<dyn Segmenter> = Box::new(ClassicalSegmenter::new(params));
     let (mut all_ours, mut all_gc, mut all_noc, mut all_ms, mut all_gc_ms) = (vec![], vec![], vec![], vec![], vec![]);
     for dir in &dirs {
         let items = load_eval_set(dir).expect("evaluation set");

@@ -4,7 +4,6 @@
 //! evaluation protocol (NoC) used by tests and benchmarks.
 
 pub mod classical;
-pub mod classical_old;
 pub mod eval;
 pub mod maxflow;
 pub mod postprocess;

@@ -5,8 +5,8 @@ use crate::core::image::Image;
 use crate::core::mask::Mask;
 use crate::core::prompt::{BoxPrompt, Prompt};
 
-use super::grid::{Hard, min_cut};
-use super::{ClassicalParams, Problem, confidence, finish, geodesic, inside_box, keep_pointed};
+use super::grid::Hard;
+use super::{ClassicalParams, Problem, geodesic, inside_box, iterate_and_finish};
 
 /// Background samples drawn from the rest of the image.
 const OUTSIDE_SAMPLES: usize = 4000;
@@ -33,13 +33,11 @@ pub(super) fn box_cut(
         roi[2] = roi[2].max((p.x_px as u32 + 1).min(img_w));
         roi[3] = roi[3].max((p.y_px as u32 + 1).min(img_h));
     }
-    let t0 = std::time::Instant::now();
     let scale = (params.max_work_cells as f64 / f64::from(box_w.max(1.0) * box_h.max(1.0))).sqrt().min(1.0);
     let mut problem = Problem::new(image, prompt, params, roi, scale);
     if params.global_bg_weight > 0.0 {
         problem.sample_outside(OUTSIDE_SAMPLES);
     }
-    let t1 = t0.elapsed().as_secs_f64() * 1e3;
     let grid = &problem.grid;
     let n = grid.len();
     let in_box: Vec<bool> = (0..n)
@@ -51,7 +49,7 @@ pub(super) fn box_cut(
     if !in_box.iter().any(|&v| v) {
         return (Mask::new(img_w, img_h), 0.0);
     }
-    let mut fg: Vec<bool> = (0..n)
+    let fg: Vec<bool> = (0..n)
         .map(|i| match problem.hard[i] {
             Hard::Fg => true,
             Hard::Bg => false,
@@ -69,48 +67,11 @@ pub(super) fn box_cut(
             *p += params.box_geodesic_prior * (-d / reach).exp();
         }
     }
-    let grid = &problem.grid;
-    let edges = grid.edges(params.gamma * grid.scale as f32, grid.beta());
-    let mut hard = problem.hard.clone();
-    let mut models = None;
-    let (mut cost_fg, mut cost_bg) = (vec![0f32; n], vec![0f32; n]);
-    let (mut tf, mut tu, mut tc) = (0.0, 0.0, 0.0);
-    let t2 = t0.elapsed().as_secs_f64() * 1e3;
-    for _ in 0..params.iterations.max(1) {
-        let a = std::time::Instant::now();
-        let Some(fitted) = problem.fit(&fg, &|_| 1.0, models.as_ref()) else { break };
-        tf += a.elapsed().as_secs_f64() * 1e3;
-        let a = std::time::Instant::now();
-        (cost_fg, cost_bg) = problem.unaries(&fitted);
-        tu += a.elapsed().as_secs_f64() * 1e3;
-        models = Some(fitted);
-        let a = std::time::Instant::now();
-        let mut new_fg = min_cut(&cost_fg, &cost_bg, &hard, &edges);
-        tc += a.elapsed().as_secs_f64() * 1e3;
-        if params.tight_box && pin_sides(&problem, b, &in_box, &new_fg, &cost_fg, &cost_bg, &mut hard) {
-            new_fg = min_cut(&cost_fg, &cost_bg, &hard, &edges);
-        }
-        let changed = new_fg.iter().zip(&fg).filter(|(a, b)| a != b).count();
-        fg = new_fg;
-        if changed * 1000 < n {
-            break;
-        }
-    }
-    let Some(models) = models else {
-        return (Mask::new(img_w, img_h), 0.0);
+    let rounds = params.iterations.max(1);
+    let mut pin = |fg: &[bool], cost_fg: &[f32], cost_bg: &[f32], hard: &mut [Hard]| {
+        params.tight_box && pin_sides(&problem, b, &in_box, fg, cost_fg, cost_bg, hard)
     };
-    let fg = keep_pointed(&problem, &fg);
-    let score = confidence(&fg, &cost_fg, &cost_bg);
-    let t3 = t0.elapsed().as_secs_f64() * 1e3;
-    let m = finish(&problem, &fg, &models);
-    if std::env::var_os("CARVE_PROFILE").is_some() {
-        eprintln!(
-            "setup {t1:.1} edges {:.1} fit {tf:.1} unary {tu:.1} cut {tc:.1} loop-end {t3:.1} total {:.1} cells {n}",
-            t2 - t1,
-            t0.elapsed().as_secs_f64() * 1e3
-        );
-    }
-    (m, score)
+    iterate_and_finish(&problem, fg, &|_| 1.0, rounds, &mut pin)
 }
 
 /// Tight-box prior: for every side of the box the labelling does not come near, pins the cheapest

@@ -5,8 +5,8 @@ use crate::core::image::Image;
 use crate::core::mask::Mask;
 use crate::core::prompt::{PointLabel, Prompt};
 
-use super::grid::{Hard, min_cut};
-use super::{ClassicalParams, Problem, confidence, finish, geodesic, keep_pointed};
+use super::grid::Hard;
+use super::{ClassicalParams, Problem, geodesic, iterate_and_finish};
 
 pub(super) fn click_cut(
     image: &Image,
@@ -42,7 +42,7 @@ pub(super) fn click_cut(
     let reach = 0.35 * diag;
     let seed_radius = 0.05 * diag;
 
-    let mut fg: Vec<bool>;
+    let fg: Vec<bool>;
     let bg_weight: Vec<f32>;
     let rounds;
     match previous {
@@ -100,25 +100,5 @@ pub(super) fn click_cut(
             rounds = 2;
         }
     }
-    let grid = &problem.grid;
-    let edges = grid.edges(params.gamma * grid.scale as f32, grid.beta());
-    let mut models = None;
-    let (mut cost_fg, mut cost_bg) = (vec![0f32; n], vec![0f32; n]);
-    for _ in 0..rounds {
-        let Some(fitted) = problem.fit(&fg, &|i| bg_weight[i], models.as_ref()) else { break };
-        (cost_fg, cost_bg) = problem.unaries(&fitted);
-        models = Some(fitted);
-        let new_fg = min_cut(&cost_fg, &cost_bg, &problem.hard, &edges);
-        let changed = new_fg.iter().zip(&fg).filter(|(a, b)| a != b).count();
-        fg = new_fg;
-        if changed * 1000 < n {
-            break;
-        }
-    }
-    let Some(models) = models else {
-        return (Mask::new(img_w, img_h), 0.0);
-    };
-    let fg = keep_pointed(&problem, &fg);
-    let score = confidence(&fg, &cost_fg, &cost_bg);
-    (finish(&problem, &fg, &models), score)
+    iterate_and_finish(&problem, fg, &|i| bg_weight[i], rounds, &mut |_, _, _, _| false)
 }

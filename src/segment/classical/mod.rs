@@ -343,6 +343,50 @@ mod click_cut;
 use box_cut::box_cut;
 use click_cut::click_cut;
 
+/// A hook after each cut: (labelling, foreground costs, background costs, hard labels to extend)
+/// → whether to cut again.
+type AfterCut<'a> = dyn FnMut(&[bool], &[f32], &[f32], &mut [Hard]) -> bool + 'a;
+
+/// GrabCut's iteration on the working grid, shared by boxes and clicks: fit the colour models to
+/// the labelling (background cells weighted by `bg_weight`), cut, repeat for at most `rounds` or
+/// until fewer than 0.1 % of the cells change. `after_cut` may pin more cells (the box's tight-side
+/// prior) and asks for a re-cut by returning true. Then keeps what the user pointed at and refines
+/// the boundary at full resolution; returns the mask and a confidence.
+fn iterate_and_finish(
+    problem: &Problem,
+    mut fg: Vec<bool>,
+    bg_weight: &dyn Fn(usize) -> f32,
+    rounds: usize,
+    after_cut: &mut AfterCut<'_>,
+) -> (Mask, f32) {
+    let grid = &problem.grid;
+    let n = grid.len();
+    let edges = grid.edges(problem.params.gamma * grid.scale as f32, grid.beta());
+    let mut hard = problem.hard.clone();
+    let mut models = None;
+    let (mut cost_fg, mut cost_bg) = (vec![0f32; n], vec![0f32; n]);
+    for _ in 0..rounds {
+        let Some(fitted) = problem.fit(&fg, bg_weight, models.as_ref()) else { break };
+        (cost_fg, cost_bg) = problem.unaries(&fitted);
+        models = Some(fitted);
+        let mut new_fg = grid::min_cut(&cost_fg, &cost_bg, &hard, &edges);
+        if after_cut(&new_fg, &cost_fg, &cost_bg, &mut hard) {
+            new_fg = grid::min_cut(&cost_fg, &cost_bg, &hard, &edges);
+        }
+        let changed = new_fg.iter().zip(&fg).filter(|(a, b)| a != b).count();
+        fg = new_fg;
+        if changed * 1000 < n {
+            break;
+        }
+    }
+    let Some(models) = models else {
+        return (Mask::new(problem.image.width(), problem.image.height()), 0.0);
+    };
+    let fg = keep_pointed(problem, &fg);
+    let score = confidence(&fg, &cost_fg, &cost_bg);
+    (finish(problem, &fg, &models), score)
+}
+
 /// Keeps what the user pointed at: components holding a positive click or a pinned cell, else the
 /// largest one and those at least a fifth of its size; cleans specks and holes.
 fn keep_pointed(problem: &Problem, fg: &[bool]) -> Vec<bool> {
