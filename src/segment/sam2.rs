@@ -34,11 +34,18 @@ pub struct Sam2Features {
     pub feat_s0: Tensor,
     /// `1×64×128×128` (after `conv_s1`).
     pub feat_s1: Tensor,
+    /// The `click_prepare` outputs, when the folder has that module (exports since 2026-12-04).
+    pub prepared: Option<Vec<Tensor>>,
 }
 
 impl Sam2Features {
     pub fn click(&self) -> ClickFeatures<'_> {
-        ClickFeatures { image_embed: &self.image_embed, feat_s0: &self.feat_s0, feat_s1: &self.feat_s1 }
+        ClickFeatures {
+            image_embed: &self.image_embed,
+            feat_s0: &self.feat_s0,
+            feat_s1: &self.feat_s1,
+            prepared: self.prepared.as_deref(),
+        }
     }
 }
 
@@ -46,6 +53,8 @@ impl Sam2Features {
 pub struct Sam2Segmenter {
     open: OpenFolder,
     image_encoder: (tch::CModule, PathBuf),
+    /// Optional: the decoder's per-image part, run once per image after the encoder.
+    click_prepare: Option<(tch::CModule, PathBuf)>,
     click: ClickDecoder,
     cache: FeatureCache<Sam2Features>,
 }
@@ -56,6 +65,7 @@ impl Sam2Segmenter {
         let open = OpenFolder::open(folder)?;
         Ok(Self {
             image_encoder: open.module("image_encoder")?,
+            click_prepare: open.optional_module("click_prepare")?,
             click: ClickDecoder::load(&open, EngineKind::Sam2, 256)?,
             cache: FeatureCache::new(FEATURE_CACHE),
             open,
@@ -79,9 +89,9 @@ impl Sam2Segmenter {
         image_to_model_input_float_resize(image, &self.open.input, self.open.device)
     }
 
-    /// Runs the image encoder on a pre-processed `1×3×H×W` input.
+    /// Runs the image encoder (and `click_prepare`) on a pre-processed `1×3×H×W` input.
     pub fn encode_tensor(&self, x: &Tensor) -> Result<Sam2Features, ModelError> {
-        encode(&self.image_encoder, x)
+        encode(&self.image_encoder, self.click_prepare.as_ref(), x)
     }
 
     /// The current image's features and its size (after [`Segmenter::set_image`]).
@@ -100,11 +110,22 @@ impl Sam2Segmenter {
     }
 }
 
-fn encode((module, path): &(tch::CModule, PathBuf), x: &Tensor) -> Result<Sam2Features, ModelError> {
+fn encode(
+    (module, path): &(tch::CModule, PathBuf),
+    prepare: Option<&(tch::CModule, PathBuf)>,
+    x: &Tensor,
+) -> Result<Sam2Features, ModelError> {
     let [image_embed, feat_s0, feat_s1]: [Tensor; 3] = run_module(module, path, vec![x.shallow_clone()], 3)?
         .try_into()
         .map_err(|_| ModelError::Run { path: path.clone(), message: "expected 3 outputs".into() })?;
-    Ok(Sam2Features { image_embed, feat_s0, feat_s1 })
+    let prepared = match prepare {
+        Some((module, path)) => {
+            let inputs = vec![image_embed.shallow_clone(), feat_s0.shallow_clone(), feat_s1.shallow_clone()];
+            Some(run_module(module, path, inputs, 6)?)
+        }
+        None => None,
+    };
+    Ok(Sam2Features { image_embed, feat_s0, feat_s1, prepared })
 }
 
 impl Segmenter for Sam2Segmenter {
@@ -113,8 +134,9 @@ impl Segmenter for Sam2Segmenter {
     }
 
     fn set_image(&mut self, image: &Image, progress: &Progress) -> Result<(), SegmentError> {
-        let (encoder, open) = (&self.image_encoder, &self.open);
-        let encode = || Ok(encode(encoder, &image_to_model_input_float_resize(image, &open.input, open.device)?)?);
+        let (encoder, prepare, open) = (&self.image_encoder, self.click_prepare.as_ref(), &self.open);
+        let encode =
+            || Ok(encode(encoder, prepare, &image_to_model_input_float_resize(image, &open.input, open.device)?)?);
         if self.cache.set_image(image, progress, "SAM 2.1", encode)? {
             self.click.forget();
         }

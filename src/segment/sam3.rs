@@ -34,7 +34,12 @@ pub struct Sam3Features {
 
 impl Sam3Features {
     fn click(&self) -> ClickFeatures<'_> {
-        ClickFeatures { image_embed: &self.sam_image_embed, feat_s0: &self.sam_feat_s0, feat_s1: &self.sam_feat_s1 }
+        ClickFeatures {
+            image_embed: &self.sam_image_embed,
+            feat_s0: &self.sam_feat_s0,
+            feat_s1: &self.sam_feat_s1,
+            prepared: None,
+        }
     }
 }
 

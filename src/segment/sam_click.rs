@@ -69,6 +69,14 @@ impl OpenFolder {
         Ok((load_torchscript(&path, self.device)?, path))
     }
 
+    /// Like [`OpenFolder::module`] for a role the manifest may leave out (`None` then).
+    pub fn optional_module(&self, role: &str) -> Result<Option<(tch::CModule, PathBuf)>, ModelError> {
+        match self.manifest.file(&self.path, role) {
+            Some(path) => Ok(Some((load_torchscript(&path, self.device)?, path))),
+            None => Ok(None),
+        }
+    }
+
     pub fn config_int(&self, key: &str, default: i64) -> i64 {
         self.manifest.config.get(key).and_then(toml::Value::as_integer).unwrap_or(default)
     }
@@ -177,12 +185,15 @@ impl<T> FeatureCache<T> {
 }
 
 /// What the click decoder reads of an image: the low-resolution embedding (with `no_mem_embed`
-/// added) and the two high-resolution levels (after `conv_s0` / `conv_s1`).
+/// added) and the two high-resolution levels (after `conv_s0` / `conv_s1`); and, when the folder
+/// has a `click_prepare` module, its outputs (what the decoder computes of the image alone, for
+/// the faster `click_decoder_prepared` on prompts without a mask input).
 #[derive(Clone, Copy)]
 pub struct ClickFeatures<'a> {
     pub image_embed: &'a Tensor,
     pub feat_s0: &'a Tensor,
     pub feat_s1: &'a Tensor,
+    pub prepared: Option<&'a [Tensor]>,
 }
 
 /// Raw click-decoder outputs: 3 hypotheses (low-res logits `1×3×m×m`, predicted IoU `1×3`), the
@@ -195,10 +206,13 @@ pub struct ClickOutputs {
     pub single_iou: Tensor,
 }
 
-/// The SAM 2-style prompt encoder + mask decoder of a model folder (role `click_decoder`).
+/// The SAM 2-style prompt encoder + mask decoder of a model folder (role `click_decoder`, and the
+/// optional `click_decoder_prepared`: the same function without a mask input, on
+/// [`ClickFeatures::prepared`]; `tools/export_sam2.py` checks the two agree exactly).
 pub struct ClickDecoder {
     module: tch::CModule,
     path: PathBuf,
+    prepared: Option<(tch::CModule, PathBuf)>,
     device: ComputeDevice,
     engine: EngineKind,
     /// Model input size; points are mapped into it.
@@ -218,6 +232,7 @@ impl ClickDecoder {
         Ok(Self {
             module,
             path,
+            prepared: folder.optional_module("click_decoder_prepared")?,
             device: folder.device,
             engine,
             input_width: folder.input.width,
@@ -247,6 +262,11 @@ impl ClickDecoder {
         mask_input: Option<&Tensor>,
     ) -> Result<ClickOutputs, ModelError> {
         let dev = self.device.to_tch();
+        if let (None, Some(prepared), Some((module, path))) = (mask_input, features.prepared, &self.prepared) {
+            let mut inputs: Vec<Tensor> = prepared.iter().map(Tensor::shallow_clone).collect();
+            inputs.extend([coords.to_device(dev), labels.to_device(dev)]);
+            return self.outputs(run_module(module, path, inputs, 5)?);
+        }
         let (mask, has_mask) = match mask_input {
             Some(m) => (m.shallow_clone(), Tensor::from_slice(&[1.0f32])),
             None => (
@@ -263,10 +283,12 @@ impl ClickDecoder {
             mask.to_device(dev),
             has_mask.to_device(dev),
         ];
+        self.outputs(run_module(&self.module, &self.path, inputs, 5)?)
+    }
+
+    fn outputs(&self, tensors: Vec<Tensor>) -> Result<ClickOutputs, ModelError> {
         let [masks, iou_scores, object_score_logits, single_mask, single_iou]: [Tensor; 5] =
-            run_module(&self.module, &self.path, inputs, 5)?
-                .try_into()
-                .map_err(|_| self.run_err("returned the wrong number of tensors"))?;
+            tensors.try_into().map_err(|_| self.run_err("returned the wrong number of tensors"))?;
         Ok(ClickOutputs { masks, iou_scores, object_score_logits, single_mask, single_iou })
     }
 

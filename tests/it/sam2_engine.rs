@@ -180,6 +180,9 @@ fn sam2_matches_the_official_predictor() {
 
     // The cached features: Carve's SAM2Transforms replica + encoder vs set_image.
     let (features, _, _) = engine.features().unwrap();
+    // The export writes `click_prepare`: the cases without a mask input below run through
+    // `click_decoder_prepared`, those with one through `click_decoder`.
+    assert!(features.prepared.is_some(), "the SAM 2.1 export has no click_prepare module");
     for (got, key) in
         [(&features.image_embed, "image_embed"), (&features.feat_s0, "feat_s0"), (&features.feat_s1, "feat_s1")]
     {
