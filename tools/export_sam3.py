@@ -5,10 +5,12 @@
 
 Builds the SAM 3 image model with the official builder
 (`sam3.model_builder.build_sam3_image_model(..., enable_inst_interactivity=True)`) on the CPU and
-traces four modules with `torch.jit.trace`:
+traces six modules with `torch.jit.trace`:
 
   image_encoder.pt      image 1x3x1008x1008 (resized + normalised)  -> 6 feature maps
   click_decoder.pt      cached SAM-2-style features + clicks/box/mask -> 3 (+1) mask logits, IoU, object score
+  click_prepare.pt      those features -> the click decoder's per-image part (run once per image)
+  click_decoder_prepared.pt  that + clicks/box (no mask input)       -> the same outputs as click_decoder
   text_encoder.pt       CLIP BPE ids 1x32 int64                      -> text features + padding mask
   grounding_decoder.pt  image features + text features              -> 200 queries: logits, boxes, masks, presence
 
@@ -34,8 +36,10 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from torchscript_export import (ClickDecoder, check_click_decoder_dynamic_n, compare, finish_export,
-                                manifest_lines, peak_rss_mb, trace_save_check)
+from torchscript_export import (CLICK_DECODER_OUTPUTS, PREPARED_CLICK_INPUTS, ClickDecoder, ClickPrepare,
+                                FastClickDecoder, PreparedClickDecoder, check_click_decoder_dynamic_n,
+                                check_fast_decoder, check_prepared_decoder, compare, finish_export, manifest_lines,
+                                peak_rss_mb, trace_save_check)
 
 IMAGE_SIZE = 1008
 CONTEXT_LENGTH = 32
@@ -393,8 +397,9 @@ IO = {
     "image_encoder": (["image"],
                       ["fpn0", "fpn1", "fpn2", "sam_feat_s0", "sam_feat_s1", "sam_image_embed"]),
     "click_decoder": (["sam_image_embed", "sam_feat_s0", "sam_feat_s1", "point_coords", "point_labels",
-                       "mask_input", "has_mask_input"],
-                      ["masks", "iou_scores", "object_score_logits", "single_mask", "single_iou_score"]),
+                       "mask_input", "has_mask_input"], CLICK_DECODER_OUTPUTS),
+    "click_prepare": (["sam_image_embed", "sam_feat_s0", "sam_feat_s1"], PREPARED_CLICK_INPUTS),
+    "click_decoder_prepared": (PREPARED_CLICK_INPUTS + ["point_coords", "point_labels"], CLICK_DECODER_OUTPUTS),
     "text_encoder": (["token_ids"], ["text_features", "text_mask"]),
     "grounding_decoder": (["fpn0", "fpn1", "fpn2", "text_features", "text_mask"],
                           ["pred_logits", "pred_boxes", "pred_masks", "presence_logit", "semantic_seg"]),
@@ -412,8 +417,7 @@ def write_manifest(out_dir: Path, tiny: bool, checkpoint, tok_ids, mask_size, nu
             + ("(--tiny: reduced depth/width, same interface; for tests only)" if tiny else "(official sizes)")
             + (f" with weights from {Path(checkpoint).name}" if checkpoint else ", random weights")
             + ". See tools/SAM3_EXPORT_NOTES.md.")
-    files = {"image_encoder": "image_encoder.pt", "click_decoder": "click_decoder.pt",
-             "text_encoder": "text_encoder.pt", "grounding_decoder": "grounding_decoder.pt", "vocab": VOCAB_NAME}
+    files = {**{role: f"{role}.pt" for role in IO}, "vocab": VOCAB_NAME}
     lines = manifest_lines("sam3", name, weights, desc, files, IMAGE_SIZE, [0.5] * 3, [0.5] * 3, IO)
     lines += [
         "[config]",
@@ -451,7 +455,7 @@ def official_check(model, img_u8, traced, report):
     from PIL import Image
     from sam3.model.sam3_image_processor import Sam3Processor
 
-    enc, clk, txt, grd = traced
+    enc, clk, prep, dec_p, txt, grd = traced
     proc = Sam3Processor(model, resolution=IMAGE_SIZE, device="cpu", confidence_threshold=0.5)
     with torch.no_grad():
         state = proc.set_image(Image.fromarray(img_u8))
@@ -473,6 +477,9 @@ def official_check(model, img_u8, traced, report):
                 got[0].clamp(-32, 32)[0], torch.from_numpy(low_off), 1e-4, report)
         compare("official predict_inst(point) vs click_decoder: iou", got[1][0], torch.from_numpy(iou_off),
                 1e-5, report)
+        got_p = dec_p(*prep(feats[5], feats[3], feats[4]), torch.from_numpy(pts)[None], torch.from_numpy(lbl)[None])
+        compare("official predict_inst(point) vs click_prepare + click_decoder_prepared: low-res logits",
+                got_p[0].clamp(-32, 32)[0], torch.from_numpy(low_off), 1e-4, report)
 
         # click: box + negative point + mask input, single-mask output
         box = np.array([300.0, 250.0, 700.0, 650.0], dtype=np.float32)
@@ -556,7 +563,10 @@ def main():
 
         print("click_decoder ...", flush=True)
         tracker = model.inst_interactive_predictor.model
-        clk_w = ClickDecoder(tracker.sam_prompt_encoder, tracker.sam_mask_decoder).eval()
+        clk_w = FastClickDecoder(tracker.sam_prompt_encoder, tracker.sam_mask_decoder).eval()
+        sam_feats = (feats[5], feats[3], feats[4])
+        check_fast_decoder(clk_w, ClickDecoder(tracker.sam_prompt_encoder, tracker.sam_mask_decoder).eval(),
+                           sam_feats, IMAGE_SIZE, 288, report)
         coords = torch.tensor([[[500.0, 400.0], [300.0, 250.0], [700.0, 650.0]]])
         labels = torch.tensor([[1, 2, 3]], dtype=torch.int64)
         mask_in = torch.zeros(1, 1, 288, 288)
@@ -564,7 +574,14 @@ def main():
         clk, _ = trace_save_check("click_decoder", clk_w,
                                   (feats[5], feats[3], feats[4], coords, labels, mask_in, has_mask),
                                   out_dir, timings, report)
-        check_click_decoder_dynamic_n(clk, clk_w, (feats[5], feats[3], feats[4]), IMAGE_SIZE, 288, report)
+        check_click_decoder_dynamic_n(clk, clk_w, sam_feats, IMAGE_SIZE, 288, report)
+        print("click_prepare + click_decoder_prepared (prompts without a mask input) ...", flush=True)
+        prep, prepared = trace_save_check("click_prepare", ClickPrepare(clk_w).eval(), sam_feats, out_dir, timings,
+                                          report)
+        dec_p, _ = trace_save_check("click_decoder_prepared", PreparedClickDecoder(clk_w).eval(),
+                                    (*prepared, coords, labels), out_dir, timings, report)
+        check_prepared_decoder(prep, dec_p, clk_w, sam_feats, IMAGE_SIZE, 288, report)
+        del prepared
 
         print("text_encoder ...", flush=True)
         txt_w = TextEncoder(model).eval()
@@ -592,7 +609,7 @@ def main():
             print("cross-check with the official API (Sam3Processor, predict_inst, forward_grounding) ...",
                   flush=True)
             t0 = time.perf_counter()
-            official_check(model, img_u8, (enc, clk, txt, grd), report)
+            official_check(model, img_u8, (enc, clk, prep, dec_p, txt, grd), report)
             timings["official_check_s"] = round(time.perf_counter() - t0, 3)
 
     from sam3.model.tokenizer_ve import SimpleTokenizer

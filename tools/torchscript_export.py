@@ -4,7 +4,10 @@
   that keeps non-aten ops out of the files tch loads (`foreign_ops`), `compare` with a report;
 * `ClickDecoder`: the SAM 2-style prompt encoder + mask decoder as the image predictors call
   them. SAM 2.1 (`sam2.modeling.sam`) and SAM 3's tracker (`sam3.sam`) share this code, so one
-  wrapper (and one Rust decoder, src/segment/sam_click.rs) serves both.
+  wrapper (and one Rust decoder, src/segment/sam_click.rs) serves both;
+* `FastClickDecoder` (the same function rearranged for the CPU), `ClickPrepare` +
+  `PreparedClickDecoder` (its per-image part computed once; prompts without a mask input) and
+  their checks, for both models too.
 
 Imported by path: the scripts run as `.venv/bin/python tools/NAME.py`, which puts tools/ first
 on sys.path.
@@ -18,6 +21,7 @@ import time
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 
 class ClickDecoder(nn.Module):
@@ -79,6 +83,232 @@ def check_click_decoder_dynamic_n(clk, clk_w, feats, image_size, mask_size, repo
                 want = clk_w(*feats, c, lab, m, torch.tensor([hm]))
                 got = clk(*feats, c, lab, m, torch.tensor([hm]))
             compare(f"click_decoder N={n} has_mask={int(hm)} vs eager", got, want, tol, report)
+
+
+def _deconv_as_matmul(dc):
+    """ConvTranspose2d(kernel 2, stride 2) as a matrix: out[o, 2y+i, 2x+j] = b[o] +
+    sum_c W[c, o, i, j] in[c, y, x], i.e. (h*w x c_in) @ (c_in x (i, j, o)) then a pixel shuffle."""
+    if tuple(dc.kernel_size) != (2, 2) or tuple(dc.stride) != (2, 2) or tuple(dc.padding) != (0, 0):
+        raise SystemExit(f"unexpected output upscaling layer {dc}")
+    w = dc.weight.detach()  # c_in x c_out x 2 x 2
+    return w.permute(0, 2, 3, 1).reshape(w.shape[0], 4 * w.shape[1]).contiguous(), dc.bias.detach().repeat(4), w.shape[1]
+
+
+def _attend_few_keys(attn, q, k, v):
+    """`Attention.forward` (sam2/modeling/sam/transformer.py) with the product written out: for
+    4096 image queries over ~10 prompt tokens, softmax(q k^T / sqrt(d)) v as two small matrix
+    products is several times faster on the CPU than `scaled_dot_product_attention`."""
+    return _few_keys_product(attn, _heads(attn, attn.q_proj, q), _heads(attn, attn.k_proj, k),
+                             _heads(attn, attn.v_proj, v))
+
+
+def _few_keys_product(attn, q, k, v):
+    """The rest of `_attend_few_keys` on projected, head-separated q, k, v."""
+    # Scores as keys x queries, so that the softmax runs over a non-innermost dimension of ~10
+    # with 4096 contiguous queries inside (torch's softmax over an innermost dimension of 8 is 20x
+    # slower on the CPU); the product with v reads the transpose without a copy.
+    scores = (k @ q.transpose(-2, -1)) * (q.shape[-1] ** -0.5)
+    return attn.out_proj(attn._recombine_heads(torch.softmax(scores, dim=-2).transpose(-2, -1) @ v))
+
+
+def _heads(attn, linear, x):
+    return attn._separate_heads(linear(x), attn.num_heads)
+
+
+def _two_way_block(layer, queries, keys, query_pe, key_pe):
+    """`TwoWayAttentionBlock.forward`, the image-to-token attention through `_attend_few_keys` and
+    `keys + key_pe` computed once (the official block adds it twice to the same keys)."""
+    if layer.skip_first_layer_pe:
+        queries = layer.self_attn(q=queries, k=queries, v=queries)
+    else:
+        q = queries + query_pe
+        queries = queries + layer.self_attn(q=q, k=q, v=queries)
+    queries = layer.norm1(queries)
+    k = keys + key_pe
+    queries = layer.norm2(queries + layer.cross_attn_token_to_image(q=queries + query_pe, k=k, v=keys))
+    queries = layer.norm3(queries + layer.mlp(queries))
+    keys = layer.norm4(keys + _attend_few_keys(layer.cross_attn_image_to_token, k, queries + query_pe, queries))
+    return queries, keys
+
+
+class FastClickDecoder(nn.Module):
+    """The same function as `ClickDecoder` (tools/torchscript_export.py: the official
+    `MaskDecoder.predict_masks` + `_dynamic_multimask_via_stability`), same inputs and outputs,
+    batch 1, rearranged for the CPU (measured: 55 -> ~32 ms per decode for tiny on 2 cores, BENCHMARKS.md):
+
+    * the dense positional encoding (`get_dense_pe()`, a constant of the weights) is computed once
+      and kept in token layout, instead of recomputed and `repeat_interleave`d every call;
+    * the image tokens stay in token layout (h*w x 256) from the transformer to the upscaler; the
+      two ConvTranspose2d(2, 2) are matrix products with the bias fused (`addmm`) and a pixel
+      shuffle, in channels-last, so the high-resolution features are added without the layout
+      round trips that cost ~10 ms (LayerNorm2d over channels = layer_norm over the last dim);
+    * the image-to-token attention (4096 queries, ~10 keys) as two small matrix products instead
+      of the flash-attention kernel (`_two_way_block`);
+    * the official attention modules' weights, the heads and hypernetwork MLPs are used as they are.
+
+    The export checks it against `ClickDecoder` on random inputs (several N, with and without mask
+    input) and, with the official check, against `SAM2ImagePredictor` itself."""
+
+    def __init__(self, prompt_encoder, mask_decoder):
+        super().__init__()
+        md = mask_decoder
+        if not (md.pred_obj_scores and md.use_high_res_features):
+            raise SystemExit("the fast click decoder expects pred_obj_scores and use_high_res_features "
+                             "(every SAM 2.1 image config and SAM 3's tracker)")
+        self.prompt_encoder, self.mask_decoder = prompt_encoder, md
+        self.h, self.w = prompt_encoder.image_embedding_size
+        with torch.no_grad():
+            pe = prompt_encoder.get_dense_pe()
+        self.register_buffer("pos_tokens", pe.flatten(2).permute(0, 2, 1).contiguous())
+        dc1, ln1, _act1, dc2, _act2 = md.output_upscaling
+        w1, b1, self.c1 = _deconv_as_matmul(dc1)
+        w2, b2, self.c2 = _deconv_as_matmul(dc2)
+        self.register_buffer("w1", w1)
+        self.register_buffer("b1", b1)
+        self.register_buffer("w2", w2)
+        self.register_buffer("b2", b2)
+        self.ln1 = ln1
+
+    def forward(self, image_embed, feat_s0, feat_s1, point_coords, point_labels, mask_input, has_mask_input):
+        pe, md, h, w = self.prompt_encoder, self.mask_decoder, self.h, self.w
+        sparse, dense_mask = pe(points=(point_coords, point_labels), boxes=None, masks=mask_input)
+        dense_none = pe.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(1, -1, h, w)
+        dense = torch.where(has_mask_input.reshape(1, 1, 1, 1) > 0.5, dense_mask, dense_none)
+        output_tokens = torch.cat([md.obj_score_token.weight, md.iou_token.weight, md.mask_tokens.weight], 0)
+        tokens = torch.cat((output_tokens.unsqueeze(0), sparse), dim=1)
+        # TwoWayTransformer.forward, with the image in token layout throughout.
+        t = md.transformer
+        queries, keys = tokens, (image_embed + dense).flatten(2).permute(0, 2, 1).contiguous()
+        for layer in t.layers:
+            queries, keys = _two_way_block(layer, queries, keys, tokens, self.pos_tokens)
+        return self.finish(queries, keys, tokens, _channels_last(feat_s0), _channels_last(feat_s1))
+
+    def finish(self, queries, keys, tokens, fs0, fs1):
+        """The final token-to-image attention, output upscaling (high-resolution features `fs0`,
+        `fs1` as (h*w) x c, channels last), heads and the stability selection."""
+        md, t, h, w = self.mask_decoder, self.mask_decoder.transformer, self.h, self.w
+        attn = t.final_attn_token_to_image(q=queries + tokens, k=keys + self.pos_tokens, v=keys)
+        hs = t.norm_final_attn(queries + attn)
+        mask_tokens_out = hs[:, 2:2 + md.num_mask_tokens, :]
+        # output_upscaling: dc1, LayerNorm2d(+ feat_s1), GELU, dc2 (+ feat_s0), GELU — channels-last.
+        x = torch.addmm(self.b1, keys[0], self.w1)
+        x = x.view(h, w, 2, 2, self.c1).permute(0, 2, 1, 3, 4).reshape(4 * h * w, self.c1)
+        x = F.gelu(F.layer_norm(x + fs1, (self.c1,), self.ln1.weight, self.ln1.bias, self.ln1.eps))
+        x = torch.addmm(self.b2, x, self.w2)
+        x = x.view(2 * h, 2 * w, 2, 2, self.c2).permute(0, 2, 1, 3, 4).reshape(16 * h * w, self.c2)
+        x = F.gelu(x + fs0)
+        hyper_in = torch.stack([md.output_hypernetworks_mlps[i](mask_tokens_out[:, i, :])
+                                for i in range(md.num_mask_tokens)], dim=1)
+        masks = (hyper_in[0] @ x.t()).view(1, -1, 4 * h, 4 * w)
+        iou = md.iou_prediction_head(hs[:, 1, :])
+        obj = md.pred_obj_score_head(hs[:, 0, :])
+        single_mask, single_iou = md._dynamic_multimask_via_stability(masks, iou)
+        return masks[:, 1:], iou[:, 1:], obj, single_mask, single_iou
+
+
+def _channels_last(feat):
+    """1 x c x h x w -> (h*w) x c."""
+    return feat[0].permute(1, 2, 0).reshape(-1, feat.shape[1])
+
+
+class ClickPrepare(nn.Module):
+    """Everything of the click decoder that depends on the image alone, computed once per image
+    (`set_image`) instead of on every click — for prompts without a mask input, where the image
+    tokens entering the transformer are `image_embed + no_mask_embed`: those tokens, the first
+    block's key/value projections for the token-to-image attention and its query projection for
+    the image-to-token attention (three 4096 x 256 -> 128 products), and the high-resolution
+    features in the upscaler's channels-last layout. Measured ~6 ms of ~33 per click (tiny, 2
+    threads); `PreparedClickDecoder` finishes the decode, bit-identical to `FastClickDecoder`."""
+
+    def __init__(self, fast: FastClickDecoder):
+        super().__init__()
+        first = fast.mask_decoder.transformer.layers[0]
+        # Only the weights this step reads (the file stays ~1 MB, not a second decoder).
+        self.t2i, self.i2t = first.cross_attn_token_to_image, first.cross_attn_image_to_token
+        self.no_mask_embed = fast.prompt_encoder.no_mask_embed
+        self.register_buffer("pos_tokens", fast.pos_tokens)
+
+    def forward(self, image_embed, feat_s0, feat_s1):
+        keys = (image_embed + self.no_mask_embed.weight.reshape(1, -1, 1, 1)).flatten(2).permute(0, 2, 1).contiguous()
+        k = keys + self.pos_tokens
+        t2i, i2t = self.t2i, self.i2t
+        return (keys, _heads(t2i, t2i.k_proj, k), _heads(t2i, t2i.v_proj, keys), _heads(i2t, i2t.q_proj, k),
+                _channels_last(feat_s0).contiguous(), _channels_last(feat_s1).contiguous())
+
+
+class PreparedClickDecoder(nn.Module):
+    """`FastClickDecoder` without a mask input, on `ClickPrepare`'s outputs: the first block
+    written out with the precomputed projections (`TwoWayAttentionBlock.forward`, the attention
+    modules' own weights for everything that depends on the prompt), then the same blocks and
+    `finish` as the fast decoder."""
+
+    def __init__(self, fast: FastClickDecoder):
+        super().__init__()
+        self.fast = fast
+
+    def forward(self, keys, t2i_k, t2i_v, i2t_q, fs0, fs1, point_coords, point_labels):
+        f = self.fast
+        pe, md = f.prompt_encoder, f.mask_decoder
+        sparse = pe._embed_points(point_coords, point_labels, pad=True)  # boxes=None -> pad, as pe(...)
+        output_tokens = torch.cat([md.obj_score_token.weight, md.iou_token.weight, md.mask_tokens.weight], 0)
+        tokens = torch.cat((output_tokens.unsqueeze(0), sparse), dim=1)
+        layers = md.transformer.layers
+        first = layers[0]
+        queries = tokens
+        if first.skip_first_layer_pe:
+            queries = first.self_attn(q=queries, k=queries, v=queries)
+        else:
+            q = queries + tokens
+            queries = queries + first.self_attn(q=q, k=q, v=queries)
+        queries = first.norm1(queries)
+        t2i = first.cross_attn_token_to_image
+        q = _heads(t2i, t2i.q_proj, queries + tokens)
+        attn = t2i.out_proj(t2i._recombine_heads(F.scaled_dot_product_attention(q, t2i_k, t2i_v)))
+        queries = first.norm2(queries + attn)
+        queries = first.norm3(queries + first.mlp(queries))
+        i2t = first.cross_attn_image_to_token
+        attn = _few_keys_product(i2t, i2t_q, _heads(i2t, i2t.k_proj, queries + tokens), _heads(i2t, i2t.v_proj, queries))
+        keys = first.norm4(keys + attn)
+        for layer in layers[1:]:
+            queries, keys = _two_way_block(layer, queries, keys, tokens, f.pos_tokens)
+        return f.finish(queries, keys, tokens, fs0, fs1)
+
+
+def check_fast_decoder(fast, reference, feats, image_size, mask_size, report, tol=1e-4):
+    """The rearranged decoder against the official predict_masks path, eager, random prompts."""
+    g = torch.Generator().manual_seed(2)
+    for n in (1, 2, 5):
+        c = torch.rand(1, n, 2, generator=g) * image_size
+        lab = torch.randint(0, 2, (1, n), generator=g)
+        if n >= 5:
+            lab[0, :2] = torch.tensor([2, 3])
+        for hm in (0.0, 1.0):
+            m = torch.randn(1, 1, mask_size, mask_size, generator=g) * 5
+            with torch.no_grad():
+                got = fast(*feats, c, lab, m, torch.tensor([hm]))
+                want = reference(*feats, c, lab, m, torch.tensor([hm]))
+            compare(f"fast click decoder vs official predict_masks, N={n} has_mask={int(hm)}", got, want, tol, report)
+
+
+def check_prepared_decoder(prep, dec_p, fast, feats, image_size, mask_size, report):
+    """The reloaded prepare + prepared decoder pair against the eager fast decoder without a mask
+    input, N = 1, 2, 5, 9 (box corners first for N >= 5): the same operations on the same
+    values, so the tolerance is 0."""
+    g = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        prepared = prep(*feats)
+        for n in (1, 2, 5, 9):
+            c = torch.rand(1, n, 2, generator=g) * image_size
+            lab = torch.randint(0, 2, (1, n), generator=g)
+            if n >= 5:
+                lab[0, :2] = torch.tensor([2, 3])
+            want = fast(*feats, c, lab, torch.zeros(1, 1, mask_size, mask_size), torch.zeros(1))
+            compare(f"click_decoder_prepared N={n} vs fast decoder without mask", dec_p(*prepared, c, lab), want, 0.0,
+                    report)
+
+
+# What click_prepare returns and click_decoder_prepared takes (before the prompt).
+PREPARED_CLICK_INPUTS = ["image_tokens", "t2i_k", "t2i_v", "i2t_q", "feat_s0_tokens", "feat_s1_tokens"]
 
 
 class _NoRecord(contextlib.ContextDecorator):

@@ -34,7 +34,7 @@ pub struct Sam2Features {
     pub feat_s0: Tensor,
     /// `1×64×128×128` (after `conv_s1`).
     pub feat_s1: Tensor,
-    /// The `click_prepare` outputs, when the folder has that module (exports since 2026-12-04).
+    /// [`ClickDecoder::prepare`]'s outputs, when the folder has `click_prepare` (exports since 2026-12-04).
     pub prepared: Option<Vec<Tensor>>,
 }
 
@@ -53,8 +53,6 @@ impl Sam2Features {
 pub struct Sam2Segmenter {
     open: OpenFolder,
     image_encoder: (tch::CModule, PathBuf),
-    /// Optional: the decoder's per-image part, run once per image after the encoder.
-    click_prepare: Option<(tch::CModule, PathBuf)>,
     click: ClickDecoder,
     cache: FeatureCache<Sam2Features>,
 }
@@ -65,7 +63,6 @@ impl Sam2Segmenter {
         let open = OpenFolder::open(folder)?;
         Ok(Self {
             image_encoder: open.module("image_encoder")?,
-            click_prepare: open.optional_module("click_prepare")?,
             click: ClickDecoder::load(&open, EngineKind::Sam2, 256)?,
             cache: FeatureCache::new(FEATURE_CACHE),
             open,
@@ -91,7 +88,7 @@ impl Sam2Segmenter {
 
     /// Runs the image encoder (and `click_prepare`) on a pre-processed `1×3×H×W` input.
     pub fn encode_tensor(&self, x: &Tensor) -> Result<Sam2Features, ModelError> {
-        encode(&self.image_encoder, self.click_prepare.as_ref(), x)
+        encode(&self.image_encoder, &self.click, x)
     }
 
     /// The current image's features and its size (after [`Segmenter::set_image`]).
@@ -112,19 +109,13 @@ impl Sam2Segmenter {
 
 fn encode(
     (module, path): &(tch::CModule, PathBuf),
-    prepare: Option<&(tch::CModule, PathBuf)>,
+    click: &ClickDecoder,
     x: &Tensor,
 ) -> Result<Sam2Features, ModelError> {
     let [image_embed, feat_s0, feat_s1]: [Tensor; 3] = run_module(module, path, vec![x.shallow_clone()], 3)?
         .try_into()
         .map_err(|_| ModelError::Run { path: path.clone(), message: "expected 3 outputs".into() })?;
-    let prepared = match prepare {
-        Some((module, path)) => {
-            let inputs = vec![image_embed.shallow_clone(), feat_s0.shallow_clone(), feat_s1.shallow_clone()];
-            Some(run_module(module, path, inputs, 6)?)
-        }
-        None => None,
-    };
+    let prepared = click.prepare(&image_embed, &feat_s0, &feat_s1)?;
     Ok(Sam2Features { image_embed, feat_s0, feat_s1, prepared })
 }
 
@@ -134,9 +125,9 @@ impl Segmenter for Sam2Segmenter {
     }
 
     fn set_image(&mut self, image: &Image, progress: &Progress) -> Result<(), SegmentError> {
-        let (encoder, prepare, open) = (&self.image_encoder, self.click_prepare.as_ref(), &self.open);
+        let (encoder, click, open) = (&self.image_encoder, &self.click, &self.open);
         let encode =
-            || Ok(encode(encoder, prepare, &image_to_model_input_float_resize(image, &open.input, open.device)?)?);
+            || Ok(encode(encoder, click, &image_to_model_input_float_resize(image, &open.input, open.device)?)?);
         if self.cache.set_image(image, progress, "SAM 2.1", encode)? {
             self.click.forget();
         }

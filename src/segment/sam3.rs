@@ -30,6 +30,8 @@ pub struct Sam3Features {
     pub sam_feat_s0: Tensor,
     pub sam_feat_s1: Tensor,
     pub sam_image_embed: Tensor,
+    /// [`ClickDecoder::prepare`]'s outputs, when the folder has `click_prepare` (exports since 2026-12-04).
+    pub click_prepared: Option<Vec<Tensor>>,
 }
 
 impl Sam3Features {
@@ -38,7 +40,7 @@ impl Sam3Features {
             image_embed: &self.sam_image_embed,
             feat_s0: &self.sam_feat_s0,
             feat_s1: &self.sam_feat_s1,
-            prepared: None,
+            prepared: self.click_prepared.as_deref(),
         }
     }
 }
@@ -118,7 +120,7 @@ impl Sam3Segmenter {
 
     /// Runs the image encoder on a normalised `1×3×H×W` input.
     pub fn encode_tensor(&self, x: &Tensor) -> Result<Sam3Features, ModelError> {
-        encode(&self.image_encoder, x)
+        encode(&self.image_encoder, &self.click, x)
     }
 
     /// Runs the click decoder: `coords` `1×N×2` in model-input pixels, `labels` `1×N` (1 positive,
@@ -214,12 +216,17 @@ impl Sam3Segmenter {
     }
 }
 
-fn encode((module, path): &(tch::CModule, PathBuf), x: &Tensor) -> Result<Sam3Features, ModelError> {
+fn encode(
+    (module, path): &(tch::CModule, PathBuf),
+    click: &ClickDecoder,
+    x: &Tensor,
+) -> Result<Sam3Features, ModelError> {
     let [fpn0, fpn1, fpn2, sam_feat_s0, sam_feat_s1, sam_image_embed]: [Tensor; 6] =
         run_module(module, path, vec![x.shallow_clone()], 6)?
             .try_into()
             .map_err(|_| ModelError::Run { path: path.clone(), message: "expected 6 outputs".into() })?;
-    Ok(Sam3Features { fpn: [fpn0, fpn1, fpn2], sam_feat_s0, sam_feat_s1, sam_image_embed })
+    let click_prepared = click.prepare(&sam_image_embed, &sam_feat_s0, &sam_feat_s1)?;
+    Ok(Sam3Features { fpn: [fpn0, fpn1, fpn2], sam_feat_s0, sam_feat_s1, sam_image_embed, click_prepared })
 }
 
 impl Segmenter for Sam3Segmenter {
@@ -228,8 +235,8 @@ impl Segmenter for Sam3Segmenter {
     }
 
     fn set_image(&mut self, image: &Image, progress: &Progress) -> Result<(), SegmentError> {
-        let (encoder, open) = (&self.image_encoder, &self.open);
-        let encode = || Ok(encode(encoder, &image_to_model_input(image, &open.input, open.device)?)?);
+        let (encoder, click, open) = (&self.image_encoder, &self.click, &self.open);
+        let encode = || Ok(encode(encoder, click, &image_to_model_input(image, &open.input, open.device)?)?);
         if self.cache.set_image(image, progress, "SAM 3", encode)? {
             self.click.forget();
         }

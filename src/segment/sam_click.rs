@@ -212,6 +212,8 @@ pub struct ClickOutputs {
 pub struct ClickDecoder {
     module: tch::CModule,
     path: PathBuf,
+    /// `click_prepare` (run once per image) and `click_decoder_prepared`, when the folder has both.
+    prepare: Option<(tch::CModule, PathBuf)>,
     prepared: Option<(tch::CModule, PathBuf)>,
     device: ComputeDevice,
     engine: EngineKind,
@@ -232,6 +234,7 @@ impl ClickDecoder {
         Ok(Self {
             module,
             path,
+            prepare: folder.optional_module("click_prepare")?,
             prepared: folder.optional_module("click_decoder_prepared")?,
             device: folder.device,
             engine,
@@ -245,6 +248,21 @@ impl ClickDecoder {
 
     fn run_err(&self, e: impl std::fmt::Display) -> ModelError {
         ModelError::Run { path: self.path.clone(), message: first_line(&e.to_string()) }
+    }
+
+    /// What the decoder computes of an image alone (`click_prepare`, once per image, after the
+    /// encoder), for [`ClickFeatures::prepared`]; `None` when the folder has no such module.
+    pub fn prepare(
+        &self,
+        image_embed: &Tensor,
+        feat_s0: &Tensor,
+        feat_s1: &Tensor,
+    ) -> Result<Option<Vec<Tensor>>, ModelError> {
+        let (Some((module, path)), Some(_)) = (&self.prepare, &self.prepared) else {
+            return Ok(None);
+        };
+        let inputs = vec![image_embed.shallow_clone(), feat_s0.shallow_clone(), feat_s1.shallow_clone()];
+        Ok(Some(run_module(module, path, inputs, 6)?))
     }
 
     /// Forgets the last answer (a new image was set).

@@ -3,7 +3,9 @@
 //! Python outputs of the same TorchScript files to 1e-4; the engine answers clicks (3 hypotheses),
 //! boxes and text (instances); the CLI uses it; a broken folder gives a clear error.
 //!
-//! The export (~1 min, ~3 GB RAM) is cached under `target/test-models/`, keyed by the scripts.
+//! The export (~1 min, ~3 GB RAM) is cached under `target/test-models/`, keyed by the scripts. It
+//! runs the exporter's own cross-check with the official API (`Sam3Processor.set_image`,
+//! `predict_inst`, `forward_grounding`) and fails the fixture when any check fails.
 use crate::common;
 
 use std::path::{Path, PathBuf};
@@ -39,7 +41,6 @@ fn fixture() -> &'static Fixture {
                 "--out".as_ref(),
                 model.as_os_str(),
                 "--tiny".as_ref(),
-                "--skip-official-check".as_ref(),
             ]);
         }
         if !refdir.join("reference.json").exists() {
@@ -246,11 +247,12 @@ fn cli_auto_picks_sam3_and_broken_folders_are_named() {
     assert_eq!(json["masks"].as_array().unwrap().len(), 3);
     assert!(carve::Mask::load_png(&out).is_ok());
 
-    // A folder whose click decoder is some other TorchScript module.
+    // A folder whose click decoder (for a first click: `click_decoder_prepared`) is some other
+    // TorchScript module.
     let broken = tmp.path().join("broken");
     copy_dir(&fixture().model, &broken);
     common::make_selftest_model(&tmp.path().join("selftest"));
-    std::fs::copy(tmp.path().join("selftest/selftest.pt"), broken.join("click_decoder.pt")).unwrap();
+    std::fs::copy(tmp.path().join("selftest/selftest.pt"), broken.join("click_decoder_prepared.pt")).unwrap();
     let result = common::carve(tmp.path())
         .arg("segment")
         .arg(&image)
@@ -264,7 +266,7 @@ fn cli_auto_picks_sam3_and_broken_folders_are_named() {
     let stderr = String::from_utf8_lossy(&result.stderr);
     let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("carve: error:")).collect();
     assert_eq!(errors.len(), 1, "{stderr}");
-    assert!(errors[0].contains("click_decoder.pt"), "{stderr}");
+    assert!(errors[0].contains("click_decoder_prepared.pt"), "{stderr}");
 }
 
 fn copy_dir(from: &Path, to: &Path) {
