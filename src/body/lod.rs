@@ -21,6 +21,7 @@ use std::sync::OnceLock;
 use super::BodyError;
 pub use super::manifold::{ManifoldError, ManifoldReport, check_closed_manifold};
 pub use super::triangulate::triangulate_on_surface;
+use crate::core::fs::cache_dir;
 use crate::io::npz::Npz;
 
 /// Vertex counts of the official LODs 0–6.
@@ -214,16 +215,6 @@ const CACHE_FORMAT_VERSION: u32 = 2;
 /// The source text of the triangulation: part of the cache key, so that any change to the
 /// algorithm (`triangulate.rs`) invalidates every cached result without anyone bumping a number.
 const TRIANGULATION_SOURCE: &str = include_str!("triangulate.rs");
-
-/// The folder of on-disk caches: `$CARVE_CACHE_DIR`, else the user cache folder (`~/.cache/carve`).
-/// `scripts/test` points it at a fresh temporary folder, so tests never read a cache that an
-/// earlier build wrote.
-pub fn cache_dir() -> Option<PathBuf> {
-    std::env::var_os("CARVE_CACHE_DIR")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| dirs::cache_dir().map(|d| d.join("carve")))
-}
 
 fn cache_path(source: &[[f32; 3]], triangles: &[[u32; 3]], map: &LodMap) -> Option<PathBuf> {
     let mut h = 0xcbf29ce484222325u64;

@@ -1,5 +1,6 @@
 //! Files: atomic writes (a temporary file in the same folder, then a rename), so a failed export
-//! or save never destroys the previous file, and [`FileError`], an I/O error that names the file.
+//! or save never destroys the previous file; [`FileError`], an I/O error that names the file; and
+//! [`cache_dir`], where on-disk caches live.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -43,6 +44,16 @@ pub fn write_atomic_with(
     temp.as_file().sync_all().map_err(err)?;
     temp.persist(path).map_err(|e| err(e.error))?;
     Ok(())
+}
+
+/// The folder of on-disk caches: `$CARVE_CACHE_DIR`, else the user cache folder (`~/.cache/carve`).
+/// `scripts/test` points it at a fresh temporary folder, so tests never read a cache that an
+/// earlier build wrote.
+pub fn cache_dir() -> Option<PathBuf> {
+    std::env::var_os("CARVE_CACHE_DIR")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| dirs::cache_dir().map(|d| d.join("carve")))
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 
 pub mod alloc;
 pub mod clip_tokenizer;
+pub mod feature_store;
 pub mod manifest;
 pub mod registry;
 pub mod runtime;

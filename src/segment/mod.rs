@@ -21,6 +21,18 @@ use crate::core::task::{Cancelled, Progress};
 
 pub use classical::{ClassicalParams, ClassicalSegmenter};
 
+/// Where a model engine took the current image's encoder features from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeatureSource {
+    /// The encoder ran.
+    Encoded,
+    /// Kept in memory from an earlier `set_image` of the same picture.
+    Memory,
+    /// Read from the on-disk feature cache (`model::feature_store`).
+    DiskCache,
+}
+
 /// Which engine produced a mask.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -115,6 +127,11 @@ pub trait Segmenter: Send {
 
     /// Prepares the image (encodes it, for model engines). Reports progress; can be cancelled.
     fn set_image(&mut self, image: &Image, progress: &Progress) -> Result<(), SegmentError>;
+
+    /// Where the current image's encoder features came from (`None`: the engine has no encoder).
+    fn feature_source(&self) -> Option<FeatureSource> {
+        None
+    }
 
     /// Answers a prompt on the current image: up to 3 hypotheses, best first, for clicks/boxes;
     /// every instance for text. `previous` is the mask being refined, if any.

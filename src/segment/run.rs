@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::postprocess::Cleanup;
 use super::sam2::Sam2Segmenter;
 use super::sam3::Sam3Segmenter;
-use super::{ClassicalSegmenter, EngineChoice, EngineKind, ScoredMask, SegmentError, Segmenter};
+use super::{ClassicalSegmenter, EngineChoice, EngineKind, FeatureSource, ScoredMask, SegmentError, Segmenter};
 use crate::core::image::Image;
 use crate::core::prompt::{BoxPrompt, PointLabel, PointPrompt, Prompt, PromptError};
 use crate::core::task::Progress;
@@ -55,6 +55,8 @@ pub struct SegmentOutcome {
     pub encode_ms: f64,
     /// Time to answer the prompt (including clean-up and upsampling).
     pub decode_ms: f64,
+    /// Where a model engine took the image features from (`None` for the classical engine).
+    pub features: Option<FeatureSource>,
 }
 
 /// Sets `image` on `segmenter`, answers `prompt`, cleans every mask and sorts them best first.
@@ -81,7 +83,8 @@ pub fn segment_image(
     let decode_ms = t1.elapsed().as_secs_f64() * 1e3;
     progress.set(1.0, "segmented");
     tracing::info!(engine = segmenter.engine().as_str(), masks = masks.len(), encode_ms, decode_ms, "segmented");
-    Ok(SegmentOutcome { engine: segmenter.engine(), masks, encode_ms, decode_ms })
+    let features = segmenter.feature_source();
+    Ok(SegmentOutcome { engine: segmenter.engine(), masks, encode_ms, decode_ms, features })
 }
 
 /// The prompt for one file of a batch, as written in `prompts.json`:

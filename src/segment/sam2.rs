@@ -14,7 +14,7 @@ use tch::Tensor;
 use super::sam_click::{
     ClickDecoder, ClickFeatures, ClickOutputs, FeatureCache, OpenFolder, check_previous_size, run_module,
 };
-use super::{EngineKind, ScoredMask, SegmentError, Segmenter};
+use super::{EngineKind, FeatureSource, ScoredMask, SegmentError, Segmenter};
 use crate::core::image::Image;
 use crate::core::mask::Mask;
 use crate::core::prompt::Prompt;
@@ -23,8 +23,11 @@ use crate::model::manifest::Manifest;
 use crate::model::runtime::image_to_model_input_float_resize;
 use crate::model::{ModelError, ModelFolder};
 
-/// Images whose encoder features stay cached.
+/// Images whose encoder features stay cached in memory.
 const FEATURE_CACHE: usize = 4;
+
+/// `image_embed`, `feat_s0`, `feat_s1`.
+const ENCODER_OUTPUTS: usize = 3;
 
 /// Encoder outputs of one image, as `SAM2ImagePredictor.set_image` caches them.
 pub struct Sam2Features {
@@ -64,7 +67,11 @@ impl Sam2Segmenter {
         Ok(Self {
             image_encoder: open.module("image_encoder")?,
             click: ClickDecoder::load(&open, EngineKind::Sam2, 256)?,
-            cache: FeatureCache::new(FEATURE_CACHE),
+            cache: FeatureCache::new(FEATURE_CACHE).with_disk(
+                &open.path.join("manifest.toml"),
+                &open.file("image_encoder")?,
+                "fp32",
+            ),
             open,
         })
     }
@@ -112,9 +119,14 @@ fn encode(
     click: &ClickDecoder,
     x: &Tensor,
 ) -> Result<Sam2Features, ModelError> {
-    let [image_embed, feat_s0, feat_s1]: [Tensor; 3] = run_module(module, path, vec![x.shallow_clone()], 3)?
+    features_from(click, path, run_module(module, path, vec![x.shallow_clone()], ENCODER_OUTPUTS)?)
+}
+
+/// The encoder's outputs as [`Sam2Features`] (with `click_prepare` run on them).
+fn features_from(click: &ClickDecoder, encoder: &Path, outputs: Vec<Tensor>) -> Result<Sam2Features, ModelError> {
+    let [image_embed, feat_s0, feat_s1]: [Tensor; ENCODER_OUTPUTS] = outputs
         .try_into()
-        .map_err(|_| ModelError::Run { path: path.clone(), message: "expected 3 outputs".into() })?;
+        .map_err(|_| ModelError::Run { path: encoder.to_owned(), message: "wrong number of outputs".into() })?;
     let prepared = click.prepare(&image_embed, &feat_s0, &feat_s1)?;
     Ok(Sam2Features { image_embed, feat_s0, feat_s1, prepared })
 }
@@ -124,11 +136,19 @@ impl Segmenter for Sam2Segmenter {
         EngineKind::Sam2
     }
 
+    fn feature_source(&self) -> Option<FeatureSource> {
+        self.cache.source()
+    }
+
     fn set_image(&mut self, image: &Image, progress: &Progress) -> Result<(), SegmentError> {
-        let (encoder, click, open) = (&self.image_encoder, &self.click, &self.open);
-        let encode =
-            || Ok(encode(encoder, click, &image_to_model_input_float_resize(image, &open.input, open.device)?)?);
-        if self.cache.set_image(image, progress, "SAM 2.1", encode)? {
+        let ((module, path), click, open) = (&self.image_encoder, &self.click, &self.open);
+        let encode = || {
+            let x = image_to_model_input_float_resize(image, &open.input, open.device)?;
+            Ok(run_module(module, path, vec![x], ENCODER_OUTPUTS)?)
+        };
+        let build = |outputs| features_from(click, path, outputs);
+        let expect = (ENCODER_OUTPUTS, open.device.to_tch());
+        if self.cache.set_image(image, progress, "SAM 2.1", expect, encode, build)? {
             self.click.forget();
         }
         Ok(())

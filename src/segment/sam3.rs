@@ -10,7 +10,7 @@ pub use super::sam_click::ClickOutputs;
 use super::sam_click::{
     ClickDecoder, ClickFeatures, FeatureCache, OpenFolder, check_previous_size, run_module, upsample_logits,
 };
-use super::{EngineKind, ScoredMask, SegmentError, Segmenter};
+use super::{EngineKind, FeatureSource, ScoredMask, SegmentError, Segmenter};
 use crate::core::image::Image;
 use crate::core::mask::Mask;
 use crate::core::prompt::Prompt;
@@ -20,8 +20,11 @@ use crate::model::manifest::Manifest;
 use crate::model::runtime::{first_line, image_to_model_input};
 use crate::model::{ModelError, ModelFolder};
 
-/// Images whose encoder features stay cached.
+/// Images whose encoder features stay cached in memory.
 const FEATURE_CACHE: usize = 4;
+
+/// `fpn0..2`, `sam_feat_s0`, `sam_feat_s1`, `sam_image_embed`.
+const ENCODER_OUTPUTS: usize = 6;
 
 /// Encoder outputs of one image (see `tools/SAM3_EXPORT_NOTES.md`): the detector's FPN levels and
 /// the SAM 2-style branch the click decoder reads.
@@ -88,7 +91,11 @@ impl Sam3Segmenter {
             grounding_decoder: open.module("grounding_decoder")?,
             tokenizer,
             score_threshold,
-            cache: FeatureCache::new(FEATURE_CACHE),
+            cache: FeatureCache::new(FEATURE_CACHE).with_disk(
+                &open.path.join("manifest.toml"),
+                &open.file("image_encoder")?,
+                "fp32",
+            ),
             open,
         })
     }
@@ -221,10 +228,15 @@ fn encode(
     click: &ClickDecoder,
     x: &Tensor,
 ) -> Result<Sam3Features, ModelError> {
-    let [fpn0, fpn1, fpn2, sam_feat_s0, sam_feat_s1, sam_image_embed]: [Tensor; 6] =
-        run_module(module, path, vec![x.shallow_clone()], 6)?
+    features_from(click, path, run_module(module, path, vec![x.shallow_clone()], ENCODER_OUTPUTS)?)
+}
+
+/// The encoder's outputs as [`Sam3Features`] (with `click_prepare` run on the SAM 2-style branch).
+fn features_from(click: &ClickDecoder, encoder: &Path, outputs: Vec<Tensor>) -> Result<Sam3Features, ModelError> {
+    let [fpn0, fpn1, fpn2, sam_feat_s0, sam_feat_s1, sam_image_embed]: [Tensor; ENCODER_OUTPUTS] =
+        outputs
             .try_into()
-            .map_err(|_| ModelError::Run { path: path.clone(), message: "expected 6 outputs".into() })?;
+            .map_err(|_| ModelError::Run { path: encoder.to_owned(), message: "wrong number of outputs".into() })?;
     let click_prepared = click.prepare(&sam_image_embed, &sam_feat_s0, &sam_feat_s1)?;
     Ok(Sam3Features { fpn: [fpn0, fpn1, fpn2], sam_feat_s0, sam_feat_s1, sam_image_embed, click_prepared })
 }
@@ -234,10 +246,19 @@ impl Segmenter for Sam3Segmenter {
         EngineKind::Sam3
     }
 
+    fn feature_source(&self) -> Option<FeatureSource> {
+        self.cache.source()
+    }
+
     fn set_image(&mut self, image: &Image, progress: &Progress) -> Result<(), SegmentError> {
-        let (encoder, click, open) = (&self.image_encoder, &self.click, &self.open);
-        let encode = || Ok(encode(encoder, click, &image_to_model_input(image, &open.input, open.device)?)?);
-        if self.cache.set_image(image, progress, "SAM 3", encode)? {
+        let ((module, path), click, open) = (&self.image_encoder, &self.click, &self.open);
+        let encode = || {
+            let x = image_to_model_input(image, &open.input, open.device)?;
+            Ok(run_module(module, path, vec![x], ENCODER_OUTPUTS)?)
+        };
+        let build = |outputs| features_from(click, path, outputs);
+        let expect = (ENCODER_OUTPUTS, open.device.to_tch());
+        if self.cache.set_image(image, progress, "SAM 3", expect, encode, build)? {
             self.click.forget();
         }
         Ok(())

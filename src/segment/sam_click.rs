@@ -1,7 +1,7 @@
 //! What the SAM 2.1 and SAM 3 engines share: SAM 3's click path *is* SAM 2's prompt encoder and
 //! mask decoder, exported by both `tools/export_sam2.py` and `tools/export_sam3.py` through the same
 //! wrapper (`tools/torchscript_export.py`, `ClickDecoder`). Here: opening a model folder, the
-//! per-image feature cache, running a TorchScript module, and [`ClickDecoder`] — prompts to
+//! per-image feature cache (memory, then disk), running a TorchScript module, and [`ClickDecoder`] — prompts to
 //! model-input points and labels, the order of the answers (three hypotheses for a lone click, the
 //! single stability-selected mask first otherwise), mask feedback for refinement, and the official
 //! post-processing (optional hole filling, bilinear upsampling to the photo, threshold at 0).
@@ -10,11 +10,12 @@ use std::path::{Path, PathBuf};
 
 use tch::{IValue, Kind, Tensor};
 
-use super::{EngineKind, ScoredMask, SegmentError};
+use super::{EngineKind, FeatureSource, ScoredMask, SegmentError};
 use crate::core::image::Image;
 use crate::core::mask::Mask;
 use crate::core::prompt::{PointLabel, Prompt};
 use crate::core::task::Progress;
+use crate::model::feature_store::{FeatureStore, Lookup, image_key, model_identity};
 use crate::model::manifest::{InputSpec, Manifest};
 use crate::model::runtime::first_line;
 use crate::model::{ComputeDevice, ModelError, ModelFolder, load_torchscript};
@@ -113,29 +114,42 @@ pub(crate) fn flatten_tensors(value: IValue) -> Result<Vec<Tensor>, String> {
     }
 }
 
-/// Encoder outputs of recent images, keyed by content and size, most recent last.
+/// Encoder outputs of recent images in memory, keyed by content and size, most recent last; and,
+/// below it, the on-disk [`FeatureStore`] (other processes, earlier sessions).
 pub(crate) struct FeatureCache<T> {
-    entries: Vec<(u64, u32, u32, T)>,
+    entries: Vec<(String, u32, u32, T)>,
     current: Option<usize>,
     capacity: usize,
+    disk: Option<FeatureStore>,
+    source: Option<FeatureSource>,
 }
 
 impl<T> FeatureCache<T> {
     pub fn new(capacity: usize) -> Self {
-        Self { entries: Vec::new(), current: None, capacity: capacity.max(1) }
+        Self { entries: Vec::new(), current: None, capacity: capacity.max(1), disk: None, source: None }
     }
 
-    fn key(image: &Image) -> (u64, u32, u32) {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        image.rgb().as_raw().hash(&mut h);
-        (h.finish(), image.width(), image.height())
+    /// The on-disk cache for the model whose encoder is `encoder` (manifest `manifest`), at the
+    /// user cache folder with the cap from the environment; off when that cannot be had (logged).
+    pub fn with_disk(mut self, manifest: &Path, encoder: &Path, precision: &str) -> Self {
+        self.disk = match model_identity(manifest, encoder) {
+            Ok(id) => FeatureStore::for_model(id, precision),
+            Err(e) => {
+                tracing::warn!("feature cache off: {e}");
+                None
+            }
+        };
+        self
     }
 
-    /// Makes `image` current if its features are cached; false when they must be computed.
-    pub fn select(&mut self, image: &Image) -> bool {
-        let key = Self::key(image);
-        match self.entries.iter().position(|c| (c.0, c.1, c.2) == key) {
+    /// Where the current image's features came from.
+    pub fn source(&self) -> Option<FeatureSource> {
+        self.source
+    }
+
+    /// Makes the image with `key` current if its features are in memory.
+    fn select(&mut self, key: &str) -> bool {
+        match self.entries.iter().position(|c| c.0 == key) {
             Some(i) => {
                 let entry = self.entries.remove(i);
                 self.entries.push(entry);
@@ -146,34 +160,60 @@ impl<T> FeatureCache<T> {
         }
     }
 
-    /// Stores the features of `image` and makes them current (dropping the oldest when full).
-    pub fn insert(&mut self, image: &Image, features: T) {
-        let key = Self::key(image);
+    /// Stores features in memory and makes them current (dropping the oldest when full).
+    fn insert(&mut self, key: String, image: &Image, features: T) {
         if self.entries.len() >= self.capacity {
             self.entries.remove(0);
         }
-        self.entries.push((key.0, key.1, key.2, features));
+        self.entries.push((key, image.width(), image.height(), features));
         self.current = Some(self.entries.len() - 1);
     }
 
-    /// Makes `image` current: its cached features, or `encode`'s (reported as encoding with
-    /// `model`, cancellable). True when it encoded.
+    /// Makes `image` current: its features from memory, else from the disk cache, else
+    /// `encode`'s (reported as encoding with `model`, cancellable; then stored on disk). `build`
+    /// turns the encoder outputs (`expected` tensors, in the encoder's order) into `T`. True when
+    /// it encoded.
     pub fn set_image(
         &mut self,
         image: &Image,
         progress: &Progress,
         model: &str,
-        encode: impl FnOnce() -> Result<T, SegmentError>,
+        (expected, device): (usize, tch::Device),
+        encode: impl FnOnce() -> Result<Vec<Tensor>, SegmentError>,
+        build: impl FnOnce(Vec<Tensor>) -> Result<T, ModelError>,
     ) -> Result<bool, SegmentError> {
-        if self.select(image) {
+        let key = image_key(image);
+        if self.select(&key) {
+            self.source = Some(FeatureSource::Memory);
             progress.set(1.0, "features cached");
             return Ok(false);
         }
         progress.check()?;
+        if let Some(disk) = &self.disk {
+            match disk.load(&key, expected, device) {
+                Lookup::Hit(outputs) => {
+                    let features = build(outputs)?;
+                    self.insert(key, image, features);
+                    self.source = Some(FeatureSource::DiskCache);
+                    progress.set(1.0, "features from the disk cache");
+                    return Ok(false);
+                }
+                Lookup::Corrupt(e) => tracing::warn!("{e}; encoding the image again"),
+                Lookup::Miss => {}
+            }
+        }
         progress.set(0.05, format!("encoding image with {model}"));
-        let features = encode()?;
+        // Contiguous, so that a later read from disk hands the decoder exactly the same tensors.
+        let outputs: Vec<Tensor> = encode()?.iter().map(Tensor::contiguous).collect();
         progress.check()?;
-        self.insert(image, features);
+        if let Some(disk) = &self.disk
+            && let Err(e) = disk.store(&key, &outputs)
+        {
+            tracing::warn!("feature cache: {e}");
+        }
+        let features = build(outputs)?;
+        self.insert(key, image, features);
+        self.source = Some(FeatureSource::Encoded);
         progress.set(1.0, "image encoded");
         Ok(true)
     }

@@ -36,12 +36,7 @@ fn fixture() -> &'static Fixture {
         let (model, refdir) = (dir.join("model"), dir.join("reference"));
         if !model.join("manifest.toml").exists() {
             let _ = std::fs::remove_dir_all(&model);
-            common::run_python(&[
-                export.as_os_str(),
-                "--out".as_ref(),
-                model.as_os_str(),
-                "--tiny".as_ref(),
-            ]);
+            common::run_python(&[export.as_os_str(), "--out".as_ref(), model.as_os_str(), "--tiny".as_ref()]);
         }
         if !refdir.join("reference.json").exists() {
             common::run_python(&[
@@ -275,4 +270,95 @@ fn copy_dir(from: &Path, to: &Path) {
         let entry = entry.unwrap();
         std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
     }
+}
+
+/// The on-disk feature cache (`model::feature_store`), through the CLI as a user meets it: a
+/// second `carve segment` of the same photo reads the features instead of running the encoder and
+/// gives byte-identical masks; a damaged entry (a flipped byte, truncated, someone else's file) is
+/// reported naming the entry, deleted and encoded again — never used; a cache folder that cannot
+/// be written only warns; `CARVE_FEATURE_CACHE_MB=0` turns the cache off.
+#[test]
+fn feature_cache_skips_the_encoder_and_survives_bad_entries() {
+    let tmp = tempfile::tempdir().unwrap();
+    let image = common::repo_root().join("assets/demo/still_life.jpg");
+    let cache = tmp.path().join("cache");
+    let entries_dir = cache.join("features");
+    let run = |cache_dir: &Path, cap_mb: Option<&str>| -> (String, serde_json::Value, Vec<Vec<u8>>, String) {
+        let masks_dir = tmp.path().join("masks");
+        let _ = std::fs::remove_dir_all(&masks_dir);
+        let mut cmd = common::carve(tmp.path());
+        cmd.env("CARVE_CACHE_DIR", cache_dir).env_remove(carve::model::feature_store::CAP_ENV);
+        if let Some(mb) = cap_mb {
+            cmd.env(carve::model::feature_store::CAP_ENV, mb);
+        }
+        let result = cmd
+            .arg("segment")
+            .arg(&image)
+            .args(["--point", "620,480", "--engine", "sam3", "--json", "--models"])
+            .arg(&fixture().model)
+            .arg("--out")
+            .arg(tmp.path().join("best.png"))
+            .arg("--all-masks")
+            .arg(&masks_dir)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&result.stderr).into_owned();
+        assert!(result.status.success(), "{stderr}");
+        let json: serde_json::Value = serde_json::from_slice(&result.stdout).unwrap();
+        let masks = (1..=json["masks"].as_array().unwrap().len())
+            .map(|i| std::fs::read(masks_dir.join(format!("mask_{i:02}.png"))).unwrap())
+            .collect();
+        (json["features"].as_str().unwrap_or("missing").to_owned(), json["masks"].clone(), masks, stderr)
+    };
+    let entries = || -> Vec<PathBuf> {
+        std::fs::read_dir(&entries_dir).map_or_else(|_| Vec::new(), |d| d.map(|e| e.unwrap().path()).collect())
+    };
+
+    let (source, summary, masks, _) = run(&cache, None);
+    assert_eq!(source, "encoded");
+    assert_eq!(masks.len(), 3);
+    let stored = entries();
+    assert_eq!(stored.len(), 1, "one entry per image and model: {stored:?}");
+    let entry = stored[0].clone();
+
+    let (source, summary2, masks2, _) = run(&cache, None);
+    assert_eq!(source, "disk_cache", "the second open reads the features");
+    assert_eq!((summary2, masks2), (summary.clone(), masks.clone()), "identical masks from cached features");
+
+    let bytes = std::fs::read(&entry).unwrap();
+    let mut flipped = bytes.clone();
+    let at = bytes.len() - 1000;
+    flipped[at] ^= 0x40;
+    let truncated = bytes[..bytes.len() / 2].to_vec();
+    let foreign = b"not a safetensors file at all".to_vec();
+    for (what, damaged, reason) in
+        [("flipped byte", flipped, "checksum"), ("truncated", truncated, ""), ("foreign", foreign, "")]
+    {
+        std::fs::write(&entry, &damaged).unwrap();
+        let (source, summary3, masks3, stderr) = run(&cache, None);
+        assert_eq!(source, "encoded", "{what}: a damaged entry is never used");
+        assert!(
+            stderr.contains("not a usable feature cache entry") && stderr.contains(&entry.display().to_string()),
+            "{what}: the warning names the entry:\n{stderr}"
+        );
+        assert!(stderr.contains(reason), "{what}: {stderr}");
+        assert_eq!((summary3, masks3), (summary.clone(), masks.clone()), "{what}: same masks after re-encoding");
+        // Written again, whole (the header's metadata order may differ; the size may not).
+        let len = std::fs::metadata(&entry).map(|m| m.len()).unwrap_or(0);
+        assert_eq!(len, bytes.len() as u64, "{what}: the entry is written again");
+    }
+    assert_eq!(run(&cache, None).0, "disk_cache", "the rewritten entry is read");
+
+    // Off: nothing read, nothing written.
+    std::fs::remove_file(&entry).unwrap();
+    let (source, _, masks4, _) = run(&cache, Some("0"));
+    assert_eq!((source.as_str(), masks4), ("encoded", masks.clone()));
+    assert!(entries().is_empty(), "CARVE_FEATURE_CACHE_MB=0 writes nothing");
+
+    // A cache folder that cannot be created (a file is in the way): a warning, same masks.
+    let blocked = tmp.path().join("blocked");
+    std::fs::write(&blocked, b"a file, not a folder").unwrap();
+    let (source, _, masks5, stderr) = run(&blocked, None);
+    assert_eq!((source.as_str(), masks5), ("encoded", masks));
+    assert!(stderr.contains("feature cache"), "{stderr}");
 }

@@ -75,6 +75,9 @@ struct SegmentSummary<'a> {
     masks: Vec<MaskSummary>,
     encode_ms: f64,
     decode_ms: f64,
+    /// Model engines: where the image features came from ("encoded", "memory", "disk_cache").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    features: Option<carve::segment::FeatureSource>,
     /// The best mask first, then --all-masks, --coco and --polygons files.
     written: Vec<PathBuf>,
 }
@@ -166,6 +169,7 @@ pub fn run(args: &SegmentArgs) -> anyhow::Result<()> {
         masks: outcome.masks.iter().map(MaskSummary::of).collect(),
         encode_ms: outcome.encode_ms,
         decode_ms: outcome.decode_ms,
+        features: outcome.features,
         written,
     };
     output::finish(args.output.json, &summary, |s| {
