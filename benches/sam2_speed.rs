@@ -14,6 +14,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use carve::core::image::Image;
+use carve::model::precision::PrecisionChoice;
 use carve::model::{ModelFolder, SearchOrigin};
 use carve::segment::Segmenter;
 use carve::segment::sam2::Sam2Segmenter;
@@ -25,9 +26,23 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    // Positional arguments: every one that is neither a flag nor the value of `--precision`.
+    let all: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<String> = all
+        .iter()
+        .enumerate()
+        .filter(|(i, a)| !a.starts_with('-') && (*i == 0 || all[i - 1] != "--precision"))
+        .map(|(_, a)| a.clone())
+        .collect();
+    let precision = match all.iter().position(|a| a == "--precision").and_then(|i| all.get(i + 1)).map(String::as_str) {
+        Some("bf16") => PrecisionChoice::Bf16,
+        Some("auto") => PrecisionChoice::Auto,
+        _ => PrecisionChoice::Fp32,
+    };
     let Some(model) = args.first().map(PathBuf::from) else {
-        eprintln!("usage: cargo bench --profile dev --bench sam2_speed -- MODEL_DIR [PHOTO]");
+        eprintln!(
+            "usage: cargo bench --profile dev --bench sam2_speed -- MODEL_DIR [PHOTO] [--precision fp32|bf16|auto]"
+        );
         return;
     };
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
@@ -58,7 +73,7 @@ fn main() {
     };
 
     let folder = ModelFolder::inspect(&model, SearchOrigin::Explicit);
-    let mut engine = Sam2Segmenter::load(&folder).expect("load model");
+    let mut engine = Sam2Segmenter::load(&folder, precision).expect("load model");
     let (w, h) = (photo.width() as f32, photo.height() as f32);
     let prompts = [
         (
@@ -113,11 +128,12 @@ fn main() {
     }
     println!(
         "SAM 2.1 ({}), photo {}×{}, {ROUNDS} alternating rounds × ({ENCODES} encodes, {DECODES} decodes per prompt), \
-         torch threads: Carve {} / Python {py_threads}",
+         torch threads: Carve {} / Python {py_threads}; Carve's encoder precision: {}",
         model.display(),
         photo.width(),
         photo.height(),
-        tch::get_num_threads()
+        tch::get_num_threads(),
+        engine.precision().as_str()
     );
     println!("{:<34} {:>10} {:>12} {:>8}", "median", "Carve ms", "Python ms", "ratio");
     let row = |name: &str, a: f64, b: f64| println!("{name:<34} {a:>10.1} {b:>12.1} {:>8.3}", a / b);

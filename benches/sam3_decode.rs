@@ -1,7 +1,7 @@
 //! SAM 3 click decode with cached features, Carve (tch) vs Python (torch.jit) on the same exported
 //! TorchScript, same machine, same run; plus one encoder run each. Goal: Carve adds ≤ 5 %.
 //!
-//!     cargo bench --profile dev --bench sam3_decode -- MODEL_DIR
+//!     cargo bench --profile dev --bench sam3_decode -- MODEL_DIR [--precision fp32|bf16|auto]
 //!
 //! MODEL_DIR is a folder made by `tools/export_sam3.py` (e.g. `--tiny`). The decoder inputs are the
 //! raw tensors (a click at (600, 620) and a box in 1008 space), so both sides run the same graph on
@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
+use carve::model::precision::PrecisionChoice;
 use carve::model::{ModelFolder, SearchOrigin};
 use carve::segment::Segmenter;
 use carve::segment::sam3::Sam3Segmenter;
@@ -21,9 +22,29 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// `MODEL_DIR`, the first argument that is neither a flag nor the value of `--precision`.
+fn model_arg() -> Option<String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    args.iter()
+        .enumerate()
+        .find(|(i, a)| !a.starts_with('-') && (*i == 0 || args[i - 1] != "--precision"))
+        .map(|(_, a)| a.clone())
+}
+
+/// `--precision fp32|bf16|auto` (default fp32, the exported model as it is).
+fn precision_arg() -> PrecisionChoice {
+    let args: Vec<String> = std::env::args().collect();
+    let value = args.iter().position(|a| a == "--precision").and_then(|i| args.get(i + 1));
+    match value.map(String::as_str) {
+        Some("bf16") => PrecisionChoice::Bf16,
+        Some("auto") => PrecisionChoice::Auto,
+        _ => PrecisionChoice::Fp32,
+    }
+}
+
 fn main() {
-    let Some(model) = std::env::args().skip(1).find(|a| !a.starts_with('-')).map(PathBuf::from) else {
-        eprintln!("usage: cargo bench --profile dev --bench sam3_decode -- MODEL_DIR");
+    let Some(model) = model_arg().map(PathBuf::from) else {
+        eprintln!("usage: cargo bench --profile dev --bench sam3_decode -- MODEL_DIR [--precision fp32|bf16|auto]");
         return;
     };
     // Rounds alternate Python and Carve (ABAB…) so that machine noise hits both alike.
@@ -45,7 +66,7 @@ fn main() {
     };
 
     let folder = ModelFolder::inspect(&model, SearchOrigin::Explicit);
-    let engine = Sam3Segmenter::load(&folder).expect("load model");
+    let engine = Sam3Segmenter::load(&folder, precision_arg()).expect("load model");
     let image = (Tensor::rand([1, 3, 1008, 1008], (Kind::Float, tch::Device::Cpu)) * 2.0) - 1.0;
     let t0 = Instant::now();
     let features = engine.encode_tensor(&image).expect("encode");
@@ -80,9 +101,11 @@ fn main() {
         }
     }
     println!(
-        "SAM 3 click decoder ({}), {ROUNDS} alternating rounds × {REPEAT} runs, torch threads: Carve {} / Python {py_threads}",
+        "SAM 3 click decoder ({}), {ROUNDS} alternating rounds × {REPEAT} runs, torch threads: Carve {} / Python {py_threads}; \
+         Carve's encoder precision: {}",
         model.display(),
-        tch::get_num_threads()
+        tch::get_num_threads(),
+        engine.precision().as_str()
     );
     println!("{:<10} {:>14} {:>14} {:>8}", "", "Carve ms", "Python ms", "ratio");
     for (i, (name, _, _)) in cases.iter().enumerate() {

@@ -6,12 +6,13 @@
 
 Builds the model with the official builder (`sam2.build_sam.build_sam2(configs/sam2.1/NAME.yaml)`,
 the package's own configs: sam2.1_hiera_t, sam2.1_hiera_s, sam2.1_hiera_b+, sam2.1_hiera_l) on
-the CPU and traces four modules with `torch.jit.trace`:
+the CPU and traces five modules with `torch.jit.trace`:
 
   image_encoder.pt           image 1x3x1024x1024 (resized + normalised) -> image_embed (+ no_mem_embed), feat_s0, feat_s1
   click_decoder.pt           those features + clicks/box corners/mask   -> 3 mask logits + IoU, object score, single mask
   click_prepare.pt           those features -> what the decoder needs of the image alone (once per image)
   click_decoder_prepared.pt  that + clicks/box corners (no mask input)  -> the same five outputs as click_decoder
+  image_encoder_bf16.pt      the image encoder in bf16 (weights and matmuls; fp32 outputs), unless --no-bf16
 
 plus `manifest.toml` and `export_report.json`. This is what `SAM2ImagePredictor.set_image` and
 `SAM2ImagePredictor._predict` run (sam2/sam2_image_predictor.py). Every traced file is reloaded
@@ -37,8 +38,8 @@ import torch.nn.functional as F
 
 from torchscript_export import (CLICK_DECODER_OUTPUTS, PREPARED_CLICK_INPUTS, ClickDecoder, ClickPrepare,
                                 FastClickDecoder, PreparedClickDecoder, check_click_decoder_dynamic_n,
-                                check_fast_decoder, check_prepared_decoder, compare, finish_export, manifest_lines,
-                                trace_save_check)
+                                check_fast_decoder, check_prepared_decoder, compare, export_bf16_encoder,
+                                finish_export, manifest_lines, trace_save_check)
 
 DEFAULT_CONFIG = "sam2.1_hiera_t"
 # The official checkpoints (https://github.com/facebookresearch/sam2, checkpoints/download_ckpts.sh).
@@ -274,7 +275,8 @@ def official_check(model, enc, clk, image_size, mask_size, report):
             low[name] = torch.from_numpy(low_res[best:best + 1])
 
 
-def write_manifest(out_dir: Path, config: str, checkpoint, image_size: int, mask_size: int, feature_size: int):
+def write_manifest(out_dir: Path, config: str, checkpoint, image_size: int, mask_size: int, feature_size: int,
+                   bf16: bool):
     if checkpoint:
         name, weights = f"SAM 2.1 {config.removeprefix('sam2.1_')} ({Path(checkpoint).name})", "checkpoint"
     else:
@@ -282,9 +284,10 @@ def write_manifest(out_dir: Path, config: str, checkpoint, image_size: int, mask
     desc = (f"Made by tools/export_sam2.py from sam2 1.1.0, config {config}"
             + (f", weights from {Path(checkpoint).name}" if checkpoint else f", random weights (also in {RANDOM_WEIGHTS})")
             + ". See tools/SAM2_EXPORT_NOTES.md.")
-    files = {role: f"{role}.pt" for role in IO}
+    io = {**IO, **({"image_encoder_bf16": IO["image_encoder"]} if bf16 else {})}
+    files = {role: f"{role}.pt" for role in io}
     lines = manifest_lines("sam2", name, weights, desc, files, image_size, [0.485, 0.456, 0.406],
-                           [0.229, 0.224, 0.225], IO)
+                           [0.229, 0.224, 0.225], io)
     lines += [
         "[config]",
         f"config = {json.dumps(config)}",
@@ -317,6 +320,8 @@ def main():
     ap.add_argument("--seed", type=int, default=0, help="seed for the random weights")
     ap.add_argument("--skip-official-check", action="store_true",
                     help="skip the comparison with SAM2ImagePredictor (saves one encoder run)")
+    ap.add_argument("--no-bf16", action="store_true",
+                    help="do not write image_encoder_bf16.pt (the bf16 encoder, for CPUs with AMX / AVX-512-BF16)")
     args = ap.parse_args()
 
     warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
@@ -373,7 +378,12 @@ def main():
         official_check(model, enc, clk, image_size, mask_size, report)
         timings["official_check_s"] = round(time.perf_counter() - t0, 3)
 
-    write_manifest(out_dir, config, args.checkpoint, image_size, mask_size, feature_size)
+    if not args.no_bf16:
+        # Last: the conversion changes the model's own encoder layers in place.
+        print("image_encoder_bf16 ...", flush=True)
+        export_bf16_encoder(ImageEncoder(model).eval(), (image,), feats, out_dir, timings, report)
+
+    write_manifest(out_dir, config, args.checkpoint, image_size, mask_size, feature_size, bf16=not args.no_bf16)
     finish_export(out_dir, t_start, timings, report, args.threads, n_params, {"config": config, **ckpt_report})
 
 

@@ -11,6 +11,7 @@ traces six modules with `torch.jit.trace`:
   click_decoder.pt      cached SAM-2-style features + clicks/box/mask -> 3 (+1) mask logits, IoU, object score
   click_prepare.pt      those features -> the click decoder's per-image part (run once per image)
   click_decoder_prepared.pt  that + clicks/box (no mask input)       -> the same outputs as click_decoder
+  image_encoder_bf16.pt the image encoder in bf16 (weights and matmuls; fp32 outputs), unless --no-bf16
   text_encoder.pt       CLIP BPE ids 1x32 int64                      -> text features + padding mask
   grounding_decoder.pt  image features + text features              -> 200 queries: logits, boxes, masks, presence
 
@@ -39,7 +40,7 @@ import torch.nn as nn
 from torchscript_export import (CLICK_DECODER_OUTPUTS, PREPARED_CLICK_INPUTS, ClickDecoder, ClickPrepare,
                                 FastClickDecoder, PreparedClickDecoder, check_click_decoder_dynamic_n,
                                 check_fast_decoder, check_prepared_decoder, compare, finish_export, manifest_lines,
-                                peak_rss_mb, trace_save_check)
+                                export_bf16_encoder, peak_rss_mb, trace_save_check)
 
 IMAGE_SIZE = 1008
 CONTEXT_LENGTH = 32
@@ -406,7 +407,7 @@ IO = {
 }
 
 
-def write_manifest(out_dir: Path, tiny: bool, checkpoint, tok_ids, mask_size, num_queries):
+def write_manifest(out_dir: Path, tiny: bool, checkpoint, tok_ids, mask_size, num_queries, bf16: bool):
     if checkpoint:
         name, weights = "SAM 3 (checkpoint)", "checkpoint"
     elif tiny:
@@ -417,8 +418,9 @@ def write_manifest(out_dir: Path, tiny: bool, checkpoint, tok_ids, mask_size, nu
             + ("(--tiny: reduced depth/width, same interface; for tests only)" if tiny else "(official sizes)")
             + (f" with weights from {Path(checkpoint).name}" if checkpoint else ", random weights")
             + ". See tools/SAM3_EXPORT_NOTES.md.")
-    files = {**{role: f"{role}.pt" for role in IO}, "vocab": VOCAB_NAME}
-    lines = manifest_lines("sam3", name, weights, desc, files, IMAGE_SIZE, [0.5] * 3, [0.5] * 3, IO)
+    io = {**IO, **({"image_encoder_bf16": IO["image_encoder"]} if bf16 else {})}
+    files = {**{role: f"{role}.pt" for role in io}, "vocab": VOCAB_NAME}
+    lines = manifest_lines("sam3", name, weights, desc, files, IMAGE_SIZE, [0.5] * 3, [0.5] * 3, io)
     lines += [
         "[config]",
         f"context_length = {CONTEXT_LENGTH}",
@@ -527,6 +529,9 @@ def main():
     ap.add_argument("--seed", type=int, default=0, help="seed for the random weights")
     ap.add_argument("--skip-official-check", action="store_true",
                     help="skip the comparison with Sam3Processor/predict_inst (saves one encoder run)")
+    ap.add_argument("--no-bf16", action="store_true",
+                    help="do not write image_encoder_bf16.pt (the bf16 encoder: ~3x faster on CPUs with AMX / "
+                         "AVX-512-BF16, half the memory; +0.9 GB on disk at full size)")
     args = ap.parse_args()
 
     # Shape-derived Python constants (fixed 1008 input, 72x72 grid, 32 tokens) trigger TracerWarnings
@@ -611,6 +616,12 @@ def main():
             t0 = time.perf_counter()
             official_check(model, img_u8, (enc, clk, prep, dec_p, txt, grd), report)
             timings["official_check_s"] = round(time.perf_counter() - t0, 3)
+        del enc, clk, prep, dec_p, txt, grd
+
+        if not args.no_bf16:
+            # Last: the conversion changes the model's own backbone layers in place.
+            print("image_encoder_bf16 ...", flush=True)
+            export_bf16_encoder(ImageEncoder(model).eval(), (image,), feats, out_dir, timings, report)
 
     from sam3.model.tokenizer_ve import SimpleTokenizer
 
@@ -618,7 +629,7 @@ def main():
     shutil.copyfile(vocab_path(), out_dir / VOCAB_NAME)
     write_manifest(out_dir, args.tiny, args.checkpoint,
                    {"sot": tok.sot_token_id, "eot": tok.eot_token_id, "vocab_size": tok.vocab_size},
-                   mask_size, num_queries)
+                   mask_size, num_queries, bf16=not args.no_bf16)
 
     finish_export(out_dir, t_start, timings, report, args.threads, n_params, ckpt_report)
 

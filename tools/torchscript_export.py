@@ -307,6 +307,50 @@ def check_prepared_decoder(prep, dec_p, fast, feats, image_size, mask_size, repo
                     report)
 
 
+class Bf16Encoder(nn.Module):
+    """The bf16 variant of an image-encoder wrapper, as `torch.autocast("cpu", torch.bfloat16)` runs
+    it: the weights of every Linear / Conv layer stored in bf16 (half the file and the memory;
+    autocast would round them to bf16 on every call anyway, so the result is the same), traced
+    under autocast so the graph holds the casts (`aten::to`) and needs no autocast at run time;
+    LayerNorm, softmax and the other ops autocast keeps in fp32 stay fp32. Outputs are cast back to
+    fp32, so the decoders and the feature cache see the fp32 interface. Measured on the full SAM 3
+    encoder (2 threads, AMX): 6.1 s vs 19-30 s fp32, mean relative error 0.8 % on the outputs."""
+
+    def __init__(self, encoder: nn.Module):
+        super().__init__()
+        for m in encoder.modules():
+            if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d, nn.Conv1d)):
+                m.to(torch.bfloat16)
+        self.encoder = encoder
+
+    def forward(self, image):
+        return tuple(t.float() for t in self.encoder(image))
+
+
+def bf16_autocast():
+    return torch.autocast("cpu", dtype=torch.bfloat16)
+
+
+def export_bf16_encoder(encoder, inputs, fp32_outputs, out_dir, timings, report, max_rel_err=0.05):
+    """Converts `encoder` (an fp32 wrapper, modified in place: export its fp32 file first) to
+    `Bf16Encoder`, traces it to `image_encoder_bf16.pt` (reloaded, checked against the eager
+    autocast run with tolerance 0) and reports its agreement with the fp32 outputs (mean relative
+    error per output, which must stay under `max_rel_err`)."""
+    bf16 = Bf16Encoder(encoder).eval()
+    loaded, outs = trace_save_check("image_encoder_bf16", bf16, inputs, out_dir, timings, report, keep=True,
+                                    trace_ctx=bf16_autocast)
+    for i, (got, want) in enumerate(zip(outs, fp32_outputs)):
+        rel = float((got.float() - want).abs().mean() / want.abs().mean().clamp_min(1e-12))
+        report.append({"check": f"image_encoder_bf16 output {i}: mean relative error vs fp32", "max_abs_diff": rel,
+                       "tol": max_rel_err, "ok": rel <= max_rel_err})
+        print(f"  [{'ok' if rel <= max_rel_err else 'FAIL'}] image_encoder_bf16 output {i}: mean relative error vs "
+              f"fp32 {rel:.4f} (tol {max_rel_err})", flush=True)
+    dtypes = {str(t.dtype) for t in (loaded(*inputs) if loaded is not None else outs)}
+    if dtypes != {"torch.float32"}:
+        raise SystemExit(f"image_encoder_bf16: outputs are {dtypes}, expected float32")
+    return loaded
+
+
 # What click_prepare returns and click_decoder_prepared takes (before the prompt).
 PREPARED_CLICK_INPUTS = ["image_tokens", "t2i_k", "t2i_v", "i2t_q", "feat_s0_tokens", "feat_s1_tokens"]
 

@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use crate::core::task::{Task, TaskPanicked};
+use crate::model::precision::PrecisionChoice;
 use crate::model::{ModelError, ModelFolder, SearchOrigin};
 use crate::segment::{EngineChoice, SegmentError, Segmenter};
 
@@ -26,6 +27,8 @@ pub type EngineResult = Result<Box<dyn Segmenter>, EngineError>;
 #[derive(Default)]
 pub struct EngineState {
     pub choice: EngineChoice,
+    /// The image encoder's precision for model engines (auto: bf16 where the CPU runs it natively).
+    pub precision: PrecisionChoice,
     pub model_folder: String,
     task: Option<Task<EngineResult>>,
 }
@@ -48,7 +51,7 @@ impl EngineState {
 
     /// Loads the chosen engine (and model folder; empty: the search path) in the background.
     pub fn load(&mut self) {
-        let choice = self.choice;
+        let (choice, precision) = (self.choice, self.precision);
         let folder = self.model_folder.trim().to_owned();
         self.task = Some(Task::spawn("loading model", move |_| {
             let models = if folder.is_empty() {
@@ -60,7 +63,7 @@ impl EngineState {
                 }
                 vec![f]
             };
-            Ok(crate::segment::run::make_segmenter(choice, &models)?)
+            Ok(crate::segment::run::make_segmenter(choice, precision, &models)?)
         }));
     }
 
@@ -79,7 +82,7 @@ pub fn window_segmenter() -> (Box<dyn Segmenter>, Option<String>) {
         tracing::warn!("looking for model folders: {e}");
         Vec::new()
     });
-    match crate::segment::run::make_segmenter(EngineChoice::Auto, &models) {
+    match crate::segment::run::make_segmenter(EngineChoice::Auto, PrecisionChoice::Auto, &models) {
         Ok(s) => (s, None),
         Err(e) => (
             Box::new(crate::segment::ClassicalSegmenter::default()),

@@ -5,6 +5,7 @@
 use super::cache::GenerationCache;
 use super::shortcuts::{self, Action};
 use super::{CarveApp, Tool};
+use crate::model::precision::PrecisionChoice;
 use crate::segment::EngineChoice;
 
 /// What the Masks tab remembers between frames.
@@ -45,6 +46,23 @@ impl CarveApp {
             ui.selectable_value(&mut self.engine.choice, EngineChoice::Auto, "auto");
             ui.selectable_value(&mut self.engine.choice, EngineChoice::Classical, "classical");
             ui.selectable_value(&mut self.engine.choice, EngineChoice::Sam3, "SAM 3");
+            ui.selectable_value(&mut self.engine.choice, EngineChoice::Sam2, "SAM 2.1");
+        });
+        ui.horizontal(|ui| {
+            ui.label("Precision");
+            for (p, name) in
+                [(PrecisionChoice::Auto, "auto"), (PrecisionChoice::Fp32, "fp32"), (PrecisionChoice::Bf16, "bf16")]
+            {
+                ui.selectable_value(&mut self.engine.precision, p, name).on_hover_text(match p {
+                    PrecisionChoice::Auto => {
+                        "bf16 where the CPU has AMX / AVX-512-BF16 and the model folder has it, else fp32"
+                    }
+                    PrecisionChoice::Fp32 => "exact to the exported model",
+                    PrecisionChoice::Bf16 => {
+                        "about 3x faster on CPUs with AMX / AVX-512-BF16; ~1 % off the fp32 features"
+                    }
+                });
+            }
         });
         ui.horizontal(|ui| {
             ui.add(

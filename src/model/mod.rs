@@ -10,6 +10,7 @@ pub mod alloc;
 pub mod clip_tokenizer;
 pub mod feature_store;
 pub mod manifest;
+pub mod precision;
 pub mod registry;
 pub mod runtime;
 

@@ -133,6 +133,11 @@ pub trait Segmenter: Send {
         None
     }
 
+    /// The precision the engine's image encoder runs at (`None`: the engine has no encoder).
+    fn precision(&self) -> Option<crate::model::precision::Precision> {
+        None
+    }
+
     /// Answers a prompt on the current image: up to 3 hypotheses, best first, for clicks/boxes;
     /// every instance for text. `previous` is the mask being refined, if any.
     fn segment(&mut self, prompt: &Prompt, previous: Option<&Mask>) -> Result<Vec<ScoredMask>, SegmentError>;

@@ -15,12 +15,17 @@ use super::{ClassicalSegmenter, EngineChoice, EngineKind, FeatureSource, ScoredM
 use crate::core::image::Image;
 use crate::core::prompt::{BoxPrompt, PointLabel, PointPrompt, Prompt, PromptError};
 use crate::core::task::Progress;
+use crate::model::precision::{Precision, PrecisionChoice};
 use crate::model::{ModelError, ModelFolder, ModelKind, registry::first_valid};
 
 /// Builds the engine the user chose, given the model folders found. `auto` takes SAM 3 when a
 /// valid `sam3` folder is there, else SAM 2.1 when a valid `sam2` folder is, else the classical
 /// engine; [`Segmenter::engine`] says which.
-pub fn make_segmenter(choice: EngineChoice, models: &[ModelFolder]) -> Result<Box<dyn Segmenter>, SegmentError> {
+pub fn make_segmenter(
+    choice: EngineChoice,
+    precision: PrecisionChoice,
+    models: &[ModelFolder],
+) -> Result<Box<dyn Segmenter>, SegmentError> {
     let sam3 = first_valid(models, &ModelKind::Sam3);
     let sam2 = first_valid(models, &ModelKind::Sam2);
     let not_found = |flag: &str, kind: &str, script: &str, checkpoint: &str| -> SegmentError {
@@ -36,8 +41,8 @@ pub fn make_segmenter(choice: EngineChoice, models: &[ModelFolder]) -> Result<Bo
     };
     Ok(match (choice, sam3, sam2) {
         (EngineChoice::Classical, _, _) | (EngineChoice::Auto, None, None) => Box::new(ClassicalSegmenter::default()),
-        (EngineChoice::Sam3 | EngineChoice::Auto, Some(folder), _) => Box::new(Sam3Segmenter::load(folder)?),
-        (EngineChoice::Sam2 | EngineChoice::Auto, _, Some(folder)) => Box::new(Sam2Segmenter::load(folder)?),
+        (EngineChoice::Sam3 | EngineChoice::Auto, Some(folder), _) => Box::new(Sam3Segmenter::load(folder, precision)?),
+        (EngineChoice::Sam2 | EngineChoice::Auto, _, Some(folder)) => Box::new(Sam2Segmenter::load(folder, precision)?),
         (EngineChoice::Sam3, None, _) => return Err(not_found("sam3", "sam3", "export_sam3.py", "sam3.pt")),
         (EngineChoice::Sam2, _, None) => {
             return Err(not_found("sam2", "sam2", "export_sam2.py", "sam2.1_hiera_tiny.pt"));
@@ -57,6 +62,8 @@ pub struct SegmentOutcome {
     pub decode_ms: f64,
     /// Where a model engine took the image features from (`None` for the classical engine).
     pub features: Option<FeatureSource>,
+    /// The precision a model engine's encoder runs at (`None` for the classical engine).
+    pub precision: Option<Precision>,
 }
 
 /// Sets `image` on `segmenter`, answers `prompt`, cleans every mask and sorts them best first.
@@ -83,8 +90,8 @@ pub fn segment_image(
     let decode_ms = t1.elapsed().as_secs_f64() * 1e3;
     progress.set(1.0, "segmented");
     tracing::info!(engine = segmenter.engine().as_str(), masks = masks.len(), encode_ms, decode_ms, "segmented");
-    let features = segmenter.feature_source();
-    Ok(SegmentOutcome { engine: segmenter.engine(), masks, encode_ms, decode_ms, features })
+    let (features, precision) = (segmenter.feature_source(), segmenter.precision());
+    Ok(SegmentOutcome { engine: segmenter.engine(), masks, encode_ms, decode_ms, features, precision })
 }
 
 /// The prompt for one file of a batch, as written in `prompts.json`:
@@ -263,7 +270,7 @@ mod tests {
     }
 
     fn load_error(choice: EngineChoice, models: &[ModelFolder]) -> String {
-        match make_segmenter(choice, models) {
+        match make_segmenter(choice, PrecisionChoice::Auto, models) {
             Ok(s) => panic!("{choice:?} loaded the {} engine", s.engine().as_str()),
             Err(e) => e.to_string(),
         }
@@ -283,8 +290,14 @@ mod tests {
         assert!(err.contains("/sam2/image_encoder.pt") && err.contains("not a usable TorchScript"), "{err}");
         assert!(load_error(EngineChoice::Sam2, &[sam3.clone(), sam2.clone()]).contains("/sam2/"));
         // None: classical.
-        assert_eq!(make_segmenter(EngineChoice::Auto, &[]).unwrap().engine(), EngineKind::Classical);
-        assert_eq!(make_segmenter(EngineChoice::Classical, &[sam3, sam2]).unwrap().engine(), EngineKind::Classical);
+        assert_eq!(
+            make_segmenter(EngineChoice::Auto, PrecisionChoice::Auto, &[]).unwrap().engine(),
+            EngineKind::Classical
+        );
+        assert_eq!(
+            make_segmenter(EngineChoice::Classical, PrecisionChoice::Auto, &[sam3, sam2]).unwrap().engine(),
+            EngineKind::Classical
+        );
         // Asked for by name but absent: the message names the export script.
         let err = load_error(EngineChoice::Sam2, &[]);
         assert!(err.contains("--engine sam2") && err.contains("tools/export_sam2.py"), "{err}");

@@ -7,12 +7,12 @@
 //! to 1024×1024, ImageNet mean/std); masks are the logits upsampled to the photo and cut at 0.
 //! Text prompts need SAM 3.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use tch::Tensor;
 
 use super::sam_click::{
-    ClickDecoder, ClickFeatures, ClickOutputs, FeatureCache, OpenFolder, check_previous_size, run_module,
+    ClickDecoder, ClickFeatures, ClickOutputs, FeatureCache, LazyModule, OpenFolder, check_previous_size,
 };
 use super::{EngineKind, FeatureSource, ScoredMask, SegmentError, Segmenter};
 use crate::core::image::Image;
@@ -20,6 +20,7 @@ use crate::core::mask::Mask;
 use crate::core::prompt::Prompt;
 use crate::core::task::Progress;
 use crate::model::manifest::Manifest;
+use crate::model::precision::{Precision, PrecisionChoice};
 use crate::model::runtime::image_to_model_input_float_resize;
 use crate::model::{ModelError, ModelFolder};
 
@@ -55,25 +56,34 @@ impl Sam2Features {
 /// Loaded SAM 2.1 modules and the features of recent images.
 pub struct Sam2Segmenter {
     open: OpenFolder,
-    image_encoder: (tch::CModule, PathBuf),
+    image_encoder: LazyModule,
+    precision: Precision,
     click: ClickDecoder,
     cache: FeatureCache<Sam2Features>,
 }
 
 impl Sam2Segmenter {
-    /// Loads the two modules named by a valid `sam2` model folder.
-    pub fn load(folder: &ModelFolder) -> Result<Self, SegmentError> {
+    /// Opens a valid `sam2` model folder: the click decoder now, the image encoder (at the
+    /// precision `precision` resolves to) on first use.
+    pub fn load(folder: &ModelFolder, precision: PrecisionChoice) -> Result<Self, SegmentError> {
         let open = OpenFolder::open(folder)?;
+        let (image_encoder, precision) = open.image_encoder(precision)?;
         Ok(Self {
-            image_encoder: open.module("image_encoder")?,
-            click: ClickDecoder::load(&open, EngineKind::Sam2, 256)?,
             cache: FeatureCache::new(FEATURE_CACHE).with_disk(
                 &open.path.join("manifest.toml"),
-                &open.file("image_encoder")?,
-                "fp32",
+                image_encoder.path(),
+                precision.as_str(),
             ),
+            image_encoder,
+            precision,
+            click: ClickDecoder::load(&open, EngineKind::Sam2, 256)?,
             open,
         })
+    }
+
+    /// The precision the image encoder runs at.
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
     pub fn folder(&self) -> &Path {
@@ -114,12 +124,8 @@ impl Sam2Segmenter {
     }
 }
 
-fn encode(
-    (module, path): &(tch::CModule, PathBuf),
-    click: &ClickDecoder,
-    x: &Tensor,
-) -> Result<Sam2Features, ModelError> {
-    features_from(click, path, run_module(module, path, vec![x.shallow_clone()], ENCODER_OUTPUTS)?)
+fn encode(encoder: &LazyModule, click: &ClickDecoder, x: &Tensor) -> Result<Sam2Features, ModelError> {
+    features_from(click, encoder.path(), encoder.run(vec![x.shallow_clone()], ENCODER_OUTPUTS)?)
 }
 
 /// The encoder's outputs as [`Sam2Features`] (with `click_prepare` run on them).
@@ -140,13 +146,17 @@ impl Segmenter for Sam2Segmenter {
         self.cache.source()
     }
 
+    fn precision(&self) -> Option<Precision> {
+        Some(self.precision)
+    }
+
     fn set_image(&mut self, image: &Image, progress: &Progress) -> Result<(), SegmentError> {
-        let ((module, path), click, open) = (&self.image_encoder, &self.click, &self.open);
+        let (encoder, click, open) = (&self.image_encoder, &self.click, &self.open);
         let encode = || {
             let x = image_to_model_input_float_resize(image, &open.input, open.device)?;
-            Ok(run_module(module, path, vec![x], ENCODER_OUTPUTS)?)
+            Ok(encoder.run(vec![x], ENCODER_OUTPUTS)?)
         };
-        let build = |outputs| features_from(click, path, outputs);
+        let build = |outputs| features_from(click, encoder.path(), outputs);
         let expect = (ENCODER_OUTPUTS, open.device.to_tch());
         if self.cache.set_image(image, progress, "SAM 2.1", expect, encode, build)? {
             self.click.forget();

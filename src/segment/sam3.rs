@@ -2,13 +2,13 @@
 //! The image encoder runs once per image (features cached, LRU by image content); clicks and
 //! boxes go through the click decoder, text through the text encoder and grounding decoder.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use tch::{Kind, Tensor};
 
 pub use super::sam_click::ClickOutputs;
 use super::sam_click::{
-    ClickDecoder, ClickFeatures, FeatureCache, OpenFolder, check_previous_size, run_module, upsample_logits,
+    ClickDecoder, ClickFeatures, FeatureCache, LazyModule, OpenFolder, check_previous_size, upsample_logits,
 };
 use super::{EngineKind, FeatureSource, ScoredMask, SegmentError, Segmenter};
 use crate::core::image::Image;
@@ -17,6 +17,7 @@ use crate::core::prompt::Prompt;
 use crate::core::task::Progress;
 use crate::model::clip_tokenizer::ClipTokenizer;
 use crate::model::manifest::Manifest;
+use crate::model::precision::{Precision, PrecisionChoice};
 use crate::model::runtime::{first_line, image_to_model_input};
 use crate::model::{ModelError, ModelFolder};
 
@@ -63,10 +64,11 @@ pub struct GroundingOutputs {
 /// Loaded SAM 3 modules and the features of recent images.
 pub struct Sam3Segmenter {
     open: OpenFolder,
-    image_encoder: (tch::CModule, PathBuf),
+    image_encoder: LazyModule,
+    precision: Precision,
     click: ClickDecoder,
-    text_encoder: (tch::CModule, PathBuf),
-    grounding_decoder: (tch::CModule, PathBuf),
+    text_encoder: LazyModule,
+    grounding_decoder: LazyModule,
     tokenizer: ClipTokenizer,
     context_length: usize,
     /// Instances scoring below this (score × presence) are dropped.
@@ -75,9 +77,11 @@ pub struct Sam3Segmenter {
 }
 
 impl Sam3Segmenter {
-    /// Loads the modules and the vocabulary named by a valid `sam3` model folder.
-    pub fn load(folder: &ModelFolder) -> Result<Self, SegmentError> {
+    /// Opens a valid `sam3` model folder: the vocabulary and the click decoder now, the image
+    /// encoder (at the precision `precision` resolves to) and the text path on first use.
+    pub fn load(folder: &ModelFolder, precision: PrecisionChoice) -> Result<Self, SegmentError> {
         let open = OpenFolder::open(folder)?;
+        let (image_encoder, precision) = open.image_encoder(precision)?;
         let vocab = open.file("vocab")?;
         let tokenizer = ClipTokenizer::load(&vocab)
             .map_err(|e| ModelError::Manifest { path: vocab.clone(), message: e.to_string() })?;
@@ -85,17 +89,18 @@ impl Sam3Segmenter {
             open.manifest.config.get("score_threshold").and_then(toml::Value::as_float).unwrap_or(0.5) as f32;
         Ok(Self {
             context_length: open.config_int("context_length", 32).clamp(2, 1024) as usize,
-            image_encoder: open.module("image_encoder")?,
-            click: ClickDecoder::load(&open, EngineKind::Sam3, 288)?,
-            text_encoder: open.module("text_encoder")?,
-            grounding_decoder: open.module("grounding_decoder")?,
-            tokenizer,
-            score_threshold,
             cache: FeatureCache::new(FEATURE_CACHE).with_disk(
                 &open.path.join("manifest.toml"),
-                &open.file("image_encoder")?,
-                "fp32",
+                image_encoder.path(),
+                precision.as_str(),
             ),
+            image_encoder,
+            precision,
+            click: ClickDecoder::load(&open, EngineKind::Sam3, 288)?,
+            text_encoder: LazyModule::new(&open, "text_encoder")?,
+            grounding_decoder: LazyModule::new(&open, "grounding_decoder")?,
+            tokenizer,
+            score_threshold,
             open,
         })
     }
@@ -117,12 +122,9 @@ impl Sam3Segmenter {
         move |message| ModelError::Run { path: path.clone(), message }
     }
 
-    fn forward(
-        module: &(tch::CModule, PathBuf),
-        inputs: Vec<Tensor>,
-        expected: usize,
-    ) -> Result<Vec<Tensor>, ModelError> {
-        run_module(&module.0, &module.1, inputs, expected)
+    /// The precision the image encoder runs at.
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
     /// Runs the image encoder on a normalised `1×3×H×W` input.
@@ -144,8 +146,7 @@ impl Sam3Segmenter {
 
     /// Runs the text encoder on `1×L` token ids: `(text_features, text_mask)`.
     pub fn encode_text(&self, token_ids: &Tensor) -> Result<(Tensor, Tensor), ModelError> {
-        let mut t =
-            Self::forward(&self.text_encoder, vec![token_ids.to_device(self.open.device.to_tch())], 2)?.into_iter();
+        let mut t = self.text_encoder.run(vec![token_ids.to_device(self.open.device.to_tch())], 2)?.into_iter();
         let features = t.next().unwrap_or_else(|| Tensor::zeros([0], (Kind::Float, tch::Device::Cpu)));
         let mask = t.next().unwrap_or_else(|| Tensor::zeros([0], (Kind::Int64, tch::Device::Cpu)));
         Ok((features, mask))
@@ -165,7 +166,7 @@ impl Sam3Segmenter {
             text_features.shallow_clone(),
             text_mask.shallow_clone(),
         ];
-        let mut t = Self::forward(&self.grounding_decoder, inputs, 5)?.into_iter();
+        let mut t = self.grounding_decoder.run(inputs, 5)?.into_iter();
         let mut next = || t.next().unwrap_or_else(|| Tensor::zeros([0], (Kind::Float, tch::Device::Cpu)));
         Ok(GroundingOutputs { logits: next(), boxes: next(), masks: next(), presence_logit: next() })
     }
@@ -223,12 +224,8 @@ impl Sam3Segmenter {
     }
 }
 
-fn encode(
-    (module, path): &(tch::CModule, PathBuf),
-    click: &ClickDecoder,
-    x: &Tensor,
-) -> Result<Sam3Features, ModelError> {
-    features_from(click, path, run_module(module, path, vec![x.shallow_clone()], ENCODER_OUTPUTS)?)
+fn encode(encoder: &LazyModule, click: &ClickDecoder, x: &Tensor) -> Result<Sam3Features, ModelError> {
+    features_from(click, encoder.path(), encoder.run(vec![x.shallow_clone()], ENCODER_OUTPUTS)?)
 }
 
 /// The encoder's outputs as [`Sam3Features`] (with `click_prepare` run on the SAM 2-style branch).
@@ -250,13 +247,17 @@ impl Segmenter for Sam3Segmenter {
         self.cache.source()
     }
 
+    fn precision(&self) -> Option<Precision> {
+        Some(self.precision)
+    }
+
     fn set_image(&mut self, image: &Image, progress: &Progress) -> Result<(), SegmentError> {
-        let ((module, path), click, open) = (&self.image_encoder, &self.click, &self.open);
+        let (encoder, click, open) = (&self.image_encoder, &self.click, &self.open);
         let encode = || {
             let x = image_to_model_input(image, &open.input, open.device)?;
-            Ok(run_module(module, path, vec![x], ENCODER_OUTPUTS)?)
+            Ok(encoder.run(vec![x], ENCODER_OUTPUTS)?)
         };
-        let build = |outputs| features_from(click, path, outputs);
+        let build = |outputs| features_from(click, encoder.path(), outputs);
         let expect = (ENCODER_OUTPUTS, open.device.to_tch());
         if self.cache.set_image(image, progress, "SAM 3", expect, encode, build)? {
             self.click.forget();

@@ -17,6 +17,7 @@ use crate::core::prompt::{PointLabel, Prompt};
 use crate::core::task::Progress;
 use crate::model::feature_store::{FeatureStore, Lookup, image_key, model_identity};
 use crate::model::manifest::{InputSpec, Manifest};
+use crate::model::precision::{Precision, PrecisionChoice, cpu_features};
 use crate::model::runtime::first_line;
 use crate::model::{ComputeDevice, ModelError, ModelFolder, load_torchscript};
 
@@ -80,6 +81,69 @@ impl OpenFolder {
 
     pub fn config_int(&self, key: &str, default: i64) -> i64 {
         self.manifest.config.get(key).and_then(toml::Value::as_integer).unwrap_or(default)
+    }
+}
+
+/// A module of a model folder, loaded on first use (a SAM 3 click never loads the text path; a
+/// photo whose features are in the disk cache never loads the encoder), then kept.
+pub(crate) struct LazyModule {
+    path: PathBuf,
+    device: ComputeDevice,
+    module: std::sync::OnceLock<tch::CModule>,
+}
+
+impl LazyModule {
+    /// The module with role `role` (the manifest must name it; the folder was checked to hold it).
+    /// Checked now only as far as it is cheap: a regular file that starts like a TorchScript
+    /// archive (a zip), so a folder with a broken file is named when it is chosen.
+    pub fn new(folder: &OpenFolder, role: &str) -> Result<Self, ModelError> {
+        use std::io::Read;
+        let path = folder.file(role)?;
+        let bad = |message: &str| ModelError::TorchScript { path: path.clone(), message: message.into() };
+        let meta = std::fs::metadata(&path).map_err(|source| ModelError::Io { path: path.clone(), source })?;
+        if !meta.is_file() {
+            return Err(bad("not a regular file"));
+        }
+        let mut magic = [0u8; 4];
+        std::fs::File::open(&path)
+            .and_then(|mut f| f.read_exact(&mut magic))
+            .map_err(|_| bad("too short to be a TorchScript archive"))?;
+        if &magic != b"PK\x03\x04" {
+            return Err(bad("not a TorchScript archive (no zip header)"));
+        }
+        Ok(Self { path, device: folder.device, module: std::sync::OnceLock::new() })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The module, loading it the first time.
+    pub fn get(&self) -> Result<&tch::CModule, ModelError> {
+        if let Some(m) = self.module.get() {
+            return Ok(m);
+        }
+        let loaded = load_torchscript(&self.path, self.device)?;
+        Ok(self.module.get_or_init(|| loaded))
+    }
+
+    /// Runs the module (loading it first if needed); see [`run_module`].
+    pub fn run(&self, inputs: Vec<Tensor>, expected: usize) -> Result<Vec<Tensor>, ModelError> {
+        run_module(self.get()?, &self.path, inputs, expected)
+    }
+}
+
+impl OpenFolder {
+    /// The image encoder at the precision `choice` resolves to on this CPU (notes logged), lazily.
+    pub fn image_encoder(&self, choice: PrecisionChoice) -> Result<(LazyModule, Precision), ModelError> {
+        let has_bf16 = self.manifest.file(&self.path, Precision::Bf16.encoder_role()).is_some();
+        let (precision, note) = choice
+            .resolve(has_bf16, &cpu_features())
+            .map_err(|message| ModelError::Manifest { path: self.path.join("manifest.toml"), message })?;
+        if let Some(note) = note {
+            tracing::warn!("{}: {note}", self.path.display());
+        }
+        Ok((LazyModule::new(self, precision.encoder_role())?, precision))
     }
 }
 

@@ -186,7 +186,7 @@ fn run_command_opens_the_demo_window_and_stays_up() {
     };
     let blue_before = viewport_blue();
     let click = Command::new("xdotool")
-        .args(["mousemove", "68", "318", "click", "1"])
+        .args(["mousemove", "68", "341", "click", "1"])
         .env("DISPLAY", &display)
         .status()
         .unwrap();

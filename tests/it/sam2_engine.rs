@@ -109,7 +109,7 @@ fn engine() -> Sam2Segmenter {
     let folder = ModelFolder::inspect(&fixture().model, SearchOrigin::Explicit);
     assert!(folder.valid, "{:?}", folder.problems);
     assert_eq!(folder.kind, Some(carve::model::ModelKind::Sam2));
-    Sam2Segmenter::load(&folder).unwrap()
+    Sam2Segmenter::load(&folder, carve::model::precision::PrecisionChoice::Fp32).unwrap()
 }
 
 fn point(x: f32, y: f32, positive: bool) -> PointPrompt {

@@ -80,7 +80,7 @@ fn max_abs_diff(got: &Tensor, want: &Tensor) -> f64 {
 fn engine() -> Sam3Segmenter {
     let folder = ModelFolder::inspect(&fixture().model, SearchOrigin::Explicit);
     assert!(folder.valid, "{:?}", folder.problems);
-    Sam3Segmenter::load(&folder).unwrap()
+    Sam3Segmenter::load(&folder, carve::model::precision::PrecisionChoice::Fp32).unwrap()
 }
 
 #[test]

@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use anyhow::Context as _;
+use carve::model::precision::{CpuFeatures, Precision, PrecisionChoice};
 use carve::model::{DeviceInfo, ModelFolder, SearchDir, SearchOrigin, manifest::Weights};
 use serde::Serialize;
 
@@ -26,6 +27,10 @@ struct ModelsSummary {
     /// The full version (`2.13.0+cu130`).
     libtorch_build: String,
     devices: DeviceInfo,
+    /// What decides the image-encoder precision.
+    cpu_features: CpuFeatures,
+    /// What `--precision auto` runs at for a folder that has a bf16 encoder ("bf16" or "fp32").
+    auto_precision: Precision,
     search_path: Vec<SearchDir>,
     models: Vec<ModelFolder>,
 }
@@ -35,10 +40,14 @@ pub fn run(args: &ModelsArgs) -> anyhow::Result<()> {
         carve::model::search_dirs_from_env(args.models.models.as_deref()).context("cannot search for models")?;
     let models = carve::model::find_models(&search_path);
     let devices = carve::model::device_info();
+    let cpu_features = carve::model::precision::cpu_features();
+    let auto_precision = PrecisionChoice::Auto.resolve(true, &cpu_features).map_or(Precision::Fp32, |r| r.0);
     let summary = ModelsSummary {
         libtorch: devices.libtorch_version.split('+').next().unwrap_or_default().to_owned(),
         libtorch_build: devices.libtorch_version.clone(),
         devices,
+        cpu_features,
+        auto_precision,
         search_path,
         models,
     };
@@ -59,6 +68,24 @@ fn listing(s: &ModelsSummary) -> String {
         "no CUDA (CPU-only libtorch)".to_owned()
     };
     let _ = writeln!(text, "devices: cpu ({} threads); {cuda}", devices.cpu_threads);
+    let f = &s.cpu_features;
+    let flags: Vec<&str> = [
+        (f.avx2, "avx2"),
+        (f.fma, "fma"),
+        (f.avx512f, "avx512f"),
+        (f.avx_vnni, "avx_vnni"),
+        (f.avx512_bf16, "avx512_bf16"),
+        (f.amx_bf16, "amx_bf16"),
+    ]
+    .into_iter()
+    .filter_map(|(on, name)| on.then_some(name))
+    .collect();
+    let _ = writeln!(
+        text,
+        "cpu features: {}; --precision auto runs {}",
+        if flags.is_empty() { "none known".to_owned() } else { flags.join(" ") },
+        s.auto_precision.as_str()
+    );
     let _ = writeln!(text, "search path:");
     for dir in &s.search_path {
         let origin = match dir.origin {

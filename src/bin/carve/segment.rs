@@ -34,9 +34,13 @@ pub struct SegmentArgs {
     /// A concept prompt ("red ball"); needs a SAM 3 model folder.
     #[arg(long)]
     text: Option<String>,
-    /// Which engine: auto = SAM 3 when a valid model folder is found, else classical.
+    /// Which engine: auto = SAM 3 when a valid model folder is found, else SAM 2.1, else classical.
     #[arg(long, value_enum, default_value = "auto")]
     engine: carve::segment::EngineChoice,
+    /// Image-encoder precision of SAM 3 / SAM 2.1: auto = bf16 where the CPU has AMX or
+    /// AVX-512-BF16 and the model folder has a bf16 encoder, else fp32.
+    #[arg(long, value_enum, default_value = "auto")]
+    precision: carve::model::precision::PrecisionChoice,
     #[command(flatten)]
     models: ModelsArg,
     /// Where to write the best mask (PNG, 0/255, image size).
@@ -78,6 +82,9 @@ struct SegmentSummary<'a> {
     /// Model engines: where the image features came from ("encoded", "memory", "disk_cache").
     #[serde(skip_serializing_if = "Option::is_none")]
     features: Option<carve::segment::FeatureSource>,
+    /// Model engines: the precision the image encoder ran at ("fp32", "bf16").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    precision: Option<carve::model::precision::Precision>,
     /// The best mask first, then --all-masks, --coco and --polygons files.
     written: Vec<PathBuf>,
 }
@@ -87,6 +94,10 @@ struct SegmentSummary<'a> {
 struct BatchSummary<'a> {
     images: &'a [BatchItem],
     summary: BatchCounts,
+    engine: EngineKind,
+    /// Model engines: the precision the image encoder ran at.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    precision: Option<carve::model::precision::Precision>,
 }
 
 #[derive(Serialize)]
@@ -99,7 +110,7 @@ struct BatchCounts {
 
 pub fn run(args: &SegmentArgs) -> anyhow::Result<()> {
     let models = args.models.discover()?;
-    let mut segmenter = make_segmenter(args.engine, &models)?;
+    let mut segmenter = make_segmenter(args.engine, args.precision, &models)?;
     if let Some(dir) = &args.batch {
         return batch(args, dir, segmenter);
     }
@@ -170,6 +181,7 @@ pub fn run(args: &SegmentArgs) -> anyhow::Result<()> {
         encode_ms: outcome.encode_ms,
         decode_ms: outcome.decode_ms,
         features: outcome.features,
+        precision: outcome.precision,
         written,
     };
     output::finish(args.output.json, &summary, |s| {
@@ -192,6 +204,7 @@ fn batch(args: &SegmentArgs, dir: &Path, mut segmenter: Box<dyn carve::segment::
     };
     let prompts = carve::segment::run::read_prompts(prompts_path)?;
     let (dir, out_dir) = (dir.to_owned(), out_dir.clone());
+    let (engine, precision) = (segmenter.engine(), segmenter.precision());
     let items = crate::progress::run_with_terminal_progress("segment", move |progress| {
         carve::segment::run::run_batch(segmenter.as_mut(), &dir, &prompts, &out_dir, progress)
     })??;
@@ -205,6 +218,8 @@ fn batch(args: &SegmentArgs, dir: &Path, mut segmenter: Box<dyn carve::segment::
     let summary = BatchSummary {
         images: &items,
         summary: BatchCounts { total: items.len(), ok, failed: items.len() - ok, median_decode_ms },
+        engine,
+        precision,
     };
     output::finish(args.output.json, &summary, |s| {
         Text::Stderr(format!(
