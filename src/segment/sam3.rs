@@ -144,6 +144,20 @@ impl Sam3Segmenter {
         self.click.decode(features.click(), coords, labels, mask_input)
     }
 
+    pub fn click_decoder(&self) -> &ClickDecoder {
+        &self.click
+    }
+
+    /// The raw click-decoder answer to a click/box prompt on the current image (low-res logits of
+    /// the three hypotheses and of the single mask, with scores); `mask_input` is `1×1×288×288`
+    /// logits, as the official `predict_inst(mask_input=...)` takes them.
+    pub fn predict(&self, prompt: &Prompt, mask_input: Option<&Tensor>) -> Result<ClickOutputs, SegmentError> {
+        let (features, w, h) = self.cache.current()?;
+        prompt.validate(w, h)?;
+        let (coords, labels) = self.click.prompt_tensors(prompt, w, h);
+        Ok(self.click.decode(features.click(), &coords, &labels, mask_input)?)
+    }
+
     /// Runs the text encoder on `1×L` token ids: `(text_features, text_mask)`.
     pub fn encode_text(&self, token_ids: &Tensor) -> Result<(Tensor, Tensor), ModelError> {
         let mut t = self.text_encoder.run(vec![token_ids.to_device(self.open.device.to_tch())], 2)?.into_iter();

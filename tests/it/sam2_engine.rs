@@ -11,6 +11,7 @@
 //! The export and the reference (~1 min, ~2 GB RAM) are cached under `target/test-models/`,
 //! keyed by the scripts and the cases.
 use crate::common;
+use crate::official::{self, LOGIT_TOL, is_ambiguous, mask_flips, max_abs_diff, prompt_of};
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -20,7 +21,7 @@ use carve::model::{ModelFolder, SearchOrigin};
 use carve::segment::sam2::Sam2Segmenter;
 use carve::segment::{EngineKind, SegmentError, Segmenter};
 use carve::{BoxPrompt, PointLabel, PointPrompt, Prompt};
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 /// The prompts, in the photo's pixels (the demo still life, 1024×768: the ball is around (620, 480)).
 const CASES: &str = r#"[
@@ -90,19 +91,11 @@ fn photo_image() -> Image {
 }
 
 fn reference_json() -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(fixture().reference.join("reference.json")).unwrap()).unwrap()
+    official::reference_json(&fixture().reference)
 }
 
 fn load_tensor(reference: &serde_json::Value, key: &str) -> Tensor {
-    let meta = &reference["tensors"][key];
-    let shape: Vec<i64> = meta["shape"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
-    let values = common::read_f32(&fixture().reference.join(meta["file"].as_str().unwrap()));
-    Tensor::from_slice(&values).view(shape.as_slice())
-}
-
-fn max_abs_diff(got: &Tensor, want: &Tensor) -> f64 {
-    let got = got.view(want.size().as_slice());
-    (got.to_kind(Kind::Double) - want.to_kind(Kind::Double)).abs().max().double_value(&[])
+    official::load_tensor(&fixture().reference, reference, key)
 }
 
 fn engine() -> Sam2Segmenter {
@@ -116,57 +109,11 @@ fn point(x: f32, y: f32, positive: bool) -> PointPrompt {
     PointPrompt { x_px: x, y_px: y, label: if positive { PointLabel::Positive } else { PointLabel::Negative } }
 }
 
-/// A case of [`CASES`] as a Carve prompt.
-fn prompt_of(case: &serde_json::Value) -> Prompt {
-    let f = |v: &serde_json::Value| v.as_f64().unwrap() as f32;
-    let points = case["points"].as_array().unwrap();
-    let labels = case["labels"].as_array().unwrap();
-    Prompt {
-        points: points.iter().zip(labels).map(|(p, l)| point(f(&p[0]), f(&p[1]), l.as_i64() == Some(1))).collect(),
-        bbox: case["box"].as_array().map(|b| BoxPrompt {
-            x0_px: f(&b[0]),
-            y0_px: f(&b[1]),
-            x1_px: f(&b[2]),
-            y1_px: f(&b[3]),
-        }),
-        text: None,
-    }
-}
-
-fn is_ambiguous(prompt: &Prompt) -> bool {
-    prompt.bbox.is_none() && prompt.points.len() == 1
-}
-
-/// Official masks of one case in the order Carve answers: the three hypotheses by IoU for a lone
-/// click; else the single mask, then the two best hypotheses. Empty masks dropped.
+/// Official masks of one case in the order Carve answers (see [`official::official_answers`]).
 fn official_answers(reference: &serde_json::Value, case: &serde_json::Value, prompt: &Prompt) -> Vec<Tensor> {
     let name = case["name"].as_str().unwrap();
     let row = reference["cases"].as_array().unwrap().iter().find(|r| r["name"] == name).unwrap();
-    let ious: Vec<f64> = row["multi_iou"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
-    let multi = load_tensor(reference, &format!("{name}.multi_logits"));
-    let mut order: Vec<usize> = (0..ious.len()).collect();
-    order.sort_by(|&a, &b| ious[b].total_cmp(&ious[a]));
-    let mut answers: Vec<Tensor> = order.iter().map(|&i| multi.get(i as i64)).collect();
-    if !is_ambiguous(prompt) {
-        answers.insert(0, load_tensor(reference, &format!("{name}.single_logits")).get(0));
-    }
-    answers.truncate(3);
-    answers.retain(|m| m.gt(0.0).any().int64_value(&[]) != 0);
-    answers
-}
-
-/// Logits within this of the official ones count as equal at fp32 (the issue's bound).
-const LOGIT_TOL: f64 = 1e-3;
-
-/// Pixels where `got` (a mask, 0/1) disagrees with the official logits `want` thresholded at 0:
-/// (decided, undecided) — decided where the official logit is farther than [`LOGIT_TOL`] from 0,
-/// undecided where it is within it (there any fp32 summation order may fall either side).
-fn mask_flips(got: &Tensor, want: &Tensor) -> (i64, i64) {
-    let got = got.view(want.size().as_slice()).gt(0.0);
-    let differ = got.ne_tensor(&want.gt(0.0));
-    let near = want.abs().le(LOGIT_TOL);
-    let count = |t: Tensor| t.sum(Kind::Int64).int64_value(&[]);
-    (count(differ.logical_and(&near.logical_not())), count(differ.logical_and(&near)))
+    official::official_answers(&fixture().reference, reference, name, &official::floats(&row["multi_iou"]), prompt)
 }
 
 #[test]

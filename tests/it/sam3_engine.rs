@@ -17,12 +17,12 @@ use carve::segment::{SegmentError, Segmenter};
 use carve::{BoxPrompt, PointLabel, PointPrompt, Prompt};
 use tch::{Kind, Tensor};
 
-struct Fixture {
-    model: PathBuf,
+pub(crate) struct Fixture {
+    pub model: PathBuf,
     reference: PathBuf,
 }
 
-fn fixture() -> &'static Fixture {
+pub(crate) fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
         use std::hash::{Hash, Hasher};
