@@ -461,6 +461,71 @@ def finish_export(out_dir, t_start, timings, report, threads, n_params, extra: d
         sys.exit("some checks failed: " + ", ".join(r["check"] for r in failed))
 
 
+def _nonscalar_tensor(node) -> bool:
+    value = node.output().toIValue()
+    return isinstance(value, torch.Tensor) and value.dim() > 0
+
+
+def _moved_to_input_device(node) -> bool:
+    """An `aten::to` whose device comes from `prim::device` (what `make_device_portable` inserts)."""
+    ins = list(node.inputs())
+    return node.kind() == "aten::to" and len(ins) > 1 and ins[1].node().kind() == "prim::device"
+
+
+def device_baked(module) -> dict:
+    """What would pin a graph to the device it was traced on: device constants (`prim::Constant`
+    of type Device, e.g. `torch.zeros(..., device=cpu)`, `arange`, `.to(device)` inside the
+    official code) and tensor constants with more than one element not moved to the input's device
+    (a CPU tensor mixed with CUDA ones fails; 0-dim constants are promoted like scalars). Counts
+    over the inlined forward graph."""
+    devices, tensors = 0, 0
+    for node in module.inlined_graph.nodes():
+        if node.kind() != "prim::Constant":
+            continue
+        kind = node.output().type().kind()
+        if kind == "DeviceObjType":
+            devices += 1
+        elif kind == "TensorType" and _nonscalar_tensor(node) and not all(_moved_to_input_device(u.user)
+                                                                             for u in node.output().uses()):
+            tensors += 1
+    return {"device_constants": devices, "tensor_constants": tensors}
+
+
+def make_device_portable(module):
+    """Rewrites a traced module's forward graph (in place; save it afterwards) so it runs on the
+    device of its first tensor input: the graph is inlined, `prim::device(input)` computed first,
+    every device constant replaced by it, and every non-scalar tensor constant moved there with
+    `aten::to(device, dtype)`. Tracing on the CPU records `device=cpu` wherever the official code
+    creates a tensor (`torch.zeros(..., device=x.device)`, `arange`, `.to(...)`), which is what
+    fails when a CPU-traced file runs on CUDA."""
+    g = module.forward.graph
+    torch._C._jit_pass_inline(g)
+    first = next((v for v in list(g.inputs())[1:] if v.type().kind() == "TensorType"), None)
+    if first is None:
+        return module
+    dev = g.create("prim::device", [first])
+    dev.output().setType(torch._C.DeviceObjType.get())
+    g.prependNode(dev)
+    for node in list(g.nodes()):
+        if node.kind() != "prim::Constant":
+            continue
+        kind = node.output().type().kind()
+        if kind == "DeviceObjType":
+            node.output().replaceAllUsesWith(dev.output())
+            node.destroy()
+        elif kind == "TensorType" and _nonscalar_tensor(node):
+            t = node.output().toIValue()
+            with g.insert_point_guard(node):
+                args = [node.output(), dev.output(), g.insertConstant(t.dtype), g.insertConstant(False),
+                        g.insertConstant(False), g.insertConstant(None)]
+            moved = g.create("aten::to", args)
+            moved.output().setType(node.output().type())
+            moved.insertAfter(node)
+            node.output().replaceAllUsesAfterNodeWith(moved, moved.output())
+    torch._C._jit_pass_lint(g)
+    return module
+
+
 def trace_save_check(name, wrapper, inputs, out_dir, timings, report, tol=0.0, keep=True, trace_ctx=None):
     """Runs `wrapper` eagerly, traces it, saves `out_dir/NAME.pt`, reloads it, checks that the
     graph holds only aten/prim ops and that the reloaded module gives the eager outputs (within
@@ -475,9 +540,15 @@ def trace_save_check(name, wrapper, inputs, out_dir, timings, report, tol=0.0, k
         traced = torch.jit.trace(wrapper, inputs, strict=False, check_trace=False)
     t2 = time.perf_counter()
     path = out_dir / f"{name}.pt"
+    make_device_portable(traced)
     traced.save(str(path))
     del traced
     loaded = torch.jit.load(str(path))
+    baked = device_baked(loaded)
+    report.append({"check": f"{name}: no device or non-scalar tensor constants in the graph",
+                   "max_abs_diff": float(sum(baked.values())), "tol": 0.0, "ok": not any(baked.values())})
+    if any(baked.values()):
+        print(f"  [FAIL] {name}: graph pinned to the trace device: {baked}", flush=True)
     t3 = time.perf_counter()
     with torch.no_grad():
         got = loaded(*inputs)

@@ -50,8 +50,9 @@ impl OpenFolder {
             path: manifest_path,
             message: format!("a {} model needs an [input] section", manifest.kind.as_str()),
         })?;
-        // The exports record CPU constants while tracing (tools/SAM3_EXPORT_NOTES.md §8): they run
-        // on the CPU unless the manifest says the folder was traced for CUDA.
+        // The exported graphs carry no trace device since 2026-12-04 (tools/SAM3_EXPORT_NOTES.md
+        // §8), but CUDA has not been verified on a GPU: they run on the CPU unless the manifest
+        // says `cuda = true`.
         let cuda_ok = manifest.config.get("cuda").and_then(toml::Value::as_bool) == Some(true);
         let device = if cuda_ok { ComputeDevice::best() } else { ComputeDevice::Cpu };
         Ok(Self { path: folder.path.clone(), manifest, input, device })

@@ -37,6 +37,11 @@ struct Fixture {
     reference: PathBuf,
 }
 
+/// The tiny SAM 2.1 export (made on first use).
+pub(crate) fn fixture_model() -> PathBuf {
+    fixture().model.clone()
+}
+
 fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {

@@ -231,3 +231,46 @@ fn sam3_final_outputs_match_the_official_api() {
     }
     eprintln!("sam3 fidelity: {undecided_total} undecided pixels in all");
 }
+
+/// Issue 12: every exported graph runs on the device of its inputs — no `device=cpu` constant and
+/// no non-scalar tensor constant left from tracing on the CPU (`tools/check_device_portable.py`,
+/// torch's graph API) — for both SAM exports. The checker is shown to fail on a module traced the
+/// plain way (`torch.zeros(..., device=x.device)` traced on the CPU bakes `cpu` in).
+#[test]
+fn exported_graphs_carry_no_trace_device() {
+    let root = common::repo_root();
+    let checker = root.join("tools/check_device_portable.py");
+    let sam3 = &crate::sam3_engine::fixture().model;
+    let sam2 = &crate::sam2_engine::fixture_model();
+    let out = std::process::Command::new(common::python())
+        .arg(&checker)
+        .arg(sam3)
+        .arg(sam2)
+        .current_dir(&root)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let files = report["files"].as_object().unwrap();
+    for role in ["image_encoder", "image_encoder_bf16", "click_decoder", "click_prepare", "click_decoder_prepared"] {
+        for dir in [sam3, sam2] {
+            let key = dir.join(format!("{role}.pt")).display().to_string();
+            assert_eq!(files[&key], serde_json::json!({"device_constants": 0, "tensor_constants": 0}), "{key}");
+        }
+    }
+    for role in ["text_encoder", "grounding_decoder"] {
+        let key = sam3.join(format!("{role}.pt")).display().to_string();
+        assert_eq!(files[&key], serde_json::json!({"device_constants": 0, "tensor_constants": 0}), "{key}");
+    }
+
+    // The checker can fail: a plain trace of a module that makes a tensor on its input's device.
+    let tmp = tempfile::tempdir().unwrap();
+    let plain = tmp.path().join("plain.pt");
+    let make = "import sys, torch\nclass M(torch.nn.Module):\n    def forward(self, x):\n        return x + torch.zeros(3, device=x.device)\ntorch.jit.trace(M(), torch.ones(3)).save(sys.argv[1])\n";
+    common::run_python(&["-c".as_ref(), make.as_ref(), plain.as_os_str()]);
+    let out =
+        std::process::Command::new(common::python()).arg(&checker).arg(&plain).current_dir(&root).output().unwrap();
+    assert!(!out.status.success(), "the checker must flag a CPU-baked trace: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"device_constants\": 1"));
+}
