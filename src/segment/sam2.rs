@@ -125,7 +125,7 @@ impl Sam2Segmenter {
 }
 
 fn encode(encoder: &LazyModule, click: &ClickDecoder, x: &Tensor) -> Result<Sam2Features, ModelError> {
-    features_from(click, encoder.path(), encoder.run(vec![x.shallow_clone()], ENCODER_OUTPUTS)?)
+    features_from(click, encoder.path(), encoder.run_encoder(x.shallow_clone(), ENCODER_OUTPUTS)?)
 }
 
 /// The encoder's outputs as [`Sam2Features`] (with `click_prepare` run on them).
@@ -154,7 +154,7 @@ impl Segmenter for Sam2Segmenter {
         let (encoder, click, open) = (&self.image_encoder, &self.click, &self.open);
         let encode = || {
             let x = image_to_model_input_float_resize(image, &open.input, open.device)?;
-            Ok(encoder.run(vec![x], ENCODER_OUTPUTS)?)
+            Ok(encoder.run_encoder(x, ENCODER_OUTPUTS)?)
         };
         let build = |outputs| features_from(click, encoder.path(), outputs);
         let expect = (ENCODER_OUTPUTS, open.device.to_tch());

@@ -134,6 +134,27 @@ impl LazyModule {
     }
 }
 
+impl LazyModule {
+    /// Runs an image encoder: `expected` outputs, each float32 and finite — a file of the wrong
+    /// precision (bf16 outputs), or one that overflows, is named here instead of giving wrong masks.
+    pub fn run_encoder(&self, x: Tensor, expected: usize) -> Result<Vec<Tensor>, ModelError> {
+        let outputs = self.run(vec![x], expected)?;
+        let bad = |message: String| ModelError::Run { path: self.path.clone(), message };
+        for (i, t) in outputs.iter().enumerate() {
+            if t.kind() != Kind::Float {
+                return Err(bad(format!(
+                    "output {i} is {:?}, expected float32 (a file exported for another precision?)",
+                    t.kind()
+                )));
+            }
+            if !bool::try_from(t.isfinite().all()).unwrap_or(false) {
+                return Err(bad(format!("output {i} holds NaN or infinite values")));
+            }
+        }
+        Ok(outputs)
+    }
+}
+
 impl OpenFolder {
     /// The image encoder at the precision `choice` resolves to on this CPU (notes logged), lazily.
     pub fn image_encoder(&self, choice: PrecisionChoice) -> Result<(LazyModule, Precision), ModelError> {

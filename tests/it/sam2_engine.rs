@@ -300,3 +300,39 @@ fn sam2_export_rejects_unknown_configs_and_other_sizes() {
     let err = run(&["--config".as_ref(), "sam2.1_hiera_s".as_ref(), "--checkpoint".as_ref(), weights.as_os_str()]);
     assert!(err.contains("different model size") && err.contains("use --config sam2.1_hiera_t"), "{err}");
 }
+
+/// A model file of the wrong precision (an image encoder that returns bf16) or one that returns
+/// NaN: one error naming the file, never a mask.
+#[test]
+fn sam2_encoder_of_the_wrong_dtype_or_nan_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let make = r#"
+import sys, torch
+class Enc(torch.nn.Module):
+    def __init__(self, dtype, fill):
+        super().__init__()
+        self.dtype, self.fill = dtype, fill
+    def forward(self, x):
+        s = x.mean() * 0 + self.fill
+        return tuple((torch.ones(shape) * s).to(self.dtype) for shape in ([1, 256, 64, 64], [1, 32, 256, 256], [1, 64, 128, 128]))
+x = torch.zeros(1, 3, 1024, 1024)
+torch.jit.trace(Enc(torch.bfloat16, 1.0), x).save(sys.argv[1])
+torch.jit.trace(Enc(torch.float32, float("nan")), x).save(sys.argv[2])
+"#;
+    let (bf16, nan) = (tmp.path().join("bf16.pt"), tmp.path().join("nan.pt"));
+    common::run_python(&["-c".as_ref(), make.as_ref(), bf16.as_os_str(), nan.as_os_str()]);
+    for (file, expect) in [(&bf16, "BFloat16"), (&nan, "NaN")] {
+        let folder = tmp.path().join(format!("model-{expect}"));
+        std::fs::create_dir_all(&folder).unwrap();
+        for entry in std::fs::read_dir(&fixture().model).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), folder.join(entry.file_name())).unwrap();
+        }
+        std::fs::copy(file, folder.join("image_encoder.pt")).unwrap();
+        let models = ModelFolder::inspect(&folder, SearchOrigin::Explicit);
+        let mut engine = Sam2Segmenter::load(&models, carve::model::precision::PrecisionChoice::Fp32).unwrap();
+        let err = engine.set_image(&photo_image(), &carve::Progress::new()).unwrap_err().to_string();
+        assert!(err.contains("image_encoder.pt") && err.contains(expect), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+}
