@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torchscript_export import (CLICK_DECODER_OUTPUTS, PREPARED_CLICK_INPUTS, ClickDecoder, ClickPrepare,
                                 FastClickDecoder, PreparedClickDecoder, check_click_decoder_dynamic_n,
                                 check_fast_decoder, check_prepared_decoder, compare, export_bf16_encoder,
-                                finish_export, manifest_lines, trace_save_check)
+                                finish_export, manifest_lines, return_freed_memory_to_the_os, trace_save_check)
 
 DEFAULT_CONFIG = "sam2.1_hiera_t"
 # The official checkpoints (https://github.com/facebookresearch/sam2, checkpoints/download_ckpts.sh).
@@ -325,6 +325,7 @@ def main():
     args = ap.parse_args()
 
     warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+    return_freed_memory_to_the_os()
     torch.set_num_threads(args.threads)
     config, config_path = resolve_config(args.config)
     if args.checkpoint and not Path(args.checkpoint).is_file():

@@ -26,6 +26,7 @@ classes with fewer/narrower layers (same input size and same tensor interface), 
 import argparse
 import contextlib
 import copy
+import gc
 import shutil
 import sys
 import time
@@ -39,8 +40,9 @@ import torch.nn as nn
 
 from torchscript_export import (CLICK_DECODER_OUTPUTS, PREPARED_CLICK_INPUTS, ClickDecoder, ClickPrepare,
                                 FastClickDecoder, PreparedClickDecoder, check_click_decoder_dynamic_n,
-                                check_fast_decoder, check_prepared_decoder, compare, finish_export, manifest_lines,
-                                export_bf16_encoder, peak_rss_mb, trace_save_check)
+                                check_fast_decoder, check_prepared_decoder, compare, export_bf16_encoder,
+                                finish_export, manifest_lines, peak_rss_mb, return_freed_memory_to_the_os,
+                                trace_save_check)
 
 IMAGE_SIZE = 1008
 CONTEXT_LENGTH = 32
@@ -457,11 +459,14 @@ def official_check(model, img_u8, traced, report):
     from PIL import Image
     from sam3.model.sam3_image_processor import Sam3Processor
 
-    enc, clk, prep, dec_p, txt, grd = traced
+    enc_path, clk, prep, dec_p, txt, grd = traced
     proc = Sam3Processor(model, resolution=IMAGE_SIZE, device="cpu", confidence_threshold=0.5)
     with torch.no_grad():
         state = proc.set_image(Image.fromarray(img_u8))
+        # The reloaded encoder is loaded again here, not kept from its export (1.9 GB at full size).
+        enc = torch.jit.load(str(enc_path))
         feats = enc(normalise(img_u8))
+        del enc
         sam3_fpn = state["backbone_out"]["backbone_fpn"]
         sam2_fpn = state["backbone_out"]["sam2_backbone_out"]["backbone_fpn"]
         compare("official set_image vs image_encoder (fpn0..2, s0, s1)",
@@ -538,6 +543,7 @@ def main():
     # that are expected; every graph is re-checked against the eager model below instead.
     warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
     warnings.filterwarnings("ignore", message="CUDA is not available or torch_xla is imported")
+    return_freed_memory_to_the_os()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     out_dir: Path = args.out
@@ -560,8 +566,7 @@ def main():
 
         print("image_encoder ...", flush=True)
         enc_w = ImageEncoder(model).eval()
-        enc, feats = trace_save_check("image_encoder", enc_w, (image,), out_dir, timings, report,
-                                      keep=not args.skip_official_check)
+        _, feats = trace_save_check("image_encoder", enc_w, (image,), out_dir, timings, report, keep=False)
         with torch.no_grad():
             pos_enc_last = model.backbone.vision_backbone.position_encoding(feats[2]).to(feats[2].dtype)
         del enc_w
@@ -614,14 +619,18 @@ def main():
             print("cross-check with the official API (Sam3Processor, predict_inst, forward_grounding) ...",
                   flush=True)
             t0 = time.perf_counter()
-            official_check(model, img_u8, (enc, clk, prep, dec_p, txt, grd), report)
+            official_check(model, img_u8, (out_dir / "image_encoder.pt", clk, prep, dec_p, txt, grd), report)
             timings["official_check_s"] = round(time.perf_counter() - t0, 3)
-        del enc, clk, prep, dec_p, txt, grd
+        del clk, prep, dec_p, txt, grd
 
         if not args.no_bf16:
-            # Last: the conversion changes the model's own backbone layers in place.
+            # Last: the conversion changes the model's own backbone layers in place. Only the
+            # encoder's parts are kept for it (the text encoder alone is 1.4 GB at full size).
             print("image_encoder_bf16 ...", flush=True)
-            export_bf16_encoder(ImageEncoder(model).eval(), (image,), feats, out_dir, timings, report)
+            enc_b = ImageEncoder(model).eval()
+            del model, tracker, clk_w, txt_w, grd_w, gout, tout
+            gc.collect()
+            export_bf16_encoder(enc_b, (image,), feats, out_dir, timings, report)
 
     from sam3.model.tokenizer_ve import SimpleTokenizer
 

@@ -22,11 +22,15 @@ NAME.single_logits (1xHxW), NAME.multi_low_res / NAME.single_low_res (clamped to
 """
 import argparse
 import json
+import sys
 import tomllib
 from pathlib import Path
 
 import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from torchscript_export import TensorDump  # noqa: E402
 
 
 def main():
@@ -54,12 +58,8 @@ def main():
 
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    tensors = {}
-
-    def put(key, t):
-        t = torch.as_tensor(t).detach().float().contiguous()
-        (out / f"{key}.f32").write_bytes(t.numpy().astype("<f4").tobytes())
-        tensors[key] = {"file": f"{key}.f32", "shape": list(t.shape)}
+    dump = TensorDump(out)
+    put, tensors = dump.put, dump.tensors
 
     image = np.array(Image.open(args.image).convert("RGB"))
     with torch.no_grad():

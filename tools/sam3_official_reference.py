@@ -36,6 +36,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import export_sam3 as E  # noqa: E402
+from torchscript_export import TensorDump  # noqa: E402
 
 
 def main():
@@ -52,12 +53,8 @@ def main():
     spec = json.loads(args.spec.read_text())
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    tensors = {}
-
-    def put(key, t):
-        t = torch.as_tensor(t).detach().float().contiguous()
-        (out / f"{key}.f32").write_bytes(t.numpy().astype("<f4").tobytes())
-        tensors[key] = {"file": f"{key}.f32", "shape": list(t.shape)}
+    dump = TensorDump(out)
+    put, tensors = dump.put, dump.tensors
 
     from PIL import Image
     from sam3.model.sam3_image_processor import Sam3Processor

@@ -67,22 +67,29 @@ class ClickDecoder(nn.Module):
 CLICK_DECODER_OUTPUTS = ["masks", "iou_scores", "object_score_logits", "single_mask", "single_iou_score"]
 
 
-def check_click_decoder_dynamic_n(clk, clk_w, feats, image_size, mask_size, report, tol=1e-5):
-    """One traced graph for any number of points, with and without mask input: the reloaded
-    decoder against the eager wrapper for N = 1, 2, 5, 9 (box corners first for N >= 5).
-    `feats` = (image_embed, feat_s0, feat_s1)."""
-    g = torch.Generator().manual_seed(1)
-    for n in (1, 2, 5, 9):
+def random_prompts(seed, ns, image_size, mask_size, with_mask=(0.0, 1.0)):
+    """Random click-decoder prompts for the export's checks: for each N in `ns` (box corners first
+    for N >= 5) and each has-mask flag, (tag, coords 1xNx2, labels 1xN, mask_input, has_mask)."""
+    g = torch.Generator().manual_seed(seed)
+    for n in ns:
         c = torch.rand(1, n, 2, generator=g) * image_size
         lab = torch.randint(0, 2, (1, n), generator=g)
         if n >= 5:
             lab[0, :2] = torch.tensor([2, 3])
-        for hm in (0.0, 1.0):
+        for hm in with_mask:
             m = torch.randn(1, 1, mask_size, mask_size, generator=g) * 5
-            with torch.no_grad():
-                want = clk_w(*feats, c, lab, m, torch.tensor([hm]))
-                got = clk(*feats, c, lab, m, torch.tensor([hm]))
-            compare(f"click_decoder N={n} has_mask={int(hm)} vs eager", got, want, tol, report)
+            yield f"N={n} has_mask={int(hm)}", c, lab, m, torch.tensor([hm])
+
+
+def check_click_decoder_dynamic_n(clk, clk_w, feats, image_size, mask_size, report, tol=1e-5):
+    """One traced graph for any number of points, with and without mask input: the reloaded
+    decoder against the eager wrapper for N = 1, 2, 5, 9 (box corners first for N >= 5).
+    `feats` = (image_embed, feat_s0, feat_s1)."""
+    for tag, c, lab, m, hm in random_prompts(1, (1, 2, 5, 9), image_size, mask_size):
+        with torch.no_grad():
+            want = clk_w(*feats, c, lab, m, hm)
+            got = clk(*feats, c, lab, m, hm)
+        compare(f"click_decoder {tag} vs eager", got, want, tol, report)
 
 
 def _deconv_as_matmul(dc):
@@ -276,35 +283,22 @@ class PreparedClickDecoder(nn.Module):
 
 def check_fast_decoder(fast, reference, feats, image_size, mask_size, report, tol=1e-4):
     """The rearranged decoder against the official predict_masks path, eager, random prompts."""
-    g = torch.Generator().manual_seed(2)
-    for n in (1, 2, 5):
-        c = torch.rand(1, n, 2, generator=g) * image_size
-        lab = torch.randint(0, 2, (1, n), generator=g)
-        if n >= 5:
-            lab[0, :2] = torch.tensor([2, 3])
-        for hm in (0.0, 1.0):
-            m = torch.randn(1, 1, mask_size, mask_size, generator=g) * 5
-            with torch.no_grad():
-                got = fast(*feats, c, lab, m, torch.tensor([hm]))
-                want = reference(*feats, c, lab, m, torch.tensor([hm]))
-            compare(f"fast click decoder vs official predict_masks, N={n} has_mask={int(hm)}", got, want, tol, report)
+    for tag, c, lab, m, hm in random_prompts(2, (1, 2, 5), image_size, mask_size):
+        with torch.no_grad():
+            got = fast(*feats, c, lab, m, hm)
+            want = reference(*feats, c, lab, m, hm)
+        compare(f"fast click decoder vs official predict_masks, {tag}", got, want, tol, report)
 
 
 def check_prepared_decoder(prep, dec_p, fast, feats, image_size, mask_size, report):
     """The reloaded prepare + prepared decoder pair against the eager fast decoder without a mask
     input, N = 1, 2, 5, 9 (box corners first for N >= 5): the same operations on the same
     values, so the tolerance is 0."""
-    g = torch.Generator().manual_seed(3)
     with torch.no_grad():
         prepared = prep(*feats)
-        for n in (1, 2, 5, 9):
-            c = torch.rand(1, n, 2, generator=g) * image_size
-            lab = torch.randint(0, 2, (1, n), generator=g)
-            if n >= 5:
-                lab[0, :2] = torch.tensor([2, 3])
+        for tag, c, lab, _m, _hm in random_prompts(3, (1, 2, 5, 9), image_size, mask_size, with_mask=(0.0,)):
             want = fast(*feats, c, lab, torch.zeros(1, 1, mask_size, mask_size), torch.zeros(1))
-            compare(f"click_decoder_prepared N={n} vs fast decoder without mask", dec_p(*prepared, c, lab), want, 0.0,
-                    report)
+            compare(f"click_decoder_prepared {tag} vs fast decoder", dec_p(*prepared, c, lab), want, 0.0, report)
 
 
 class Bf16Encoder(nn.Module):
@@ -337,18 +331,19 @@ def export_bf16_encoder(encoder, inputs, fp32_outputs, out_dir, timings, report,
     autocast run with tolerance 0) and reports its agreement with the fp32 outputs (mean relative
     error per output, which must stay under `max_rel_err`)."""
     bf16 = Bf16Encoder(encoder).eval()
-    loaded, outs = trace_save_check("image_encoder_bf16", bf16, inputs, out_dir, timings, report, keep=True,
-                                    trace_ctx=bf16_autocast)
+    # keep=False: the reloaded file equals the eager outputs exactly (checked inside), so their
+    # dtypes are its dtypes; not holding it (and not running it again) saves ~1 GB at full size.
+    _, outs = trace_save_check("image_encoder_bf16", bf16, inputs, out_dir, timings, report, keep=False,
+                               trace_ctx=bf16_autocast)
     for i, (got, want) in enumerate(zip(outs, fp32_outputs)):
         rel = float((got.float() - want).abs().mean() / want.abs().mean().clamp_min(1e-12))
         report.append({"check": f"image_encoder_bf16 output {i}: mean relative error vs fp32", "max_abs_diff": rel,
                        "tol": max_rel_err, "ok": rel <= max_rel_err})
         print(f"  [{'ok' if rel <= max_rel_err else 'FAIL'}] image_encoder_bf16 output {i}: mean relative error vs "
               f"fp32 {rel:.4f} (tol {max_rel_err})", flush=True)
-    dtypes = {str(t.dtype) for t in (loaded(*inputs) if loaded is not None else outs)}
+    dtypes = {str(t.dtype) for t in outs}
     if dtypes != {"torch.float32"}:
         raise SystemExit(f"image_encoder_bf16: outputs are {dtypes}, expected float32")
-    return loaded
 
 
 # What click_prepare returns and click_decoder_prepared takes (before the prompt).
@@ -421,6 +416,36 @@ def foreign_ops(module) -> list:
 
     visit(module.inlined_graph)
     return sorted(bad)
+
+
+class TensorDump:
+    """Raw little-endian float32 files in `out` and their index (`tensors`: key -> {file, shape})
+    for a reference.json — the format tests/it/official.rs reads."""
+
+    def __init__(self, out):
+        self.out, self.tensors = out, {}
+
+    def put(self, key, t):
+        t = torch.as_tensor(t).detach().float().contiguous()
+        (self.out / f"{key}.f32").write_bytes(t.numpy().astype("<f4").tobytes())
+        self.tensors[key] = {"file": f"{key}.f32", "shape": list(t.shape)}
+
+
+def return_freed_memory_to_the_os():
+    """glibc's malloc raises its mmap threshold every time a large block is freed (up to 32 MB),
+    after which big tensors come from the heap, whose freed pages stay in the process: the peak RSS
+    of an export then adds up the activations of every run (eager, trace, reloaded check) instead
+    of the largest one. A fixed threshold, set before any tensor exists, keeps every block over
+    1 MiB mmapped and unmapped on free. Linux/glibc only; elsewhere a no-op."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    libc.mallopt(m_mmap_threshold, 1 << 20)
+    libc.mallopt(m_trim_threshold, 1 << 20)
 
 
 def peak_rss_mb() -> float:
