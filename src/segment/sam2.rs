@@ -13,6 +13,7 @@ use tch::Tensor;
 
 use super::sam_click::{
     ClickDecoder, ClickFeatures, ClickOutputs, FeatureCache, LazyModule, OpenFolder, check_previous_size,
+    set_image_encoded,
 };
 use super::{EngineKind, FeatureSource, ScoredMask, SegmentError, Segmenter};
 use crate::core::image::Image;
@@ -151,17 +152,17 @@ impl Segmenter for Sam2Segmenter {
     }
 
     fn set_image(&mut self, image: &Image, progress: &Progress) -> Result<(), SegmentError> {
-        let (encoder, click, open) = (&self.image_encoder, &self.click, &self.open);
-        let encode = || {
-            let x = image_to_model_input_float_resize(image, &open.input, open.device)?;
-            Ok(encoder.run_encoder(x, ENCODER_OUTPUTS)?)
-        };
-        let build = |outputs| features_from(click, encoder.path(), outputs);
-        let expect = (ENCODER_OUTPUTS, open.device.to_tch());
-        if self.cache.set_image(image, progress, "SAM 2.1", expect, encode, build)? {
-            self.click.forget();
-        }
-        Ok(())
+        let open = &self.open;
+        let preprocess = || image_to_model_input_float_resize(image, &open.input, open.device);
+        set_image_encoded(
+            &mut self.cache,
+            &mut self.click,
+            &self.image_encoder,
+            ENCODER_OUTPUTS,
+            (image, progress, "SAM 2.1"),
+            preprocess,
+            features_from,
+        )
     }
 
     fn segment(&mut self, prompt: &Prompt, previous: Option<&Mask>) -> Result<Vec<ScoredMask>, SegmentError> {

@@ -8,7 +8,8 @@ use tch::{Kind, Tensor};
 
 pub use super::sam_click::ClickOutputs;
 use super::sam_click::{
-    ClickDecoder, ClickFeatures, FeatureCache, LazyModule, OpenFolder, check_previous_size, upsample_logits,
+    ClickDecoder, ClickFeatures, FeatureCache, LazyModule, OpenFolder, check_previous_size, set_image_encoded,
+    upsample_logits,
 };
 use super::{EngineKind, FeatureSource, ScoredMask, SegmentError, Segmenter};
 use crate::core::image::Image;
@@ -266,17 +267,17 @@ impl Segmenter for Sam3Segmenter {
     }
 
     fn set_image(&mut self, image: &Image, progress: &Progress) -> Result<(), SegmentError> {
-        let (encoder, click, open) = (&self.image_encoder, &self.click, &self.open);
-        let encode = || {
-            let x = image_to_model_input(image, &open.input, open.device)?;
-            Ok(encoder.run_encoder(x, ENCODER_OUTPUTS)?)
-        };
-        let build = |outputs| features_from(click, encoder.path(), outputs);
-        let expect = (ENCODER_OUTPUTS, open.device.to_tch());
-        if self.cache.set_image(image, progress, "SAM 3", expect, encode, build)? {
-            self.click.forget();
-        }
-        Ok(())
+        let open = &self.open;
+        let preprocess = || image_to_model_input(image, &open.input, open.device);
+        set_image_encoded(
+            &mut self.cache,
+            &mut self.click,
+            &self.image_encoder,
+            ENCODER_OUTPUTS,
+            (image, progress, "SAM 3"),
+            preprocess,
+            features_from,
+        )
     }
 
     fn segment(&mut self, prompt: &Prompt, previous: Option<&Mask>) -> Result<Vec<ScoredMask>, SegmentError> {

@@ -80,6 +80,18 @@ impl OpenFolder {
         }
     }
 
+    /// The image encoder at the precision `choice` resolves to on this CPU (notes logged), lazily.
+    pub fn image_encoder(&self, choice: PrecisionChoice) -> Result<(LazyModule, Precision), ModelError> {
+        let has_bf16 = self.manifest.file(&self.path, Precision::Bf16.encoder_role()).is_some();
+        let (precision, note) = choice
+            .resolve(has_bf16, &cpu_features())
+            .map_err(|message| ModelError::Manifest { path: self.path.join("manifest.toml"), message })?;
+        if let Some(note) = note {
+            tracing::warn!("{}: {note}", self.path.display());
+        }
+        Ok((LazyModule::new(self, precision.encoder_role())?, precision))
+    }
+
     pub fn config_int(&self, key: &str, default: i64) -> i64 {
         self.manifest.config.get(key).and_then(toml::Value::as_integer).unwrap_or(default)
     }
@@ -132,9 +144,7 @@ impl LazyModule {
     pub fn run(&self, inputs: Vec<Tensor>, expected: usize) -> Result<Vec<Tensor>, ModelError> {
         run_module(self.get()?, &self.path, inputs, expected)
     }
-}
 
-impl LazyModule {
     /// Runs an image encoder: `expected` outputs, each float32 and finite — a file of the wrong
     /// precision (bf16 outputs), or one that overflows, is named here instead of giving wrong masks.
     pub fn run_encoder(&self, x: Tensor, expected: usize) -> Result<Vec<Tensor>, ModelError> {
@@ -152,20 +162,6 @@ impl LazyModule {
             }
         }
         Ok(outputs)
-    }
-}
-
-impl OpenFolder {
-    /// The image encoder at the precision `choice` resolves to on this CPU (notes logged), lazily.
-    pub fn image_encoder(&self, choice: PrecisionChoice) -> Result<(LazyModule, Precision), ModelError> {
-        let has_bf16 = self.manifest.file(&self.path, Precision::Bf16.encoder_role()).is_some();
-        let (precision, note) = choice
-            .resolve(has_bf16, &cpu_features())
-            .map_err(|message| ModelError::Manifest { path: self.path.join("manifest.toml"), message })?;
-        if let Some(note) = note {
-            tracing::warn!("{}: {note}", self.path.display());
-        }
-        Ok((LazyModule::new(self, precision.encoder_role())?, precision))
     }
 }
 
@@ -258,7 +254,7 @@ impl<T> FeatureCache<T> {
     /// Makes `image` current: its features from memory, else from the disk cache, else
     /// `encode`'s (reported as encoding with `model`, cancellable; then stored on disk). `build`
     /// turns the encoder outputs (`expected` tensors, in the encoder's order) into `T`. True when
-    /// it encoded.
+    /// the current image changed (whatever the features came from).
     pub fn set_image(
         &mut self,
         image: &Image,
@@ -269,10 +265,11 @@ impl<T> FeatureCache<T> {
         build: impl FnOnce(Vec<Tensor>) -> Result<T, ModelError>,
     ) -> Result<bool, SegmentError> {
         let key = image_key(image);
+        let changed = self.current.and_then(|i| self.entries.get(i)).is_none_or(|e| e.0 != key);
         if self.select(&key) {
             self.source = Some(FeatureSource::Memory);
             progress.set(1.0, "features cached");
-            return Ok(false);
+            return Ok(changed);
         }
         progress.check()?;
         if let Some(disk) = &self.disk {
@@ -282,7 +279,7 @@ impl<T> FeatureCache<T> {
                     self.insert(key, image, features);
                     self.source = Some(FeatureSource::DiskCache);
                     progress.set(1.0, "features from the disk cache");
-                    return Ok(false);
+                    return Ok(true);
                 }
                 Lookup::Corrupt(e) => tracing::warn!("{e}; encoding the image again"),
                 Lookup::Miss => {}
@@ -308,6 +305,29 @@ impl<T> FeatureCache<T> {
     pub fn current(&self) -> Result<(&T, u32, u32), SegmentError> {
         self.current.and_then(|i| self.entries.get(i)).map(|c| (&c.3, c.1, c.2)).ok_or(SegmentError::NoImage)
     }
+}
+
+/// `Segmenter::set_image` of the SAM engines: the features of `image` from `cache` (memory, disk)
+/// or from `encoder` run on `preprocess()` (checked: float32, finite), turned into `T` by `build`;
+/// the click decoder forgets its last answer whenever the current image changes.
+pub(crate) fn set_image_encoded<T>(
+    cache: &mut FeatureCache<T>,
+    click: &mut ClickDecoder,
+    encoder: &LazyModule,
+    expected: usize,
+    (image, progress, model): (&Image, &Progress, &str),
+    preprocess: impl FnOnce() -> Result<Tensor, ModelError>,
+    build: impl FnOnce(&ClickDecoder, &Path, Vec<Tensor>) -> Result<T, ModelError>,
+) -> Result<(), SegmentError> {
+    let device = click.device.to_tch();
+    let decoder = &*click;
+    let encode = || Ok(encoder.run_encoder(preprocess()?, expected)?);
+    let changed =
+        cache.set_image(image, progress, model, (expected, device), encode, |t| build(decoder, encoder.path(), t))?;
+    if changed {
+        click.forget();
+    }
+    Ok(())
 }
 
 /// What the click decoder reads of an image: the low-resolution embedding (with `no_mem_embed`
@@ -600,6 +620,25 @@ fn fill_small_holes(logits: &Tensor, max_area: u64) -> Result<Tensor, tch::TchEr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn feature_cache_says_when_the_current_image_changes() {
+        // Memory only (no disk store): encoding, reuse of the current image, switching back to a
+        // cached one — the decoder must forget its last answer on every switch, not only on encodes.
+        let mut cache: FeatureCache<u8> = FeatureCache::new(4);
+        let image = |v: u8| Image::from_rgb(image::RgbImage::from_pixel(8, 8, image::Rgb([v, v, v])));
+        let (a, b) = (image(10), image(200));
+        let mut set = |img: &Image, value: u8| {
+            let encode = || Ok(vec![Tensor::zeros([1], (Kind::Float, tch::Device::Cpu))]);
+            cache.set_image(img, &Progress::new(), "test", (1, tch::Device::Cpu), encode, |_| Ok(value)).unwrap()
+        };
+        assert!(set(&a, 1), "first image: encoded, changed");
+        assert!(!set(&a, 9), "same image again: nothing changed");
+        assert!(set(&b, 2), "another image: changed");
+        assert!(set(&a, 9), "back to a cached image: changed, though nothing was encoded");
+        assert_eq!(cache.source(), Some(FeatureSource::Memory));
+        assert_eq!(cache.current().unwrap().0, &1, "the cached features, not a new encode");
+    }
 
     #[test]
     fn small_background_holes_are_filled_per_mask() {
