@@ -25,9 +25,6 @@ use crate::model::precision::{Precision, PrecisionChoice};
 use crate::model::runtime::image_to_model_input_float_resize;
 use crate::model::{ModelError, ModelFolder};
 
-/// Images whose encoder features stay cached in memory.
-const FEATURE_CACHE: usize = 4;
-
 /// `image_embed`, `feat_s0`, `feat_s1`.
 const ENCODER_OUTPUTS: usize = 3;
 
@@ -70,11 +67,7 @@ impl Sam2Segmenter {
         let open = OpenFolder::open(folder)?;
         let (image_encoder, precision) = open.image_encoder(precision)?;
         Ok(Self {
-            cache: FeatureCache::new(FEATURE_CACHE).with_disk(
-                &open.path.join("manifest.toml"),
-                image_encoder.path(),
-                precision.as_str(),
-            ),
+            cache: FeatureCache::for_encoder(&open, &image_encoder, precision),
             image_encoder,
             precision,
             click: ClickDecoder::load(&open, EngineKind::Sam2, 256)?,

@@ -22,9 +22,6 @@ use crate::model::precision::{Precision, PrecisionChoice};
 use crate::model::runtime::{first_line, image_to_model_input};
 use crate::model::{ModelError, ModelFolder};
 
-/// Images whose encoder features stay cached in memory.
-const FEATURE_CACHE: usize = 4;
-
 /// `fpn0..2`, `sam_feat_s0`, `sam_feat_s1`, `sam_image_embed`.
 const ENCODER_OUTPUTS: usize = 6;
 
@@ -90,11 +87,7 @@ impl Sam3Segmenter {
             open.manifest.config.get("score_threshold").and_then(toml::Value::as_float).unwrap_or(0.5) as f32;
         Ok(Self {
             context_length: open.config_int("context_length", 32).clamp(2, 1024) as usize,
-            cache: FeatureCache::new(FEATURE_CACHE).with_disk(
-                &open.path.join("manifest.toml"),
-                image_encoder.path(),
-                precision.as_str(),
-            ),
+            cache: FeatureCache::for_encoder(&open, &image_encoder, precision),
             image_encoder,
             precision,
             click: ClickDecoder::load(&open, EngineKind::Sam3, 288)?,

@@ -196,6 +196,9 @@ pub(crate) fn flatten_tensors(value: IValue) -> Result<Vec<Tensor>, String> {
     }
 }
 
+/// Images whose encoder features stay in memory (per engine).
+const FEATURE_CACHE: usize = 4;
+
 /// Encoder outputs of recent images in memory, keyed by content and size, most recent last; and,
 /// below it, the on-disk [`FeatureStore`] (other processes, earlier sessions).
 pub(crate) struct FeatureCache<T> {
@@ -211,17 +214,19 @@ impl<T> FeatureCache<T> {
         Self { entries: Vec::new(), current: None, capacity: capacity.max(1), disk: None, source: None }
     }
 
-    /// The on-disk cache for the model whose encoder is `encoder` (manifest `manifest`), at the
-    /// user cache folder with the cap from the environment; off when that cannot be had (logged).
-    pub fn with_disk(mut self, manifest: &Path, encoder: &Path, precision: &str) -> Self {
-        self.disk = match model_identity(manifest, encoder) {
-            Ok(id) => FeatureStore::for_model(id, precision),
+    /// The cache of an engine: [`FEATURE_CACHE`] images in memory, and the on-disk cache for
+    /// `encoder` of `folder` at `precision` (user cache folder, cap from the environment; off when
+    /// that cannot be had, logged).
+    pub fn for_encoder(folder: &OpenFolder, encoder: &LazyModule, precision: Precision) -> Self {
+        let mut cache = Self::new(FEATURE_CACHE);
+        cache.disk = match model_identity(&folder.path.join("manifest.toml"), encoder.path()) {
+            Ok(id) => FeatureStore::for_model(id, precision.as_str()),
             Err(e) => {
                 tracing::warn!("feature cache off: {e}");
                 None
             }
         };
-        self
+        cache
     }
 
     /// Where the current image's features came from.
