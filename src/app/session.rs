@@ -161,7 +161,7 @@ impl CarveApp {
         self.photo = Photo::new(image, project.image.clone());
         self.session.scene_files.clear();
         for f in &project.scene_files {
-            self.open_path(f);
+            self.open_3d(f);
         }
         self.bodies = super::bodies::BodyBench::default();
         self.body_view.shown = super::bodies_panel::BodyShown::default();

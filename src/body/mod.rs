@@ -86,7 +86,8 @@ fn one() -> f64 {
 /// Reads 2D keypoints for fitting ([`KeypointsFile`]) with names from the rig's keypoint joints.
 pub fn read_keypoints_json(path: &std::path::Path, rig: &Rig) -> Result<fit::Keypoints2d, BodyError> {
     let bad = |m: String| BodyError::File { path: path.to_owned(), message: m };
-    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    let text = crate::core::fs::read_input_string(path, crate::core::fs::InputLimit::Document)
+        .map_err(|e| bad(e.source.to_string()))?;
     let file: KeypointsFile = serde_json::from_str(&text)
         .map_err(|e| bad(format!("not a keypoints file ({{\"keypoints\": [{{\"name\", \"x\", \"y\"}}]}}): {e}")))?;
     let mut out = Vec::new();
@@ -99,6 +100,13 @@ pub fn read_keypoints_json(path: &std::path::Path, rig: &Rig) -> Result<fit::Key
             .ok_or_else(|| bad(format!("keypoint '{name}' is not one of the rig's keypoints")))?;
         if !(k.x.is_finite() && k.y.is_finite() && k.confidence.is_finite()) {
             return Err(bad(format!("keypoint '{name}' is not finite")));
+        }
+        // Pixel positions of a photo (a keypoint may lie a little outside it), not 1e38.
+        if k.x.abs() > 1e6 || k.y.abs() > 1e6 {
+            return Err(bad(format!("keypoint '{name}' at ({}, {}) is not a pixel position", k.x, k.y)));
+        }
+        if !(0.0..=1.0).contains(&k.confidence) {
+            return Err(bad(format!("keypoint '{name}' has confidence {}, expected 0 to 1", k.confidence)));
         }
         out.push((index, [k.x as f32, k.y as f32], k.confidence as f32));
     }

@@ -119,8 +119,8 @@ impl Rig {
 
     /// Reads and validates a rig file.
     pub fn load(path: &Path) -> Result<Rig, BodyError> {
-        let bytes =
-            std::fs::read(path).map_err(|e| BodyError::File { path: path.to_owned(), message: e.to_string() })?;
+        let bytes = crate::core::fs::read_input(path, crate::core::fs::InputLimit::Data)
+            .map_err(|e| BodyError::File { path: path.to_owned(), message: e.source.to_string() })?;
         Self::from_bytes(&bytes, path)
     }
 

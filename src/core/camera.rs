@@ -79,11 +79,12 @@ impl Camera {
 
     /// Checks intrinsics are finite and positive and the pose is rigid.
     pub fn validate(&self) -> Result<(), CameraError> {
-        if self.width == 0 || self.height == 0 {
+        if self.width == 0 || self.height == 0 || self.width > 65536 || self.height > 65536 {
             return Err(CameraError::BadSize { width: self.width, height: self.height });
         }
+        // A focal length outside 0.001 px ..= 1e8 px is no camera (and breaks the projection).
         for (field, value) in [("fx", self.fx), ("fy", self.fy)] {
-            if !(value.is_finite() && value > 0.0) {
+            if !(value.is_finite() && (1e-3..=1e8).contains(&value)) {
                 return Err(CameraError::BadIntrinsic { field, value });
             }
         }

@@ -56,7 +56,8 @@ impl Image {
     /// Loads an image file. The error names the file and the problem.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, ImageError> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| ImageError::Io { path: path.to_owned(), source })?;
+        let bytes = crate::core::fs::read_input(path, crate::core::fs::InputLimit::Image)
+            .map_err(|e| ImageError::Io { path: path.to_owned(), source: e.source })?;
         Self::from_bytes(&bytes, path)
     }
 
@@ -79,6 +80,10 @@ impl Image {
         };
         let corrupt = |e: image::ImageError| ImageError::Corrupt { path: path.clone(), message: e.to_string() };
 
+        if format == ImageFormat::WebP && !webp_is_whole(bytes) {
+            // The WebP decoder decodes a cut-off file without complaint.
+            return Err(ImageError::Corrupt { path, message: "WebP data ends before its declared size".into() });
+        }
         if format == ImageFormat::Jpeg && !jpeg_has_end_marker(bytes) {
             // Decoders fill a cut-off JPEG with grey and report success; we refuse it.
             return Err(ImageError::Corrupt { path, message: "JPEG data ends before its end-of-image marker".into() });
@@ -127,6 +132,12 @@ impl Image {
 /// Whether a JPEG's last scan (after the last SOS marker `FF DA`) is followed by the end-of-image
 /// marker `FF D9`. Inside entropy-coded data `FF` is always stuffed (`FF 00`), so `FF D9` cannot
 /// appear there by accident; an EXIF thumbnail's own `FF D9` comes before the main image's scans.
+/// Whether a WebP file holds the whole RIFF chunk its header declares.
+fn webp_is_whole(bytes: &[u8]) -> bool {
+    let Some(size) = bytes.get(4..8).and_then(|b| <[u8; 4]>::try_from(b).ok()) else { return false };
+    u64::from(u32::from_le_bytes(size)) + 8 <= bytes.len() as u64
+}
+
 fn jpeg_has_end_marker(bytes: &[u8]) -> bool {
     let last_sos = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]);
     match last_sos {

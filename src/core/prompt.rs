@@ -16,7 +16,17 @@ pub enum PromptError {
     EmptyBox { x0: f32, y0: f32, x1: f32, y1: f32 },
     #[error("the prompt is empty: give a point, a box or a text")]
     Empty,
+    #[error("the text prompt is {chars} characters long; at most {max} are read (a concept is a few words)")]
+    TextTooLong { chars: usize, max: usize },
+    #[error(
+        "a text prompt finds every instance of the concept and cannot be combined with points or a box; \
+         segment by text, then click on the instance you want"
+    )]
+    TextWithGeometry,
 }
+
+/// The longest text prompt Carve accepts, in characters (SAM 3 reads 32 tokens).
+pub const MAX_TEXT_CHARS: usize = 1000;
 
 /// Whether a point marks the object (positive) or the background (negative).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,9 +98,19 @@ impl std::str::FromStr for BoxPrompt {
 impl Prompt {
     /// Checks the prompt is non-empty and inside a `width`×`height` image.
     pub fn validate(&self, width: u32, height: u32) -> Result<(), PromptError> {
+        if let Some(text) = &self.text {
+            // Checked before anything tokenises it: a megabyte of text is refused at once.
+            let chars = text.chars().count();
+            if chars > MAX_TEXT_CHARS {
+                return Err(PromptError::TextTooLong { chars, max: MAX_TEXT_CHARS });
+            }
+        }
         let has_text = self.text.as_deref().is_some_and(|t| !t.trim().is_empty());
         if self.points.is_empty() && self.bbox.is_none() && !has_text {
             return Err(PromptError::Empty);
+        }
+        if has_text && (!self.points.is_empty() || self.bbox.is_some()) {
+            return Err(PromptError::TextWithGeometry);
         }
         let (w, h) = (width as f32, height as f32);
         let inside = |x: f32, y: f32| (0.0..=w).contains(&x) && (0.0..=h).contains(&y);

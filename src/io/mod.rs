@@ -42,9 +42,13 @@ pub fn load_3d(path: &Path) -> Result<Loaded3d, LoadError> {
     let head = {
         use std::io::Read;
         let mut buf = [0u8; 4];
-        std::fs::File::open(path)
-            .and_then(|mut f| f.read(&mut buf).map(|n| buf[..n].to_vec()))
-            .map_err(|source| LoadError::Ply(ply::PlyError::Io { path: path.to_owned(), source }))?
+        crate::core::fs::open_input(path)
+            .and_then(|(mut f, _)| {
+                f.read(&mut buf)
+                    .map(|n| buf[..n].to_vec())
+                    .map_err(|source| crate::core::fs::FileError { path: path.to_owned(), source })
+            })
+            .map_err(|e| LoadError::Ply(ply::PlyError::Io { path: path.to_owned(), source: e.source }))?
     };
     if head.starts_with(b"ply") {
         let geometry = ply::read_ply(path)?;
@@ -54,8 +58,10 @@ pub fn load_3d(path: &Path) -> Result<Loaded3d, LoadError> {
                     .into_iter()
                     .find(|p| p.is_file());
                 if let Some(layout_path) = layout_path {
-                    let text = std::fs::read_to_string(&layout_path)
-                        .map_err(|source| LoadError::Ply(ply::PlyError::Io { path: layout_path.clone(), source }))?;
+                    let text = crate::core::fs::read_input_string(&layout_path, crate::core::fs::InputLimit::Document)
+                        .map_err(|e| {
+                            LoadError::Ply(ply::PlyError::Io { path: layout_path.clone(), source: e.source })
+                        })?;
                     let layout: Layout = serde_json::from_str(&text)
                         .map_err(|source| LoadError::Layout { path: layout_path.clone(), source })?;
                     let placed = place_canonical(s, &layout);

@@ -32,8 +32,8 @@ pub struct Npz {
 
 impl Npz {
     pub fn open(path: &Path) -> Result<Self, NpzError> {
-        let bytes =
-            std::fs::read(path).map_err(|e| NpzError::Archive { path: path.to_owned(), message: e.to_string() })?;
+        let bytes = crate::core::fs::read_input(path, crate::core::fs::InputLimit::Data)
+            .map_err(|e| NpzError::Archive { path: path.to_owned(), message: e.source.to_string() })?;
         Self::from_bytes(bytes, path)
     }
 
@@ -60,8 +60,37 @@ impl Npz {
         array_error(&self.path, key, message)
     }
 
+    /// Checks the shape a member's header declares before npyz parses it: npyz multiplies the
+    /// dimensions unchecked (a panic on `(2³², 2³², 2³²)`), so an overflowing or over-cap shape is
+    /// refused here from the header's text.
+    fn check_declared_shape(&mut self, key: &str) -> Result<(), NpzError> {
+        let name = npyz::npz::file_name_from_array_name(key);
+        let Ok(member) = self.archive.zip_archive().by_name(&name) else { return Ok(()) };
+        let mut head = Vec::new();
+        // Magic, version, length and the header dict: at most 64 KiB by the format.
+        if member.take(65_536 + 12).read_to_end(&mut head).is_err() {
+            return Ok(()); // npyz reports the damage
+        }
+        let text = String::from_utf8_lossy(&head);
+        let Some(shape) = text.split_once("'shape'").and_then(|(_, rest)| {
+            let rest = rest.trim_start().strip_prefix(':')?.trim_start().strip_prefix('(')?;
+            rest.split_once(')').map(|(inside, _)| inside.to_owned())
+        }) else {
+            return Ok(());
+        };
+        let dims: Option<Vec<u64>> =
+            shape.split(',').map(str::trim).filter(|d| !d.is_empty()).map(|d| d.parse().ok()).collect();
+        let Some(dims) = dims else { return Ok(()) }; // not numbers: npyz's error
+        let total = dims.iter().try_fold(1u64, |n, &d| n.checked_mul(d));
+        match total {
+            Some(n) if n <= crate::core::fs::InputLimit::Data.bytes() => Ok(()),
+            _ => Err(self.array_error(key, format!("shape {dims:?} declares more values than Carve reads"))),
+        }
+    }
+
     /// Opens member `key`: its header (dtype, shape, order) and a reader over its values.
     fn member(&mut self, key: &str) -> Result<npyz::NpyFile<impl Read + '_>, NpzError> {
+        self.check_declared_shape(key)?;
         let present = self.names().join(", ");
         let path = self.path.clone();
         self.archive
@@ -81,7 +110,6 @@ impl Npz {
             (TypeChar::Float, 2) => read_as::<half::f16, _>(file, |v| v.to_f64()),
             (TypeChar::Float, 4) => read_as::<f32, _>(file, f64::from),
             (TypeChar::Float, 8) => read_as::<f64, _>(file, |v| v),
-            (TypeChar::Bool, 1) => read_as::<bool, _>(file, |v| f64::from(u8::from(v))),
             (TypeChar::Int, 1) => read_as::<i8, _>(file, f64::from),
             (TypeChar::Int, 2) => read_as::<i16, _>(file, f64::from),
             (TypeChar::Int, 4) => read_as::<i32, _>(file, f64::from),
@@ -190,7 +218,15 @@ fn read_as<T: npyz::Deserialize, U>(
     file: npyz::NpyFile<impl Read>,
     convert: impl Fn(T) -> U,
 ) -> Result<Vec<U>, String> {
-    let declared = usize::try_from(file.len()).unwrap_or(usize::MAX);
+    // The shape's product is checked here: npyz's own `len` overflows (a panic) on a header such
+    // as (2³², 2³², 2³²), and a declared size beyond the cap is refused before reading.
+    let declared = file
+        .shape()
+        .iter()
+        .try_fold(1u64, |n, &d| n.checked_mul(d))
+        .filter(|&n| n.saturating_mul(std::mem::size_of::<T>() as u64) <= crate::core::fs::InputLimit::Data.bytes())
+        .ok_or_else(|| format!("shape {:?} declares more values than Carve reads", file.shape()))?;
+    let declared = usize::try_from(declared).unwrap_or(usize::MAX);
     let reader = file.data::<T>().map_err(|e| e.to_string())?;
     let mut out = Vec::with_capacity(declared.min(1 << 20));
     for value in reader {

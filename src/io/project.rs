@@ -128,7 +128,8 @@ impl Project {
 
     pub fn load(path: &Path) -> Result<Self, ProjectError> {
         let err = |m: String| ProjectError::File { path: path.to_owned(), message: m };
-        let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+        let bytes = crate::core::fs::read_input(path, crate::core::fs::InputLimit::Document)
+            .map_err(|e| err(e.source.to_string()))?;
         let header: ProjectHeader =
             serde_json::from_slice(&bytes).map_err(|e| err(format!("not a Carve project: {e}")))?;
         if header.format.as_deref() != Some(FORMAT) {
@@ -141,6 +142,14 @@ impl Project {
         let project: Project = serde_json::from_slice(&bytes).map_err(|e| err(format!("malformed project: {e}")))?;
         for m in &project.masks {
             m.decode().map_err(|e| err(e.to_string()))?;
+        }
+        // Only 3D files: a project listing a project (itself, or two listing each other) would
+        // otherwise be opened again and again.
+        for f in &project.scene_files {
+            let ext = f.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
+            if !matches!(ext.as_str(), "ply" | "glb" | "gltf") {
+                return Err(err(format!("scene file {} is not a .ply, .glb or .gltf file", f.display())));
+            }
         }
         Ok(project)
     }

@@ -41,8 +41,8 @@ pub struct SceneFile {
 impl SceneFile {
     /// Reads and validates a scene file (the camera is checked as it is parsed).
     pub fn read(path: &Path) -> Result<Self, SceneFileError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| SceneFileError::Io { path: path.to_owned(), source })?;
+        let text = crate::core::fs::read_input_string(path, crate::core::fs::InputLimit::Document)
+            .map_err(|e| SceneFileError::Io { path: path.to_owned(), source: e.source })?;
         serde_json::from_str(&text).map_err(|source| SceneFileError::Parse { path: path.to_owned(), source })
     }
 

@@ -30,6 +30,11 @@ pub enum LiftError {
     EmptyMask,
     #[error("the mask covers only {area} pixel(s): draw a larger mask")]
     TinyMask { area: u64 },
+    #[error(
+        "the masked object ({width_px}×{height_px} px) is too thin to make a solid at this voxel resolution: \
+         draw a fuller mask or raise --voxels"
+    )]
+    TooThin { width_px: u32, height_px: u32 },
     #[error("mask is {mask_width}×{mask_height} but the image is {width}×{height}")]
     SizeMismatch { mask_width: u32, mask_height: u32, width: u32, height: u32 },
     #[error("voxel resolution {0} is out of range (8..=256)")]
@@ -308,6 +313,9 @@ pub fn lift_with(
         }
     }
     timings.push(("voxelise", t1.elapsed().as_secs_f64() * 1e3));
+    if grid.count() == 0 {
+        return Err(LiftError::TooThin { width_px: bx1 - bx0, height_px: by1 - by0 });
+    }
 
     // Splats on the surface voxels.
     let t2 = Instant::now();
@@ -382,6 +390,9 @@ pub fn lift_with(
     let t4 = Instant::now();
     let mesh = grid.surface_mesh();
     timings.push(("mesh", t4.elapsed().as_secs_f64() * 1e3));
+    if mesh.positions.is_empty() || splats.is_empty() {
+        return Err(LiftError::TooThin { width_px: bx1 - bx0, height_px: by1 - by0 });
+    }
     progress.set(1.0, "lifted");
     tracing::info!(engine = %engine, voxels = grid.count(), splats = splats.len(), timings_ms = ?timings, "lifted");
     Ok(LiftOutput { camera, grid, splats, mesh, engine, losses, timings_ms: timings })
@@ -400,9 +411,11 @@ pub fn scene_file(out: &LiftOutput) -> crate::io::scene::SceneFile {
 /// Writes `splats.ply`, `object.glb` and `scene.json` into `dir` (each atomically).
 pub fn write_outputs(dir: &Path, out: &LiftOutput) -> Result<Vec<PathBuf>, LiftError> {
     std::fs::create_dir_all(dir).map_err(|source| crate::core::fs::FileError { path: dir.to_owned(), source })?;
+    // All three or none: a failure leaves the folder's previous set untouched.
+    let mut set = crate::core::fs::OutputSet::new();
     let (ply, glb, json) = (dir.join("splats.ply"), dir.join("object.glb"), dir.join("scene.json"));
-    crate::io::ply::write_splats_ply(&ply, &out.splats)?;
-    crate::io::gltf::write_glb(&glb, &out.mesh)?;
-    scene_file(out).write(&json)?;
-    Ok(vec![ply, glb, json])
+    crate::io::ply::write_splats_ply(&set.stage(&ply)?, &out.splats)?;
+    crate::io::gltf::write_glb(&set.stage(&glb)?, &out.mesh)?;
+    scene_file(out).write(&set.stage(&json)?)?;
+    Ok(set.commit()?)
 }

@@ -53,12 +53,23 @@ fn bytes_to_unicode() -> [char; 256] {
 impl ClipTokenizer {
     /// Loads `bpe_simple_vocab_16e6.txt.gz` (gzip) or its uncompressed text.
     pub fn load(path: &Path) -> Result<Self, TokenizerError> {
-        let bytes = std::fs::read(path).map_err(|source| TokenizerError::Io { path: path.to_owned(), source })?;
+        use crate::core::fs::{InputLimit, read_input};
+        let bytes = read_input(path, InputLimit::Document)
+            .map_err(|e| TokenizerError::Io { path: path.to_owned(), source: e.source })?;
         let text = if bytes.starts_with(&[0x1f, 0x8b]) {
+            // The real vocabulary inflates to 1.3 MB; a gzip bomb stops at the cap.
+            let cap = InputLimit::Document.bytes();
             let mut s = String::new();
             flate2::read::GzDecoder::new(&bytes[..])
+                .take(cap + 1)
                 .read_to_string(&mut s)
                 .map_err(|source| TokenizerError::Io { path: path.to_owned(), source })?;
+            if s.len() as u64 > cap {
+                return Err(TokenizerError::Format {
+                    path: path.to_owned(),
+                    message: format!("inflates to more than {} MiB; not a vocabulary", cap >> 20),
+                });
+            }
             s
         } else {
             String::from_utf8(bytes)

@@ -84,9 +84,10 @@ pub fn model_identity(manifest: &Path, encoder: &Path) -> Result<String, Feature
     let mut h = Xxh3::new();
     h.update(FORMAT.as_bytes());
     h.update(env!("CARGO_PKG_VERSION").as_bytes());
-    h.update(&std::fs::read(manifest).map_err(io(manifest))?);
-    let mut file = std::fs::File::open(encoder).map_err(io(encoder))?;
-    let len = file.metadata().map_err(io(encoder))?.len();
+    let read = crate::core::fs::read_input(manifest, crate::core::fs::InputLimit::Document);
+    h.update(&read.map_err(|e| FeatureStoreError::Io { path: e.path, source: e.source })?);
+    let (mut file, len) =
+        crate::core::fs::open_input(encoder).map_err(|e| FeatureStoreError::Io { path: e.path, source: e.source })?;
     h.update(&len.to_le_bytes());
     let mut head = vec![0u8; len.min(64 << 10) as usize];
     file.read_exact(&mut head).map_err(io(encoder))?;

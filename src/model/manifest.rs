@@ -120,7 +120,8 @@ impl Manifest {
     /// Reads and checks `manifest.toml` (the format, the input spec and the file names; not
     /// whether the files exist, see [`Manifest::missing_files`]).
     pub fn load(path: &Path) -> Result<Self, ModelError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io { path: path.to_owned(), source })?;
+        let text = crate::core::fs::read_input_string(path, crate::core::fs::InputLimit::Document)
+            .map_err(|e| ModelError::Io { path: path.to_owned(), source: e.source })?;
         Self::parse(&text, path)
     }
 

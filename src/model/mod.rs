@@ -39,6 +39,8 @@ pub enum ModelError {
     NoSuchFolder { path: PathBuf },
     #[error("{what} needs a model of kind '{kind}', none was found; {hint}")]
     NotFound { what: String, kind: String, hint: String },
+    #[error("{what} needs a model of kind '{kind}', and the model folders found cannot be used: {problems}")]
+    Unusable { what: String, kind: String, problems: String },
     #[error("CUDA device {index} requested but {available} CUDA device(s) are available")]
     NoCuda { index: usize, available: i64 },
 }

@@ -143,6 +143,22 @@ pub fn find_models(dirs: &[SearchDir]) -> Vec<ModelFolder> {
             children.sort();
             candidates.extend(children);
         }
+        if candidates.is_empty() && dir.origin == SearchOrigin::Explicit {
+            // The user named this folder: say that nothing in it is a model folder.
+            found.push(ModelFolder {
+                path: dir.path.clone(),
+                origin: dir.origin,
+                kind: None,
+                name: None,
+                weights: None,
+                valid: false,
+                problems: vec![format!(
+                    "{}: no manifest.toml in this folder or its sub-folders (a model folder comes from tools/export_*.py)",
+                    dir.path.display()
+                )],
+                manifest: None,
+            });
+        }
         for path in candidates {
             let key = path.canonicalize().unwrap_or_else(|_| path.clone());
             if seen.insert(key) {

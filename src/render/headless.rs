@@ -5,6 +5,9 @@ use super::{GpuScene, RenderError, RenderSettings, Renderer, Scene, Targets};
 use crate::core::camera::Camera;
 use crate::core::image::Image;
 
+/// Largest offscreen render, in pixels.
+const MAX_RENDER_PIXELS: u64 = 64_000_000;
+
 /// A device, its queue and a renderer, for offscreen use.
 pub struct Headless {
     pub device: wgpu::Device,
@@ -13,6 +16,8 @@ pub struct Headless {
     /// Adapter name and driver, for logs and benchmarks.
     pub adapter: String,
     max_side: u32,
+    /// Largest buffer the device allows (the readback of a frame must fit).
+    max_buffer_bytes: u64,
     /// The renderer's per-frame uniforms are shared: one frame at a time (tests render from
     /// several threads).
     frame: std::sync::Mutex<()>,
@@ -50,6 +55,7 @@ impl Headless {
             renderer,
             adapter: format!("{} ({:?}, {})", info.name, info.backend, info.driver),
             max_side: limits.max_texture_dimension_2d,
+            max_buffer_bytes: limits.max_buffer_size,
             frame: std::sync::Mutex::new(()),
         })
     }
@@ -70,6 +76,17 @@ impl Headless {
         let max = self.max_side.min(16384);
         if width == 0 || height == 0 || width > max || height > max {
             return Err(RenderError::BadSize { width, height, max });
+        }
+        // Colour, depth and the readback copy each take 4 bytes a pixel: refuse what the device
+        // (or the 64-megapixel cap that keeps a render under ~1 GB) cannot hold, before allocating.
+        let readback_bytes = (u64::from(width) * 4).next_multiple_of(256) * u64::from(height);
+        let pixels = u64::from(width) * u64::from(height);
+        if readback_bytes > self.max_buffer_bytes || pixels > MAX_RENDER_PIXELS {
+            return Err(RenderError::TooManyPixels {
+                width,
+                height,
+                max_megapixels: (MAX_RENDER_PIXELS.min(self.max_buffer_bytes / 4) / 1_000_000) as u32,
+            });
         }
         // A poisoned lock only means another frame panicked; the uniforms are rewritten below.
         let _frame = self.frame.lock().unwrap_or_else(std::sync::PoisonError::into_inner);

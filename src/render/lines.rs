@@ -95,7 +95,8 @@ impl LineRenderer {
     /// Draws line lists.
     pub(super) fn draw_lines(&self, pass: &mut wgpu::RenderPass<'_>, lines: &[GpuColorVertices]) {
         pass.set_pipeline(&self.lines);
-        for l in lines {
+        // Empty buffers cannot be bound (a wgpu panic): skipped.
+        for l in lines.iter().filter(|l| l.count > 0) {
             pass.set_vertex_buffer(0, l.buffer.slice(..));
             pass.draw(0..l.count, 0..1);
         }
@@ -104,7 +105,7 @@ impl LineRenderer {
     /// Draws point clouds, one quad per point.
     pub(super) fn draw_points(&self, pass: &mut wgpu::RenderPass<'_>, points: &[GpuColorVertices]) {
         pass.set_pipeline(&self.points);
-        for p in points {
+        for p in points.iter().filter(|p| p.count > 0) {
             pass.set_vertex_buffer(0, p.buffer.slice(..));
             pass.draw(0..4, 0..p.count);
         }

@@ -97,7 +97,8 @@ impl MeshRenderer {
     /// Draws the meshes' triangles.
     pub(super) fn draw(&self, pass: &mut wgpu::RenderPass<'_>, meshes: &[GpuMesh]) {
         pass.set_pipeline(&self.mesh);
-        for m in meshes {
+        // A mesh without triangles has empty buffers, which wgpu cannot bind (a panic): skipped.
+        for m in meshes.iter().filter(|m| m.index_count > 0) {
             pass.set_vertex_buffer(0, m.vertices.slice(..));
             pass.set_index_buffer(m.indices.slice(..), wgpu::IndexFormat::Uint32);
             pass.draw_indexed(0..m.index_count, 0, 0..1);
@@ -107,7 +108,7 @@ impl MeshRenderer {
     /// Draws the meshes' triangle edges.
     pub(super) fn draw_wireframe(&self, pass: &mut wgpu::RenderPass<'_>, meshes: &[GpuMesh]) {
         pass.set_pipeline(&self.wireframe);
-        for m in meshes {
+        for m in meshes.iter().filter(|m| m.edge_count > 0) {
             pass.set_vertex_buffer(0, m.vertices.slice(..));
             pass.set_index_buffer(m.edges.slice(..), wgpu::IndexFormat::Uint32);
             pass.draw_indexed(0..m.edge_count, 0, 0..1);

@@ -40,6 +40,10 @@ pub enum RenderError {
     Device(String),
     #[error("image size {width}×{height} is not possible here (1..={max} pixels per side)")]
     BadSize { width: u32, height: u32, max: u32 },
+    #[error(
+        "image size {width}×{height} is more than this device renders offscreen (at most {max_megapixels} megapixels)"
+    )]
+    TooManyPixels { width: u32, height: u32, max_megapixels: u32 },
     #[error("nothing to draw: {0}")]
     Empty(String),
     #[error("GPU readback failed: {0}")]

@@ -29,6 +29,23 @@ pub fn make_segmenter(
     let sam3 = first_valid(models, &ModelKind::Sam3);
     let sam2 = first_valid(models, &ModelKind::Sam2);
     let not_found = |flag: &str, kind: &str, script: &str, checkpoint: &str| -> SegmentError {
+        // Folders that may have been meant (this kind, or a manifest too broken to say) and why
+        // they cannot be used, each problem naming its file.
+        let problems: Vec<&str> = models
+            .iter()
+            .filter(|m| !m.valid && m.kind.as_ref().is_none_or(|k| k.as_str() == kind))
+            .filter_map(|m| m.problems.first().map(String::as_str))
+            .collect();
+        if !problems.is_empty() {
+            let shown = problems.iter().take(3).copied().collect::<Vec<_>>().join("; ");
+            let more = problems.len().saturating_sub(3);
+            return ModelError::Unusable {
+                what: format!("--engine {flag}"),
+                kind: kind.into(),
+                problems: if more > 0 { format!("{shown} (and {more} more: see `carve models`)") } else { shown },
+            }
+            .into();
+        }
         ModelError::NotFound {
             what: format!("--engine {flag}"),
             kind: kind.into(),
@@ -146,9 +163,47 @@ pub enum BatchError {
 
 /// Reads a prompts file.
 pub fn read_prompts(path: &Path) -> Result<BTreeMap<String, PromptSpec>, BatchError> {
-    let text =
-        std::fs::read_to_string(path).map_err(|source| BatchError::PromptsIo { path: path.to_owned(), source })?;
-    serde_json::from_str(&text).map_err(|e| BatchError::PromptsJson { path: path.to_owned(), message: e.to_string() })
+    let text = crate::core::fs::read_input_string(path, crate::core::fs::InputLimit::Document)
+        .map_err(|e| BatchError::PromptsIo { path: path.to_owned(), source: e.source })?;
+    let prompts: BTreeMap<String, PromptSpec> = serde_json::from_str(&text)
+        .map_err(|e| BatchError::PromptsJson { path: path.to_owned(), message: e.to_string() })?;
+    // Keys name files inside the batch folder: no absolute paths, no `..`, nothing but names.
+    for key in prompts.keys() {
+        let components = Path::new(key).components();
+        let inside = !key.is_empty()
+            && !key.contains('\0')
+            && components.clone().all(|c| matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir))
+            && components.clone().any(|c| matches!(c, std::path::Component::Normal(_)));
+        if !inside {
+            let shown: String = key.chars().take(80).collect::<String>().escape_debug().to_string();
+            return Err(BatchError::PromptsJson {
+                path: path.to_owned(),
+                message: format!("key \"{shown}\" is not a file inside the batch folder"),
+            });
+        }
+    }
+    Ok(prompts)
+}
+
+/// Where each file of a batch writes its mask, inside the output folder: its path with the
+/// extension replaced by `.png` (`sub/a.jpg` → `sub/a.png`). Two inputs that would share a name
+/// (`a.jpg` and `a.png`) each keep their whole name instead (`a.jpg.png`, `a.png.png`), so no
+/// output is written twice.
+pub fn batch_output_names(files: impl IntoIterator<Item = String>) -> BTreeMap<String, PathBuf> {
+    let files: Vec<String> = files.into_iter().collect();
+    let plain = |f: &str| Path::new(f).with_extension("png");
+    let mut uses: BTreeMap<PathBuf, usize> = BTreeMap::new();
+    for f in &files {
+        *uses.entry(plain(f)).or_default() += 1;
+    }
+    files
+        .into_iter()
+        .map(|f| {
+            let p = plain(&f);
+            let name = if uses.get(&p).copied().unwrap_or(0) > 1 { PathBuf::from(format!("{f}.png")) } else { p };
+            (f, name)
+        })
+        .collect()
 }
 
 /// What happened to one file of a batch.
@@ -199,6 +254,7 @@ pub fn run_batch(
     }
     std::fs::create_dir_all(out_dir).map_err(|source| BatchError::OutDir { path: out_dir.to_owned(), source })?;
     let mut items = Vec::with_capacity(prompts.len());
+    let names = batch_output_names(prompts.keys().cloned());
     for (index, (file, spec)) in prompts.iter().enumerate() {
         progress.check().map_err(SegmentError::from)?;
         progress.set(index as f32 / prompts.len().max(1) as f32, file.clone());
@@ -213,8 +269,15 @@ pub fn run_batch(
             decode_ms: 0.0,
         };
         let result = (|| -> Result<(SegmentOutcome, PathBuf), String> {
-            let prompt = spec.to_prompt().map_err(|e| e.to_string())?;
-            let image = Image::load(input_dir.join(file)).map_err(|e| e.to_string())?;
+            let prompt = spec.to_prompt().map_err(|e| format!("{file}: {e}"))?;
+            let source = input_dir.join(file);
+            // A link inside the folder that points out of it is not followed.
+            if let (Ok(real), Ok(folder)) = (source.canonicalize(), input_dir.canonicalize())
+                && !real.starts_with(&folder)
+            {
+                return Err(format!("{}: links outside the batch folder; not read", source.display()));
+            }
+            let image = Image::load(&source).map_err(|e| e.to_string())?;
             let outcome = segment_image(
                 segmenter,
                 &image,
@@ -223,8 +286,10 @@ pub fn run_batch(
                 &Progress::new(),
             )
             .map_err(|e| format!("{file}: {e}"))?;
-            let stem = Path::new(file).file_stem().map_or_else(|| file.clone(), |s| s.to_string_lossy().into_owned());
-            let out = out_dir.join(format!("{stem}.png"));
+            let out = out_dir.join(names.get(file).cloned().unwrap_or_else(|| PathBuf::from(format!("{file}.png"))));
+            if let Some(parent) = out.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+            }
             if let Some(best) = outcome.masks.first() {
                 best.mask.save_png(&out).map_err(|e| e.to_string())?;
             }

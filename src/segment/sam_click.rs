@@ -113,14 +113,10 @@ impl LazyModule {
         use std::io::Read;
         let path = folder.file(role)?;
         let bad = |message: &str| ModelError::TorchScript { path: path.clone(), message: message.into() };
-        let meta = std::fs::metadata(&path).map_err(|source| ModelError::Io { path: path.clone(), source })?;
-        if !meta.is_file() {
-            return Err(bad("not a regular file"));
-        }
+        let (mut file, _) =
+            crate::core::fs::open_input(&path).map_err(|e| ModelError::Io { path: e.path, source: e.source })?;
         let mut magic = [0u8; 4];
-        std::fs::File::open(&path)
-            .and_then(|mut f| f.read_exact(&mut magic))
-            .map_err(|_| bad("too short to be a TorchScript archive"))?;
+        file.read_exact(&mut magic).map_err(|_| bad("too short to be a TorchScript archive"))?;
         if &magic != b"PK\x03\x04" {
             return Err(bad("not a TorchScript archive (no zip header)"));
         }

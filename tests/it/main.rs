@@ -14,6 +14,7 @@ mod gui_window;
 mod image_loading;
 mod layering;
 mod lift;
+mod malformed;
 mod npz;
 mod official;
 mod render;

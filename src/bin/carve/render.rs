@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use anyhow::Context as _;
 use carve::core::geometry::{Mesh, Splats};
 use carve::render::{RenderSettings, Scene, camera::OrbitCamera, headless::Headless};
 use serde::Serialize;
@@ -85,7 +86,10 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<()> {
     let headless = Headless::new()?;
     let mut gpu = headless.upload(&scene, &settings);
     let t1 = std::time::Instant::now();
-    let image = headless.render(&mut gpu, &camera, &settings)?;
+    let image = headless.render(&mut gpu, &camera, &settings).with_context(|| match args.camera.as_str() {
+        "auto" => "cannot render".to_owned(),
+        scene => format!("cannot render with the camera of {scene}"),
+    })?;
     let render_ms = t1.elapsed().as_secs_f64() * 1e3;
     image.save_png(&args.out)?;
     let summary = RenderSummary {

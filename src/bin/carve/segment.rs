@@ -129,7 +129,8 @@ pub fn run(args: &SegmentArgs) -> anyhow::Result<()> {
             (outcome, segmenter)
         }
     })?
-    .0?;
+    .0
+    .with_context(|| image_path.display().to_string())?;
     let empty = carve::Mask::new(image.width(), image.height());
     let (best_mask, best_score) = match outcome.masks.first() {
         Some(best) => (&best.mask, best.score),
@@ -137,14 +138,14 @@ pub fn run(args: &SegmentArgs) -> anyhow::Result<()> {
         None if args.text.is_some() => (&empty, 0.0),
         None => anyhow::bail!("{}: the engine returned no mask", image_path.display()),
     };
-    best_mask.save_png(out)?;
-    let mut written = vec![out.clone()];
+    // Every output or none: each is staged beside its destination and all are moved into place
+    // at the end, so a failure (a missing --coco folder, a full disk) replaces nothing.
+    let mut outputs = carve::core::fs::OutputSet::new();
+    best_mask.save_png(outputs.stage(out)?)?;
     if let Some(dir) = &args.all_masks {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         for (i, m) in outcome.masks.iter().enumerate() {
-            let path = dir.join(format!("mask_{:02}.png", i + 1));
-            m.mask.save_png(&path)?;
-            written.push(path);
+            m.mask.save_png(outputs.stage(&dir.join(format!("mask_{:02}.png", i + 1)))?)?;
         }
     }
     let file_name =
@@ -165,13 +166,12 @@ pub fn run(args: &SegmentArgs) -> anyhow::Result<()> {
             .collect(),
     };
     if let Some(path) = &args.coco {
-        carve::io::mask_export::write_coco(path, std::slice::from_ref(&export))?;
-        written.push(path.clone());
+        carve::io::mask_export::write_coco(&outputs.stage(path)?, std::slice::from_ref(&export))?;
     }
     if let Some(path) = &args.polygons {
-        carve::io::mask_export::write_polygons(path, &export)?;
-        written.push(path.clone());
+        carve::io::mask_export::write_polygons(&outputs.stage(path)?, &export)?;
     }
+    let written = outputs.commit()?;
     let summary = SegmentSummary {
         image: image_path,
         width: image.width(),
@@ -229,7 +229,8 @@ fn batch(args: &SegmentArgs, dir: &Path, mut segmenter: Box<dyn carve::segment::
         ))
     })?;
     if ok == 0 && !items.is_empty() {
-        anyhow::bail!("no image of the batch could be segmented");
+        let first = items.iter().find_map(|i| i.error.as_deref()).unwrap_or("?");
+        anyhow::bail!("{}: no image of the batch could be segmented (first error: {first})", prompts_path.display());
     }
     Ok(())
 }

@@ -1,11 +1,15 @@
-//! glTF 2.0 meshes: read `.glb`/`.gltf` with the `gltf` crate (every triangle primitive of the
-//! default scene, node transforms applied, merged into one mesh), and write a binary `.glb` built
-//! with `gltf-json` (positions, normals, optional vertex colours, indices).
+//! glTF 2.0 meshes: read `.glb`/`.gltf` ([`read_gltf`], in `read`: every triangle primitive of the
+//! default scene, node transforms applied, merged into one mesh; a hostile file is refused before
+//! the `gltf` crate's readers touch it), and write a binary `.glb` built with `gltf-json`
+//! (positions, normals, optional vertex colours, indices).
+
+mod read;
+
+pub use read::read_gltf;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use glam::{Mat3, Mat4, Vec3};
 use gltf_json as json;
 use json::validation::{Checked::Valid, USize64};
 
@@ -32,66 +36,6 @@ pub enum ExportError {
     Json(#[from] serde_json::Error),
     #[error("cannot assemble the GLB: {0}")]
     Glb(#[from] gltf::Error),
-}
-
-/// Reads every triangle primitive of the default scene (or all scenes) into one mesh in world
-/// coordinates.
-pub fn read_gltf(path: &Path) -> Result<Mesh, GltfError> {
-    let (document, buffers, _images) =
-        gltf::import(path).map_err(|e| GltfError::Parse { path: path.to_owned(), message: e.to_string() })?;
-    let mut mesh = Mesh { colors: Some(Vec::new()), normals: Some(Vec::new()), ..Default::default() };
-    let mut any_colors = false;
-    let scenes: Vec<gltf::Scene> = match document.default_scene() {
-        Some(s) => vec![s],
-        None => document.scenes().collect(),
-    };
-    let mut stack: Vec<(gltf::Node, Mat4)> =
-        scenes.iter().flat_map(|s| s.nodes().map(|n| (n, Mat4::IDENTITY)).collect::<Vec<_>>()).collect();
-    while let Some((node, parent)) = stack.pop() {
-        let world = parent * Mat4::from_cols_array_2d(&node.transform().matrix());
-        if let Some(m) = node.mesh() {
-            let normal_matrix = Mat3::from_mat4(world).inverse().transpose();
-            for primitive in m.primitives().filter(|p| p.mode() == gltf::mesh::Mode::Triangles) {
-                let reader = primitive.reader(|b| buffers.get(b.index()).map(|d| &d.0[..]));
-                let Some(positions) = reader.read_positions() else { continue };
-                let base = mesh.positions.len() as u32;
-                let positions: Vec<[f32; 3]> =
-                    positions.map(|p| world.transform_point3(Vec3::from_array(p)).to_array()).collect();
-                let n = positions.len();
-                let normals: Option<Vec<[f32; 3]>> = reader.read_normals().map(|it| {
-                    it.map(|v| (normal_matrix * Vec3::from_array(v)).normalize_or(Vec3::Y).to_array()).collect()
-                });
-                let colors: Option<Vec<[f32; 4]>> = reader.read_colors(0).map(|c| c.into_rgba_f32().collect());
-                any_colors |= colors.is_some();
-                let indices: Vec<u32> = match reader.read_indices() {
-                    Some(i) => i.into_u32().map(|i| i + base).collect(),
-                    None => (base..base + n as u32).collect(),
-                };
-                let sub = Mesh {
-                    positions: positions.clone(),
-                    normals: None,
-                    colors: None,
-                    indices: indices.iter().map(|i| i - base).collect(),
-                };
-                let normals = normals.filter(|v| v.len() == n).unwrap_or_else(|| sub.compute_normals());
-                mesh.positions.extend(positions);
-                mesh.normals.get_or_insert_default().extend(normals);
-                mesh.colors
-                    .get_or_insert_default()
-                    .extend(colors.filter(|c| c.len() == n).unwrap_or_else(|| vec![[1.0; 4]; n]));
-                mesh.indices.extend(indices);
-            }
-        }
-        stack.extend(node.children().map(|c| (c, world)));
-    }
-    if !any_colors {
-        mesh.colors = None;
-    }
-    if mesh.positions.is_empty() {
-        return Err(GltfError::Content { path: path.to_owned(), message: "no triangle mesh in the file".into() });
-    }
-    mesh.validate().map_err(|e| GltfError::Content { path: path.to_owned(), message: e.to_string() })?;
-    Ok(mesh)
 }
 
 fn pad4(bytes: &mut Vec<u8>, fill: u8) {

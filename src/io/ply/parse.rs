@@ -105,7 +105,20 @@ impl<'a> Parsed<'a> {
                     .map(|p| Prop { name: p.name.clone(), kind: p.data_type.clone() })
                     .collect(),
             })
-            .collect();
+            .collect::<Vec<Element>>();
+        for e in &elements {
+            if e.count > 0 && e.props.is_empty() {
+                return Err(header_err(format!("element '{}' has {} records but no properties", e.name, e.count)));
+            }
+            for p in &e.props {
+                if let PropertyType::List(ScalarType::Float | ScalarType::Double, _) = p.kind {
+                    return Err(header_err(format!(
+                        "list property '{}' of element '{}' has a floating-point length type",
+                        p.name, e.name
+                    )));
+                }
+            }
+        }
         Ok(Self { path, encoding: header.encoding, elements, payload: &bytes[payload_start..] })
     }
 
@@ -197,6 +210,14 @@ impl<'a> Parsed<'a> {
             if is_target && let Some(i) = columns.iter().position(Option::is_none) {
                 return Err(self.content_err(format!("element '{target}' has no property '{}'", wanted[i])));
             }
+            if let Some(c) =
+                columns.iter().flatten().find(|&&c| matches!(element.props[c].kind, PropertyType::List(..)))
+            {
+                return Err(self.content_err(format!(
+                    "property '{}' of element '{target}' is a list, expected a number",
+                    element.props[*c].name
+                )));
+            }
             let all_scalar = element.props.iter().all(|p| matches!(p.kind, PropertyType::Scalar(_)));
             // Minimum bytes per record (lists counted as their length field only).
             let min_record: usize = element
@@ -246,7 +267,7 @@ impl<'a> Parsed<'a> {
                                     );
                                 }
                                 for _ in 0..n as usize {
-                                    list.push(next()? as u32);
+                                    list.push(self.list_index(next()?, &element.name)?);
                                 }
                             }
                         }
@@ -343,7 +364,9 @@ impl<'a> Parsed<'a> {
                             let (n, is) = (n as usize, scalar_size(it));
                             let items = data.get(pos..pos + n * is).ok_or_else(|| truncated(n * is, pos))?;
                             if is_target && first_list {
-                                list.extend(items.chunks_exact(is).map(|c| read_scalar(c, it, big_endian) as u32));
+                                for c in items.chunks_exact(is) {
+                                    list.push(self.list_index(read_scalar(c, it, big_endian), &element.name)?);
+                                }
                             }
                             first_list = false;
                             pos += n * is;
@@ -361,6 +384,18 @@ impl<'a> Parsed<'a> {
             offset += pos;
         }
         Err(self.content_err(format!("no element '{target}'")))
+    }
+}
+
+impl Parsed<'_> {
+    /// A list item as an index: a whole number in `0..2³²` (a negative or fractional "index" is an
+    /// error, not silently 0).
+    fn list_index(&self, v: f64, element: &str) -> Result<u32, PlyError> {
+        if v >= 0.0 && v <= f64::from(u32::MAX) && v.fract() == 0.0 {
+            Ok(v as u32)
+        } else {
+            Err(self.content_err(format!("list item {v} in element '{element}' is not an index")))
+        }
     }
 }
 

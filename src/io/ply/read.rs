@@ -14,10 +14,11 @@ use crate::core::geometry::{Mesh, PointCloud, Splats};
 /// are faces, points otherwise.
 pub fn read_ply(path: &Path) -> Result<PlyContent, PlyError> {
     let io = |source| PlyError::Io { path: path.to_owned(), source };
-    let file = std::fs::File::open(path).map_err(io)?;
+    let (file, len) = crate::core::fs::open_input(path).map_err(|e| io(e.source))?;
+    crate::core::fs::check_input_size(path, len, crate::core::fs::InputLimit::Data).map_err(|e| io(e.source))?;
     // Large files are mapped rather than copied: the parallel decode then reads the page cache
     // directly (measured: a 248 MB 1M-splat file loads ~1.5× faster than with a full read).
-    if file.metadata().map_err(io)?.len() >= 1 << 24 {
+    if len >= 1 << 24 {
         #[allow(unsafe_code)]
         // SAFETY: the map is read-only and dropped before returning. If another process truncates
         // the file meanwhile, reads could fault (SIGBUS); that is the accepted risk of mapping
@@ -70,7 +71,12 @@ pub fn read_ply_bytes(bytes: &[u8], path: &Path) -> Result<PlyContent, PlyError>
     {
         let f = parsed.read(&face.name, &[])?;
         let mut indices = Vec::with_capacity(f.count * 3);
-        for poly in &f.lists {
+        for (i, poly) in f.lists.iter().enumerate() {
+            if poly.len() < 3 {
+                return Err(
+                    parsed.content_err(format!("face {i} has {} vertices; a face needs at least 3", poly.len()))
+                );
+            }
             // Fan-triangulate polygons.
             for k in 1..poly.len().saturating_sub(1) {
                 indices.extend([poly[0], poly[k], poly[k + 1]]);

@@ -103,7 +103,8 @@ pub fn run(a: &FitArgs) -> anyhow::Result<()> {
     }?;
     let fit_ms = start.elapsed().as_secs_f64() * 1e3;
     let rig = Arc::new(rig);
-    let written = super::write_skinned(&a.out, rig.clone(), a.lod, &result.params)?;
+    let mut outputs = carve::core::fs::OutputSet::new();
+    let written = super::write_skinned(&outputs.stage(&a.out)?, rig.clone(), a.lod, &result.params)?;
     let mut ev = Evaluator::new(rig.clone(), a.lod)?;
     let posed = ev.evaluate(&result.params)?.to_vec();
     let camera_vertices = body::fit::rig_to_camera(&posed, rig.metres_per_unit, result.camera_translation);
@@ -111,8 +112,9 @@ pub fn run(a: &FitArgs) -> anyhow::Result<()> {
     let silhouette_iou = fitted.iou(&mask);
     if let Some(path) = &a.overlay {
         let out = body::sam3d::overlay(photo.rgb(), &camera_vertices, &ev.lod.triangles, &k, &[], &[]);
-        carve::Image::from_rgb(out).save_png(path)?;
+        carve::Image::from_rgb(out).save_png(outputs.stage(path)?)?;
     }
+    outputs.commit()?;
     let summary = FitSummary {
         lod: a.lod,
         vertices: written.vertices,

@@ -70,15 +70,18 @@ pub fn run(a: &ImportArgs) -> anyhow::Result<()> {
     let mut gltf_vertices = camera_vertices.clone();
     body::sam3d::opencv_to_gltf(&mut gltf_vertices);
     let mesh = body::export::body_mesh(gltf_vertices, triangles);
-    body::write_mesh(&a.out, &mesh)?;
+    // Mesh and overlay together or not at all.
+    let mut outputs = carve::core::fs::OutputSet::new();
+    body::write_mesh(&outputs.stage(&a.out)?, &mesh)?;
     let mut image_size = None;
     if let (Some(image), Some(overlay)) = (&a.image, &a.overlay) {
         let photo = carve::Image::load(image)?;
         image_size = Some([photo.width(), photo.height()]);
         let projected: Vec<[f64; 2]> = person.keypoints_3d.iter().filter_map(|p| k.project(*p)).collect();
         let out = body::sam3d::overlay(photo.rgb(), &camera_vertices, triangles, &k, &person.keypoints_2d, &projected);
-        carve::Image::from_rgb(out).save_png(overlay)?;
+        carve::Image::from_rgb(out).save_png(outputs.stage(overlay)?)?;
     }
+    outputs.commit()?;
     let summary = ImportSummary {
         lod: a.lod,
         vertices: mesh.positions.len(),

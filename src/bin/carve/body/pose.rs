@@ -39,7 +39,7 @@ struct PoseParams {
 
 impl PoseParams {
     fn read(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
+        let text = carve::core::fs::read_input_string(path, carve::core::fs::InputLimit::Document)?;
         serde_json::from_str(&text).with_context(|| {
             format!(
                 "{}: expected {{\"identity\": [...], \"model\": [...], \"expression\": [...]}} with lists of numbers",

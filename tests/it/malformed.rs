@@ -1,0 +1,392 @@
+//! The malformed-input corpus (`tests/data/malformed/`, written by
+//! `tools/make_malformed_corpus.py`, plus what the fuzz targets found in each kind's `found/`)
+//! replayed through the `carve` command that reads each kind, each case in its own process: no
+//! panic, no signal, no hang (a 60 s limit), peak RSS ≤ 2 GiB (from `wait4`), and for every error
+//! exactly one line on stderr, `carve: error: …`, naming the file. `cases.json` says which cases
+//! must fail ("error"), which are valid if odd inputs ("ok") and which may go either way ("any").
+//! Inputs that cannot live in git are made here: FIFOs, `/dev/zero`, folders, dangling and looping
+//! symlinks, in every kind.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::common::{carve, repo_root};
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+/// Peak RSS allowed per case.
+const MAX_RSS_KB: i64 = 2 << 20;
+/// A case over this is killed at once rather than left to take the machine.
+const KILL_RSS_KB: i64 = 3 << 20;
+
+#[derive(Debug)]
+struct Outcome {
+    code: Option<i32>,
+    signal: Option<i32>,
+    stderr: String,
+    max_rss_kb: i64,
+    timed_out: bool,
+    killed_for_memory: bool,
+    elapsed: Duration,
+}
+
+fn rss_kb(pid: i32) -> Option<i64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Runs `cmd` with stdout discarded and stderr captured, reaping it with `wait4` so that its own
+/// peak RSS is known; kills it after [`TIMEOUT`] or past [`KILL_RSS_KB`].
+#[allow(unsafe_code)]
+fn run_limited(mut cmd: Command, stderr_file: &Path) -> Outcome {
+    let err = std::fs::File::create(stderr_file).expect("stderr file");
+    let child = cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(err).spawn().expect("spawn carve");
+    let pid = child.id() as i32;
+    let start = Instant::now();
+    let (mut timed_out, mut killed_for_memory) = (false, false);
+    let (status, usage) = loop {
+        let mut status = 0;
+        // SAFETY: rusage is plain old data, zero is a valid value; wait4 writes it for our own child.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        let flags = if timed_out || killed_for_memory { 0 } else { libc::WNOHANG };
+        // SAFETY: `pid` is our child, not yet reaped (std's Child is never waited on).
+        let got = unsafe { libc::wait4(pid, &mut status, flags, &mut usage) };
+        if got == pid {
+            break (status, usage);
+        }
+        assert!(got == 0, "wait4 failed: {}", std::io::Error::last_os_error());
+        if start.elapsed() > TIMEOUT {
+            timed_out = true;
+        } else if rss_kb(pid).is_some_and(|kb| kb > KILL_RSS_KB) {
+            killed_for_memory = true;
+        }
+        if timed_out || killed_for_memory {
+            // SAFETY: signalling our own unreaped child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        } else {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    drop(child);
+    let exited = libc::WIFEXITED(status);
+    Outcome {
+        code: exited.then(|| libc::WEXITSTATUS(status)),
+        signal: libc::WIFSIGNALED(status).then(|| libc::WTERMSIG(status)),
+        stderr: std::fs::read_to_string(stderr_file).unwrap_or_default(),
+        max_rss_kb: usage.ru_maxrss,
+        timed_out,
+        killed_for_memory,
+        elapsed: start.elapsed(),
+    }
+}
+
+/// One input and the command that reads it.
+struct Case {
+    /// `kind/name` as in `cases.json`.
+    name: String,
+    path: PathBuf,
+    expect: &'static str,
+}
+
+fn expect_of(s: &str) -> &'static str {
+    match s {
+        "ok" => "ok",
+        "error" => "error",
+        "any" => "any",
+        other => panic!("cases.json: unknown expectation {other}"),
+    }
+}
+
+/// The command for `case` (scratch outputs go to `scratch`), and the text its error must contain.
+fn command_for(case: &Case, scratch: &Path, data_home: &Path) -> Vec<(Command, String)> {
+    let root = repo_root();
+    let demo = root.join("assets/demo/still_life.jpg");
+    let kind = case.name.split('/').next().unwrap_or_default();
+    let file_name = case.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut cmd = carve(data_home);
+    cmd.current_dir(scratch).env("CARVE_CACHE_DIR", scratch.join("cache"));
+    let out = |name: &str| scratch.join(name);
+    match kind {
+        "image" => {
+            cmd.arg("segment").arg(&case.path).args(["--point", "0,0", "--engine", "classical", "--out"]);
+            cmd.arg(out("m.png"));
+        }
+        "mask" => {
+            cmd.arg("lift").arg(&demo).arg("--mask").arg(&case.path);
+            cmd.args(["--iters", "0", "--voxels", "16", "--out"]).arg(out("lift"));
+        }
+        "ply" | "gltf" => {
+            cmd.arg("render").arg(&case.path).args(["--width", "64", "--height", "48", "--out"]).arg(out("r.png"));
+        }
+        "npz" => {
+            cmd.args(["body", "import"]).arg(&case.path).args(["--lod", "6", "--out"]).arg(out("b.glb"));
+        }
+        "scene" => {
+            let mesh = root.join("tests/data/malformed/ply/valid_triangle_ascii.ply");
+            cmd.arg("render").arg(mesh).arg("--camera").arg(&case.path).arg("--out").arg(out("r.png"));
+        }
+        "prompts" => {
+            let batch = scratch.join("batch");
+            std::fs::create_dir_all(&batch).expect("batch folder");
+            std::fs::copy(root.join("tests/data/malformed/image/valid.png"), batch.join("photo.png")).expect("photo");
+            cmd.args(["segment", "--engine", "classical", "--batch"]).arg(&batch).arg("--prompts").arg(&case.path);
+            cmd.arg("--out-dir").arg(out("masks"));
+        }
+        "keypoints" => {
+            cmd.args(["body", "fit"]).arg(&demo).arg("--mask").arg(root.join("assets/demo/masks/mug.png"));
+            cmd.arg("--keypoints").arg(&case.path).args(["--iterations", "2", "--lod", "6", "--out"]).arg(out("f.glb"));
+        }
+        "manifest" => {
+            // Segmenting with the folder must fail naming it; listing models must not fail or hang.
+            cmd.arg("segment").arg(&demo).args(["--point", "10,10", "--engine", "sam3", "--models"]).arg(&case.path);
+            cmd.arg("--out").arg(out("m.png"));
+            let mut list = carve(data_home);
+            list.current_dir(scratch).args(["models", "--json", "--models"]).arg(&case.path);
+            return vec![(cmd, file_name.clone()), (list, String::new())];
+        }
+        other => panic!("no command for kind {other}"),
+    }
+    vec![(cmd, file_name)]
+}
+
+/// Files the corpus cannot hold, for each kind: a FIFO, `/dev/zero`, a folder, a missing file, a
+/// symlink loop.
+#[allow(unsafe_code)]
+fn special_cases(dir: &Path) -> Vec<Case> {
+    let mut cases = Vec::new();
+    for (kind, ext) in [
+        ("image", "png"),
+        ("mask", "png"),
+        ("ply", "ply"),
+        ("gltf", "glb"),
+        ("gltf", "gltf"),
+        ("npz", "npz"),
+        ("scene", "json"),
+        ("prompts", "json"),
+        ("keypoints", "json"),
+    ] {
+        let base = dir.join(format!("{kind}_{ext}"));
+        std::fs::create_dir_all(&base).expect("special folder");
+        let fifo = base.join(format!("fifo.{ext}"));
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).expect("path");
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo {}", fifo.display());
+        let zero = base.join(format!("zero.{ext}"));
+        std::os::unix::fs::symlink("/dev/zero", &zero).expect("symlink");
+        let folder = base.join(format!("folder.{ext}"));
+        std::fs::create_dir(&folder).expect("folder");
+        let missing = base.join(format!("missing.{ext}"));
+        let looped = base.join(format!("loop.{ext}"));
+        std::os::unix::fs::symlink(&looped, &looped).expect("symlink loop");
+        for path in [fifo, zero, folder, missing, looped] {
+            let name = format!("{kind}/special/{}", path.file_name().unwrap_or_default().to_string_lossy());
+            cases.push(Case { name, path, expect: "error" });
+        }
+    }
+    // A model folder whose manifest is a FIFO, one where it is /dev/zero, one where a model file
+    // is a symlink to a file outside the folder.
+    for (name, make) in [("manifest_fifo", 0), ("manifest_zero", 1), ("model_file_symlink_outside", 2)] {
+        let folder = dir.join(name);
+        std::fs::create_dir_all(&folder).expect("model folder");
+        let manifest = folder.join("manifest.toml");
+        match make {
+            0 => {
+                let c = std::ffi::CString::new(manifest.as_os_str().as_encoded_bytes()).expect("path");
+                // SAFETY: a valid NUL-terminated path.
+                assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+            }
+            1 => std::os::unix::fs::symlink("/dev/zero", &manifest).expect("symlink"),
+            _ => {
+                let text = std::fs::read_to_string(
+                    repo_root().join("tests/data/malformed/manifest/files_missing/manifest.toml"),
+                )
+                .expect("manifest");
+                std::fs::write(&manifest, text).expect("manifest");
+                let outside = dir.join("outside.pt");
+                std::fs::write(&outside, b"PK\x03\x04 outside the model folder").expect("outside");
+                std::os::unix::fs::symlink(&outside, folder.join("image_encoder.pt")).expect("symlink");
+                std::os::unix::fs::symlink(&outside, folder.join("click_decoder.pt")).expect("symlink");
+            }
+        }
+        cases.push(Case { name: format!("manifest/special/{name}"), path: folder, expect: "error" });
+    }
+    cases
+}
+
+fn corpus_cases() -> Vec<Case> {
+    let dir = repo_root().join("tests/data/malformed");
+    let text = std::fs::read_to_string(dir.join("cases.json")).expect("tests/data/malformed/cases.json");
+    let listed: BTreeMap<String, String> = serde_json::from_str(&text).expect("cases.json");
+    let mut cases: Vec<Case> = listed
+        .iter()
+        .map(|(name, e)| Case { name: name.clone(), path: dir.join(name), expect: expect_of(e) })
+        .collect();
+    // What the fuzz targets found: never a panic; either outcome.
+    for kind in ["image", "mask", "ply", "gltf", "npz", "scene", "prompts", "keypoints"] {
+        let Ok(found) = std::fs::read_dir(dir.join(kind).join("found")) else { continue };
+        for entry in found.flatten() {
+            let name = format!("{kind}/found/{}", entry.file_name().to_string_lossy());
+            cases.push(Case { name, path: entry.path(), expect: "any" });
+        }
+    }
+    cases
+}
+
+/// What is wrong with `outcome` for `case`, if anything.
+fn judge(case: &Case, must_name: &str, listing: bool, o: &Outcome) -> Option<String> {
+    if o.timed_out {
+        return Some(format!("hung (killed after {:?})", TIMEOUT));
+    }
+    if o.killed_for_memory {
+        return Some(format!("killed past {} MiB of RSS", KILL_RSS_KB >> 10));
+    }
+    if let Some(sig) = o.signal {
+        return Some(format!("killed by signal {sig}: {}", o.stderr.trim()));
+    }
+    if o.stderr.contains("panicked") || o.code == Some(101) {
+        return Some(format!("panicked: {}", o.stderr.trim()));
+    }
+    if o.max_rss_kb > MAX_RSS_KB {
+        return Some(format!("peak RSS {} MiB", o.max_rss_kb >> 10));
+    }
+    let code = o.code.unwrap_or(-1);
+    if listing {
+        return (code != 0).then(|| format!("`carve models` exited {code}: {}", o.stderr.trim()));
+    }
+    match (case.expect, code) {
+        ("ok", 0) | ("any", 0) => None,
+        ("ok", _) => Some(format!("valid input refused (exit {code}): {}", o.stderr.trim())),
+        ("error", 0) => Some("accepted silently (exit 0)".into()),
+        (_, 1) => {
+            let lines: Vec<&str> = o.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+            let errors: Vec<&&str> = lines.iter().filter(|l| l.starts_with("carve: error: ")).collect();
+            if errors.len() != 1 {
+                return Some(format!("{} error lines in {:?}", errors.len(), o.stderr));
+            }
+            if !errors[0].contains(must_name) {
+                return Some(format!("the error does not name {must_name}: {}", errors[0]));
+            }
+            // A batch reports each skipped file and a count before its error; nothing else may.
+            let report = |l: &&str| {
+                case.name.starts_with("prompts/") && (l.starts_with("skipped ") || l.starts_with("segmented "))
+            };
+            if lines.iter().filter(|l| !l.starts_with("carve: error: ") && !report(l)).count() > 0 {
+                return Some(format!("more than one line on stderr: {:?}", o.stderr));
+            }
+            None
+        }
+        _ => Some(format!("exit code {code}: {}", o.stderr.trim())),
+    }
+}
+
+#[test]
+fn every_malformed_input_is_one_clear_error() {
+    let scratch_root = tempfile::tempdir().expect("tempdir");
+    let data_home = scratch_root.path().join("data");
+    let mut cases: Vec<Case> = corpus_cases().into_iter().filter(|c| !c.name.starts_with("project/")).collect();
+    let listed = cases.len();
+    cases.extend(special_cases(&scratch_root.path().join("special")));
+    assert!(cases.len() >= 500, "only {} cases", cases.len());
+
+    let next = AtomicUsize::new(0);
+    let failures = Mutex::new(Vec::new());
+    let peak = Mutex::new((0i64, String::new()));
+    let slowest = Mutex::new((Duration::ZERO, String::new()));
+    let runs = AtomicUsize::new(0);
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for worker in 0..2 {
+            let (cases, next, failures, peak, slowest, runs) = (&cases, &next, &failures, &peak, &slowest, &runs);
+            let (scratch_root, data_home) = (scratch_root.path(), data_home.as_path());
+            s.spawn(move || {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(case) = cases.get(i) else { break };
+                    let scratch = scratch_root.join(format!("run{worker}_{i}"));
+                    std::fs::create_dir_all(&scratch).expect("scratch");
+                    for (k, (cmd, must_name)) in command_for(case, &scratch, data_home).into_iter().enumerate() {
+                        let o = run_limited(cmd, &scratch.join(format!("stderr{k}.txt")));
+                        runs.fetch_add(1, Ordering::Relaxed);
+                        if let Some(problem) = judge(case, &must_name, k == 1, &o) {
+                            failures.lock().expect("lock").push(format!("{} ({}): {problem}", case.name, case.expect));
+                        }
+                        let mut p = peak.lock().expect("lock");
+                        if o.max_rss_kb > p.0 {
+                            *p = (o.max_rss_kb, case.name.clone());
+                        }
+                        let mut sl = slowest.lock().expect("lock");
+                        if o.elapsed > sl.0 {
+                            *sl = (o.elapsed, case.name.clone());
+                        }
+                    }
+                    let _ = std::fs::remove_dir_all(&scratch);
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().expect("lock");
+    let (peak_kb, peak_case) = peak.into_inner().expect("lock");
+    let (slow, slow_case) = slowest.into_inner().expect("lock");
+    eprintln!(
+        "malformed corpus: {} cases ({listed} committed, {} made here), {} runs in {:.1} s, 2 at a time; \
+         peak RSS {} MiB ({peak_case}); slowest {:.2} s ({slow_case}); {} failures",
+        cases.len(),
+        cases.len() - listed,
+        runs.load(Ordering::Relaxed),
+        start.elapsed().as_secs_f64(),
+        peak_kb >> 10,
+        slow.as_secs_f64(),
+        failures.len()
+    );
+    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
+}
+
+/// Projects are read by the window (open, autosave restore) through `Project::load`: every corpus
+/// project, a FIFO, `/dev/zero` and a folder give an error naming the file, never a panic or a hang.
+#[test]
+#[allow(unsafe_code)]
+fn every_malformed_project_is_one_clear_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cases: Vec<Case> = corpus_cases().into_iter().filter(|c| c.name.starts_with("project/")).collect();
+    let fifo = dir.path().join("fifo.carve");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).expect("path");
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let zero = dir.path().join("zero.carve");
+    std::os::unix::fs::symlink("/dev/zero", &zero).expect("symlink");
+    let folder = dir.path().join("folder.carve");
+    std::fs::create_dir(&folder).expect("folder");
+    for path in [fifo, zero, folder] {
+        cases.push(Case { name: format!("project/special/{}", path.display()), path, expect: "error" });
+    }
+    assert!(cases.len() >= 10, "{} project cases", cases.len());
+    let mut failures = Vec::new();
+    for case in &cases {
+        let path = case.path.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let result =
+                std::panic::catch_unwind(|| carve::io::project::Project::load(&path).map_err(|e| e.to_string()));
+            let _ = tx.send(result);
+        });
+        let problem = match rx.recv_timeout(TIMEOUT) {
+            Err(_) => Some("hung".to_owned()),
+            Ok(Err(_)) => Some("panicked".to_owned()),
+            Ok(Ok(Ok(_))) if case.expect == "error" => Some("accepted".to_owned()),
+            Ok(Ok(Err(e))) if case.expect == "ok" => Some(format!("refused: {e}")),
+            Ok(Ok(Err(e))) => {
+                let name = case.path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+                (!e.contains(&name) || e.contains('\n')).then(|| format!("not one line naming {name}: {e}"))
+            }
+            Ok(Ok(Ok(_))) => None,
+        };
+        if let Some(p) = problem {
+            failures.push(format!("{}: {p}", case.name));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
