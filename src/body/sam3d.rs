@@ -103,7 +103,7 @@ impl Sam3dBody {
         let mut parameters = Vec::new();
         for key in PARAMETER_KEYS {
             if npz.contains(key) {
-                let a = npz.f64(key)?;
+                let a = npz.f64_numbers(key)?;
                 if a.data.iter().any(|v| !v.is_finite()) {
                     return Err(bad(format!("parameter array '{key}' holds NaN or infinite values")));
                 }

@@ -102,6 +102,16 @@ impl Npz {
     /// Reads `key` as `f64`, from any float, integer or bool dtype (through npyz's typed reads, so
     /// byte order and sizes are npyz's business).
     pub fn f64(&mut self, key: &str) -> Result<NpArray<f64>, NpzError> {
+        self.f64_of(key, true)
+    }
+
+    /// Like [`Npz::f64`] for quantities (coordinates, parameters): a bool array is refused, not
+    /// read as 0/1.
+    pub fn f64_numbers(&mut self, key: &str) -> Result<NpArray<f64>, NpzError> {
+        self.f64_of(key, false)
+    }
+
+    fn f64_of(&mut self, key: &str, allow_bool: bool) -> Result<NpArray<f64>, NpzError> {
         let path = self.path.clone();
         let file = self.member(key)?;
         let (shape, fortran) = header_of(&file);
@@ -110,6 +120,8 @@ impl Npz {
             (TypeChar::Float, 2) => read_as::<half::f16, _>(file, |v| v.to_f64()),
             (TypeChar::Float, 4) => read_as::<f32, _>(file, f64::from),
             (TypeChar::Float, 8) => read_as::<f64, _>(file, |v| v),
+            (TypeChar::Bool, 1) if allow_bool => read_as::<bool, _>(file, |v| f64::from(u8::from(v))),
+            (TypeChar::Bool, _) => Err("dtype bool, expected numbers".into()),
             (TypeChar::Int, 1) => read_as::<i8, _>(file, f64::from),
             (TypeChar::Int, 2) => read_as::<i16, _>(file, f64::from),
             (TypeChar::Int, 4) => read_as::<i32, _>(file, f64::from),
@@ -152,7 +164,7 @@ impl Npz {
 
     /// Reads `key` as `f64` and checks its shape; `None` in `shape` matches any length.
     pub fn f64_shaped(&mut self, key: &str, shape: &[Option<usize>]) -> Result<NpArray<f64>, NpzError> {
-        let a = self.f64(key)?;
+        let a = self.f64_numbers(key)?;
         check_shape(self, key, &a.shape, shape)?;
         Ok(a)
     }

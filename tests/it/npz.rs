@@ -39,6 +39,8 @@ np.savez(sys.argv[1],
     assert_eq!(npz.i64("u4").unwrap().data, [4_000_000_000]);
     assert!(npz.i64("u8big").unwrap_err().to_string().contains("does not fit"));
     assert_eq!(npz.f64("b").unwrap().data, [1.0, 0.0, 1.0]);
+    // Quantities are never read from a bool array.
+    assert!(npz.f64_numbers("b").unwrap_err().to_string().contains("bool"));
     // Fortran order comes out in C order.
     let fort = npz.f64("fort").unwrap();
     assert_eq!((fort.shape, fort.data), (vec![2, 3], vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0]));
