@@ -349,3 +349,86 @@ fn box_drag_and_brush_strokes() {
     drag(&mut h, a, b);
     assert!(h.state().workbench.masks[0].mask.area() + 1_000 < before, "eraser stroke removes pixels");
 }
+
+/// Hostile files dropped on the window (a FIFO, `/dev/zero`, corpus files that once panicked or
+/// hung the readers, projects listing themselves or each other): each is one error toast naming
+/// it, the window stays up, the mask stays, and the autosave still holds the mask.
+#[test]
+#[allow(unsafe_code)]
+fn hostile_files_dropped_on_the_window_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let autosave = dir.path().join("autosave.carve");
+    let mut h = harness();
+    h.state_mut().set_autosave_path(Some(autosave.clone()));
+    h.run_steps(3);
+    let (pos, _) = mug_on_screen(h.state());
+    let mut steps = Vec::new();
+    click_at(&mut h, pos);
+    wait_idle(&mut h, &mut steps);
+    let mask = h.state().workbench.masks[0].mask.clone();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while carve::io::project::Project::load(&autosave).map(|p| p.masks.len()).unwrap_or(0) != 1 {
+        h.step();
+        assert!(Instant::now() < deadline, "no autosave");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let corpus = crate::common::repo_root().join("tests/data/malformed");
+    let fifo = dir.path().join("pipe.png");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let zero = dir.path().join("zero.jpg");
+    std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+    let mut hostile = vec![fifo, zero];
+    for name in [
+        "image/png_100k_square.png",
+        "image/jpeg_only_soi.jpg",
+        "gltf/instance_bomb.glb",
+        "gltf/node_cycle.glb",
+        "gltf/pos_missing_accessor.glb",
+        "gltf/uri_escape_00/scene.gltf",
+        "ply/face_two_vertices.ply",
+        "ply/element_no_props_huge_bin.ply",
+        "project/self_listing.carve",
+        "project/pair_a.carve",
+    ] {
+        hostile.push(corpus.join(name));
+    }
+    for path in &hostile {
+        let before = h.state().toasts().len();
+        h.input_mut().dropped_files.push(std::sync::Arc::new(Dropped(path.clone())));
+        h.run_steps(3);
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let toasts = h.state().toasts();
+        assert!(
+            toasts.iter().skip(before).any(|t| t.is_error && t.text.contains(&name)),
+            "no error naming {name}: {toasts:?}"
+        );
+        assert_eq!(h.state().workbench.masks.len(), 1, "{name} cost the mask");
+        assert_eq!(h.state().workbench.masks[0].mask, mask);
+    }
+    // Past the autosave interval: what is on disk is still the mask, not a broken state.
+    let until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < until {
+        h.step();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let saved = carve::io::project::Project::load(&autosave).unwrap();
+    assert_eq!(saved.masks.len(), 1);
+    assert_eq!(saved.masks[0].decode().unwrap(), mask);
+}
+
+/// A file dropped on the window, as an integration hands it to egui.
+#[derive(Debug)]
+struct Dropped(std::path::PathBuf);
+
+impl egui::DroppedFile for Dropped {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        Err("Carve opens dropped files by path".into())
+    }
+}

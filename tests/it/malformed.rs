@@ -1,7 +1,7 @@
 //! The malformed-input corpus (`tests/data/malformed/`, written by
 //! `tools/make_malformed_corpus.py`, plus what the fuzz targets found in each kind's `found/`)
 //! replayed through the `carve` command that reads each kind, each case in its own process: no
-//! panic, no signal, no hang (a 60 s limit), peak RSS ≤ 2 GiB (from `wait4`), and for every error
+//! panic, no signal, no hang (a 60 s limit), peak RSS ≤ 2 GiB (the command's own `rusage`, see [`LAUNCHER`]), and for every error
 //! exactly one line on stderr, `carve: error: …`, naming the file. `cases.json` says which cases
 //! must fail ("error"), which are valid if odd inputs ("ok") and which may go either way ("any").
 //! Inputs that cannot live in git are made here: FIFOs, `/dev/zero`, folders, dangling and looping
@@ -39,49 +39,79 @@ fn rss_kb(pid: i32) -> Option<i64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// Runs `cmd` with stdout discarded and stderr captured, reaping it with `wait4` so that its own
-/// peak RSS is known; kills it after [`TIMEOUT`] or past [`KILL_RSS_KB`].
+/// The launcher every case runs under: `rusage` of a child reports the high-water RSS of the
+/// process it was forked from until it exec'ed, so a child of this (large) test binary would
+/// report the test's own size. A small Python process in between runs the command and reports
+/// the command's own peak: `<exit code or -signal> <max RSS KiB>` on stdout.
+const LAUNCHER: &str = "import resource, subprocess, sys\n\
+err = open(sys.argv[1], 'wb')\n\
+code = subprocess.run(sys.argv[2:], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err).returncode\n\
+print(code, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n";
+
+/// Runs `cmd` (stdout discarded, stderr captured) under [`LAUNCHER`] in its own process group;
+/// kills the group after [`TIMEOUT`] or when the command passes [`KILL_RSS_KB`].
 #[allow(unsafe_code)]
-fn run_limited(mut cmd: Command, stderr_file: &Path) -> Outcome {
-    let err = std::fs::File::create(stderr_file).expect("stderr file");
-    let child = cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(err).spawn().expect("spawn carve");
+fn run_limited(cmd: Command, stderr_file: &Path) -> Outcome {
+    use std::os::unix::process::CommandExt;
+    let mut launcher = Command::new(crate::common::python());
+    launcher.arg("-c").arg(LAUNCHER).arg(stderr_file).arg(cmd.get_program()).args(cmd.get_args());
+    if let Some(dir) = cmd.get_current_dir() {
+        launcher.current_dir(dir);
+    }
+    for (key, value) in cmd.get_envs() {
+        match value {
+            Some(v) => launcher.env(key, v),
+            None => launcher.env_remove(key),
+        };
+    }
+    let mut child = launcher
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn the launcher");
     let pid = child.id() as i32;
     let start = Instant::now();
     let (mut timed_out, mut killed_for_memory) = (false, false);
-    let (status, usage) = loop {
-        let mut status = 0;
-        // SAFETY: rusage is plain old data, zero is a valid value; wait4 writes it for our own child.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        let flags = if timed_out || killed_for_memory { 0 } else { libc::WNOHANG };
-        // SAFETY: `pid` is our child, not yet reaped (std's Child is never waited on).
-        let got = unsafe { libc::wait4(pid, &mut status, flags, &mut usage) };
-        if got == pid {
-            break (status, usage);
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            break;
         }
-        assert!(got == 0, "wait4 failed: {}", std::io::Error::last_os_error());
         if start.elapsed() > TIMEOUT {
             timed_out = true;
-        } else if rss_kb(pid).is_some_and(|kb| kb > KILL_RSS_KB) {
+        } else if group_rss_kb(pid) > KILL_RSS_KB {
             killed_for_memory = true;
         }
         if timed_out || killed_for_memory {
-            // SAFETY: signalling our own unreaped child.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-        } else {
-            std::thread::sleep(Duration::from_millis(5));
+            // SAFETY: signalling the process group this test created.
+            unsafe { libc::kill(-pid, libc::SIGKILL) };
+            let _ = child.wait();
+            break;
         }
-    };
-    drop(child);
-    let exited = libc::WIFEXITED(status);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut report = String::new();
+    if let Some(mut out) = child.stdout.take() {
+        let _ = std::io::Read::read_to_string(&mut out, &mut report);
+    }
+    let mut fields = report.split_whitespace().map(|f| f.parse::<i64>().ok());
+    let (code, max_rss_kb) = (fields.next().flatten(), fields.next().flatten());
     Outcome {
-        code: exited.then(|| libc::WEXITSTATUS(status)),
-        signal: libc::WIFSIGNALED(status).then(|| libc::WTERMSIG(status)),
+        code: code.filter(|&c| c >= 0).map(|c| c as i32),
+        signal: code.filter(|&c| c < 0).map(|c| (-c) as i32),
         stderr: std::fs::read_to_string(stderr_file).unwrap_or_default(),
-        max_rss_kb: usage.ru_maxrss,
+        max_rss_kb: max_rss_kb.unwrap_or(0),
         timed_out,
         killed_for_memory,
         elapsed: start.elapsed(),
     }
+}
+
+/// RSS of the launcher's children (the command), from /proc.
+fn group_rss_kb(launcher: i32) -> i64 {
+    let children = std::fs::read_to_string(format!("/proc/{launcher}/task/{launcher}/children")).unwrap_or_default();
+    children.split_whitespace().filter_map(|c| c.parse::<i32>().ok()).filter_map(rss_kb).sum()
 }
 
 /// One input and the command that reads it.
@@ -272,7 +302,8 @@ fn judge(case: &Case, must_name: &str, listing: bool, o: &Outcome) -> Option<Str
             }
             // A batch reports each skipped file and a count before its error; nothing else may.
             let report = |l: &&str| {
-                case.name.starts_with("prompts/") && (l.starts_with("skipped ") || l.starts_with("segmented "))
+                (case.name.starts_with("prompts/") && (l.starts_with("skipped ") || l.starts_with("segmented ")))
+                    || is_progress_line(l)
             };
             if lines.iter().filter(|l| !l.starts_with("carve: error: ") && !report(l)).count() > 0 {
                 return Some(format!("more than one line on stderr: {:?}", o.stderr));
@@ -281,6 +312,13 @@ fn judge(case: &Case, must_name: &str, listing: bool, o: &Outcome) -> Option<Str
         }
         _ => Some(format!("exit code {code}: {}", o.stderr.trim())),
     }
+}
+
+/// A progress line of a long step on a non-terminal stderr: `lift:   2% estimating …`.
+fn is_progress_line(line: &str) -> bool {
+    line.split_once(':').is_some_and(|(step, rest)| {
+        !step.contains(' ') && rest.trim_start().split_once('%').is_some_and(|(n, _)| n.trim().parse::<f64>().is_ok())
+    })
 }
 
 #[test]
