@@ -115,6 +115,20 @@ impl ModelFolder {
                         .problems
                         .push(ModelError::MissingFile { path: missing, manifest: manifest_path.clone() }.to_string());
                 }
+                // Model files are resolved with links followed and must stay in the folder: a
+                // manifest (or a link beside it) cannot make Carve load a file from elsewhere.
+                let real_folder = path.canonicalize().unwrap_or_else(|_| path.to_owned());
+                for file in manifest.files.values().map(|f| path.join(f)) {
+                    if let Ok(real) = file.canonicalize()
+                        && !real.starts_with(&real_folder)
+                    {
+                        folder.problems.push(format!(
+                            "{}: resolves to {}, outside the model folder; model files must be inside it",
+                            file.display(),
+                            real.display()
+                        ));
+                    }
+                }
                 folder.kind = Some(manifest.kind.clone());
                 folder.name = Some(manifest.name.clone());
                 folder.weights = Some(manifest.weights);

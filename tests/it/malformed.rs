@@ -242,7 +242,17 @@ fn special_cases(dir: &Path) -> Vec<Case> {
                 std::os::unix::fs::symlink(&outside, folder.join("click_decoder.pt")).expect("symlink");
             }
         }
-        cases.push(Case { name: format!("manifest/special/{name}"), path: folder, expect: "error" });
+        cases.push(Case { name: format!("manifest/special/{name}"), path: folder.clone(), expect: "error" });
+        if make == 2 {
+            // Refused for the link, not for what the file holds.
+            let folders = carve::model::registry::find_models(&[carve::model::SearchDir {
+                path: folder.clone(),
+                origin: carve::model::SearchOrigin::Explicit,
+                exists: true,
+            }]);
+            let problems = folders.first().map(|f| f.problems.join("; ")).unwrap_or_default();
+            assert!(problems.contains("outside the model folder"), "{problems}");
+        }
     }
     cases
 }

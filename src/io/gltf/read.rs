@@ -21,12 +21,16 @@ fn max_triangles() -> u64 {
     std::env::var("CARVE_MAX_TRIANGLES").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(50_000_000)
 }
 
+/// Most node instances (nodes reached through every path from the scenes) the reader walks.
+const MAX_NODE_INSTANCES: u64 = 10_000_000;
+
 /// Reads every triangle primitive of the default scene (or all scenes) into one mesh in world
 /// coordinates.
 pub fn read_gltf(path: &Path) -> Result<Mesh, GltfError> {
     let parse = |message: String| GltfError::Parse { path: path.to_owned(), message };
     let content = |message: String| GltfError::Content { path: path.to_owned(), message };
     let bytes = read_input(path, InputLimit::Data).map_err(|e| parse(e.source.to_string()))?;
+    check_glb_header(&bytes).map_err(parse)?;
     let gltf = gltf::Gltf::from_slice_without_validation(&bytes).map_err(|e| parse(describe(&e)))?;
     // gltf-json's validation itself indexes the accessors with each POSITION attribute (and
     // panics on a missing one), so that index is checked first.
@@ -47,6 +51,14 @@ pub fn read_gltf(path: &Path) -> Result<Mesh, GltfError> {
         None => document.scenes().collect(),
     };
     let instances = node_instances(document, &scenes).map_err(content)?;
+    // The reader walks every node instance, with or without a mesh (found by fuzzing: a 2⁴⁰ DAG
+    // of empty nodes).
+    let visits = instances.iter().fold(0u64, |n, &c| n.saturating_add(c));
+    if visits > MAX_NODE_INSTANCES {
+        return Err(content(format!(
+            "the node graph expands to {visits} node instances, more than the {MAX_NODE_INSTANCES} Carve walks"
+        )));
+    }
     let mut triangles = 0u64;
     for node in document.nodes() {
         let (count, Some(mesh)) = (instances[node.index()], node.mesh()) else { continue };
@@ -117,6 +129,25 @@ pub fn read_gltf(path: &Path) -> Result<Mesh, GltfError> {
     }
     mesh.validate().map_err(|e| content(e.to_string()))?;
     Ok(mesh)
+}
+
+/// The GLB header's declared length, checked before the `gltf` crate subtracts the header size
+/// from it (an overflow panic on a length under 12; found by fuzzing).
+fn check_glb_header(bytes: &[u8]) -> Result<(), String> {
+    if !bytes.starts_with(b"glTF") {
+        return Ok(());
+    }
+    let word = |at: usize| bytes.get(at..at + 4).and_then(|b| <[u8; 4]>::try_from(b).ok()).map(u32::from_le_bytes);
+    let (Some(version), Some(length)) = (word(4), word(8)) else {
+        return Err("the GLB header is cut off".into());
+    };
+    if version != 2 {
+        return Err(format!("GLB version {version}; Carve reads version 2"));
+    }
+    if length < 12 || length as usize > bytes.len() {
+        return Err(format!("the GLB header declares {length} bytes; the file has {}", bytes.len()));
+    }
+    Ok(())
 }
 
 /// The `gltf` crate's error, on one line (validation errors list JSON paths, never file bytes).

@@ -236,7 +236,7 @@ impl<'a> Parsed<'a> {
                         return Err(PlyError::Truncated {
                             path: self.path.to_owned(),
                             element: element.name.clone(),
-                            needed: element.count as u64 * element.props.len() as u64 * 2,
+                            needed: (element.count as u64).saturating_mul(element.props.len() as u64 * 2),
                             available,
                         });
                     }
