@@ -527,6 +527,10 @@ impl ClickDecoder {
         let low_res: Vec<Tensor> =
             candidates.iter().map(|(t, _)| t.to_kind(Kind::Float).view([1, 1, -1, t.size()[t.dim() - 1]])).collect();
         let all = self.logits_at(&Tensor::cat(&low_res, 1), width, height)?;
+        // A decoder that returns NaN gives no mask, not an empty or arbitrary one.
+        if bool::try_from(all.isnan().any()).unwrap_or(true) || candidates.iter().any(|(_, s)| !s.is_finite()) {
+            return Err(self.run_err("the click decoder returned NaN or infinite values").into());
+        }
         let bits = all.gt(0.0).to_kind(Kind::Uint8).to_device(tch::Device::Cpu).contiguous().view([-1]);
         let bytes = Vec::<u8>::try_from(&bits).map_err(|e| self.run_err(e))?;
         let per_mask = width as usize * height as usize;
@@ -538,7 +542,7 @@ impl ClickDecoder {
                 continue;
             }
             lead.get_or_insert_with(|| (mask.clone(), logits.shallow_clone()));
-            let score = if score.is_finite() { score.clamp(0.0, 1.0) } else { 0.0 };
+            let score = score.clamp(0.0, 1.0);
             masks.push(ScoredMask { mask, score, label: None, box_xyxy: None, engine: self.engine });
         }
         self.last_logits = lead;

@@ -438,3 +438,135 @@ fn every_malformed_project_is_one_clear_error() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Commands that fail after some of their outputs could have been written leave every
+/// pre-existing output byte-identical and no staged file behind; new files get the umask's mode;
+/// batch inputs that share a stem never share an output.
+#[test]
+fn failing_commands_replace_no_output() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = repo_root();
+    let demo = root.join("assets/demo/still_life.jpg");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let data_home = dir.join("data");
+    let run = |args: &[&std::ffi::OsStr]| {
+        let out = carve(&data_home).args(args).output().expect("run carve");
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let listing = |d: &Path| {
+        let mut names: Vec<String> = std::fs::read_dir(d)
+            .expect("dir")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+
+    // segment: the mask is written, then --coco names a missing folder.
+    let mask = dir.join("mask.png");
+    std::fs::write(&mask, b"the previous mask").expect("write");
+    let (code, err) = run(&[
+        "segment".as_ref(),
+        demo.as_os_str(),
+        "--point".as_ref(),
+        "620,480".as_ref(),
+        "--engine".as_ref(),
+        "classical".as_ref(),
+        "--out".as_ref(),
+        mask.as_os_str(),
+        "--coco".as_ref(),
+        dir.join("missing/c.json").as_os_str(),
+    ]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("missing"), "{err}");
+    assert_eq!(std::fs::read(&mask).expect("mask"), b"the previous mask");
+
+    // lift: splats.ply and object.glb would be written, then scene.json is a folder.
+    let lift = dir.join("lift");
+    std::fs::create_dir_all(lift.join("scene.json")).expect("folder");
+    std::fs::write(lift.join("splats.ply"), b"old splats").expect("write");
+    std::fs::write(lift.join("object.glb"), b"old mesh").expect("write");
+    let (code, err) = run(&[
+        "lift".as_ref(),
+        demo.as_os_str(),
+        "--mask".as_ref(),
+        root.join("assets/demo/masks/mug.png").as_os_str(),
+        "--iters".as_ref(),
+        "0".as_ref(),
+        "--voxels".as_ref(),
+        "16".as_ref(),
+        "--out".as_ref(),
+        lift.as_os_str(),
+    ]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("scene.json"), "{err}");
+    assert_eq!(std::fs::read(lift.join("splats.ply")).expect("ply"), b"old splats");
+    assert_eq!(std::fs::read(lift.join("object.glb")).expect("glb"), b"old mesh");
+    assert_eq!(listing(&lift), ["object.glb", "scene.json", "splats.ply"], "staged files left behind");
+
+    // body import: the mesh, then an overlay into a missing folder.
+    let glb = dir.join("body.glb");
+    std::fs::write(&glb, b"old body").expect("write");
+    let (code, err) = run(&[
+        "body".as_ref(),
+        "import".as_ref(),
+        root.join("assets/mhr/sam3d_body_output_subj00.npz").as_os_str(),
+        "--lod".as_ref(),
+        "6".as_ref(),
+        "--out".as_ref(),
+        glb.as_os_str(),
+        "--image".as_ref(),
+        demo.as_os_str(),
+        "--overlay".as_ref(),
+        dir.join("missing/overlay.png").as_os_str(),
+    ]);
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(std::fs::read(&glb).expect("glb"), b"old body");
+
+    // Success: the outputs are replaced, new files get 0666 less the umask (not tempfile's 0600).
+    let fresh = dir.join("fresh.png");
+    let (code, err) = run(&[
+        "segment".as_ref(),
+        demo.as_os_str(),
+        "--point".as_ref(),
+        "620,480".as_ref(),
+        "--engine".as_ref(),
+        "classical".as_ref(),
+        "--out".as_ref(),
+        fresh.as_os_str(),
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let umask = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("Umask:").map(|v| v.trim().to_owned())))
+        .and_then(|v| u32::from_str_radix(&v, 8).ok())
+        .expect("umask");
+    let mode = std::fs::metadata(&fresh).expect("fresh").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o666 & !umask);
+
+    // Batch: a.jpg and a.png both segmented, into two files.
+    let batch = dir.join("batch");
+    std::fs::create_dir_all(&batch).expect("batch");
+    let photo = carve::Image::load(&demo).expect("demo");
+    photo.save_png(batch.join("a.png")).expect("png");
+    std::fs::copy(&demo, batch.join("a.jpg")).expect("jpg");
+    let prompts = dir.join("prompts.json");
+    std::fs::write(&prompts, r#"{"a.jpg": {"points": [[620, 480]]}, "a.png": {"points": [[620, 480]]}}"#)
+        .expect("prompts");
+    let masks = dir.join("masks");
+    let (code, err) = run(&[
+        "segment".as_ref(),
+        "--engine".as_ref(),
+        "classical".as_ref(),
+        "--batch".as_ref(),
+        batch.as_os_str(),
+        "--prompts".as_ref(),
+        prompts.as_os_str(),
+        "--out-dir".as_ref(),
+        masks.as_os_str(),
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(listing(&masks), ["a.jpg.png", "a.png.png"]);
+}
