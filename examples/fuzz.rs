@@ -156,8 +156,10 @@ fn run_target(kind: &str, bytes: &[u8], scratch: &Path) {
             }
         }
         "keypoints" => {
-            if let Ok(rig) = carve::body::demo_rig::demo_rig() {
-                drop(carve::body::read_keypoints_json(&file("json"), &rig));
+            // Built once: the rig is the reader's context, not its input.
+            static RIG: std::sync::OnceLock<Option<carve::body::Rig>> = std::sync::OnceLock::new();
+            if let Some(rig) = RIG.get_or_init(|| carve::body::demo_rig::demo_rig().ok()) {
+                drop(carve::body::read_keypoints_json(&file("json"), rig));
             }
         }
         "project" => drop(io::project::Project::load(&file("carve"))),

@@ -67,24 +67,34 @@ impl Npz {
         let name = npyz::npz::file_name_from_array_name(key);
         let Ok(member) = self.archive.zip_archive().by_name(&name) else { return Ok(()) };
         let mut head = Vec::new();
-        // Magic, version, length and the header dict: at most 64 KiB by the format.
-        if member.take(65_536 + 12).read_to_end(&mut head).is_err() {
-            return Ok(()); // npyz reports the damage
-        }
+        // Magic, version, length and the header dict: at most 64 KiB by the format. A read error
+        // (a bad CRC) still leaves what was read in `head`, which is all this needs.
+        let _ = member.take(65_536 + 12).read_to_end(&mut head);
         let text = String::from_utf8_lossy(&head);
-        let Some(shape) = text.split_once("'shape'").and_then(|(_, rest)| {
-            let rest = rest.trim_start().strip_prefix(':')?.trim_start().strip_prefix('(')?;
-            rest.split_once(')').map(|(inside, _)| inside.to_owned())
-        }) else {
-            return Ok(());
+        // The key in either quote style, then a tuple or a list; anything npyz might read as a
+        // shape that is not plain whole numbers is refused here rather than handed on.
+        let Some(after) = ["'shape'", "\"shape\""].iter().find_map(|k| text.split_once(k).map(|(_, rest)| rest)) else {
+            return Ok(()); // npyz reports the missing key
         };
-        let dims: Option<Vec<u64>> =
-            shape.split(',').map(str::trim).filter(|d| !d.is_empty()).map(|d| d.parse().ok()).collect();
-        let Some(dims) = dims else { return Ok(()) }; // not numbers: npyz's error
+        let dims_text = after
+            .trim_start()
+            .strip_prefix(':')
+            .map(str::trim_start)
+            .and_then(|r| r.strip_prefix('(').or_else(|| r.strip_prefix('[')))
+            .and_then(|r| r.split_once([')', ']']).map(|(inside, _)| inside));
+        let unreadable = || array_error(&self.path, key, "the npy header's shape is not a tuple of whole numbers");
+        let Some(dims_text) = dims_text else { return Err(unreadable()) };
+        let dims: Option<Vec<u64>> = dims_text
+            .split(',')
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(|d| d.trim_end_matches(['L', 'l']).parse().ok())
+            .collect();
+        let Some(dims) = dims else { return Err(unreadable()) };
         let total = dims.iter().try_fold(1u64, |n, &d| n.checked_mul(d));
         match total {
             Some(n) if n <= crate::core::fs::InputLimit::Data.bytes() => Ok(()),
-            _ => Err(self.array_error(key, format!("shape {dims:?} declares more values than Carve reads"))),
+            _ => Err(array_error(&self.path, key, format!("shape {dims:?} declares more values than Carve reads"))),
         }
     }
 
