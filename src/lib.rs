@@ -7,6 +7,10 @@
 //! Each step is a plain function or small struct taking data in and giving data out; long steps
 //! take a [`core::task::Progress`] for progress reporting and cancellation.
 
+// Nothing a user or a file controls may end in a panic: no `unwrap`/`expect` in the library
+// (tests may; they are where a panic is the report).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod app;
 pub mod body;
 pub mod core;

@@ -570,3 +570,90 @@ fn failing_commands_replace_no_output() {
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(listing(&masks), ["a.jpg.png", "a.png.png"]);
 }
+
+/// Hostile arguments: a render larger than the device can hold, a megabyte text prompt (refused
+/// before tokenising), text with a box, NaN coordinates — one error line each, quickly; a closed
+/// stdout is not an error.
+#[test]
+fn hostile_arguments_are_one_clear_error() {
+    let root = repo_root();
+    let demo = root.join("assets/demo/still_life.jpg");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mesh = root.join("tests/data/malformed/ply/valid_triangle_ascii.ply");
+    let out = tmp.path().join("o.png");
+    let huge_text = "cat ".repeat(25_000); // 100k characters (one argument may hold at most 128 KiB)
+    let cases: Vec<(Vec<std::ffi::OsString>, &str)> = vec![
+        (
+            vec![
+                "render".into(),
+                mesh.into(),
+                "--width".into(),
+                "16384".into(),
+                "--height".into(),
+                "16384".into(),
+                "--out".into(),
+                out.clone().into(),
+            ],
+            "megapixels",
+        ),
+        (
+            vec![
+                "segment".into(),
+                demo.clone().into(),
+                "--text".into(),
+                huge_text.into(),
+                "--out".into(),
+                out.clone().into(),
+            ],
+            "characters long",
+        ),
+        (
+            vec![
+                "segment".into(),
+                demo.clone().into(),
+                "--text".into(),
+                "cat".into(),
+                "--box".into(),
+                "1,1,10,10".into(),
+                "--out".into(),
+                out.clone().into(),
+            ],
+            "cannot be combined",
+        ),
+        (
+            vec![
+                "segment".into(),
+                demo.clone().into(),
+                "--point".into(),
+                "NaN,1".into(),
+                "--engine".into(),
+                "classical".into(),
+                "--out".into(),
+                out.clone().into(),
+            ],
+            "point",
+        ),
+    ];
+    for (args, expect) in cases {
+        let start = Instant::now();
+        let o = carve(tmp.path()).args(&args).output().expect("run carve");
+        let err = String::from_utf8_lossy(&o.stderr);
+        let shown: String = err.chars().take(300).collect();
+        assert_eq!(o.status.code(), Some(1), "{shown}");
+        assert_eq!(err.lines().count(), 1, "{shown}");
+        assert!(err.starts_with("carve: error: ") && err.contains(expect), "{shown}");
+        assert!(start.elapsed() < Duration::from_secs(20), "{shown}: took {:?}", start.elapsed());
+    }
+    assert!(!out.exists());
+    // `carve models --json | true`: the reader is gone before the answer is written.
+    let mut child = carve(tmp.path())
+        .args(["models", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    let o = child.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success() && !err.contains("panicked"), "{err}");
+}
