@@ -241,25 +241,32 @@ fn failing_model_load_shows_an_error_and_keeps_masks() {
     assert_eq!(h.state().workbench.engine(), Some(carve::segment::EngineKind::Classical));
 }
 
-#[test]
-fn autosave_survives_a_crash_and_projects_reopen() {
-    let dir = tempfile::tempdir().unwrap();
-    let autosave = dir.path().join("autosave.carve");
+/// A window with the autosave at `autosave`, the mug clicked, and the autosave holding its mask.
+fn mug_masked_and_autosaved(autosave: &std::path::Path) -> (Harness<'static, CarveApp>, carve::Mask) {
     let mut h = harness();
-    h.state_mut().set_autosave_path(Some(autosave.clone()));
+    h.state_mut().set_autosave_path(Some(autosave.to_owned()));
     h.run_steps(3);
     let (pos, _) = mug_on_screen(h.state());
     let mut steps = Vec::new();
     click_at(&mut h, pos);
     wait_idle(&mut h, &mut steps);
     let mask = h.state().workbench.masks[0].mask.clone();
-    // The autosave follows the edit without any user action.
     let deadline = Instant::now() + Duration::from_secs(20);
-    while carve::io::project::Project::load(&autosave).map(|p| p.masks.len()).unwrap_or(0) != 1 {
+    while carve::io::project::Project::load(autosave).map(|p| p.masks.len()).unwrap_or(0) != 1 {
         h.step();
         assert!(Instant::now() < deadline, "no autosave");
         std::thread::sleep(Duration::from_millis(100));
     }
+    (h, mask)
+}
+
+#[test]
+fn autosave_survives_a_crash_and_projects_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let autosave = dir.path().join("autosave.carve");
+    // The autosave follows the edit without any user action.
+    let (mut h, mask) = mug_masked_and_autosaved(&autosave);
+    let mut steps = Vec::new();
     // A body too.
     h.get_by_label("Bodies").click();
     h.run_steps(2);
@@ -358,20 +365,7 @@ fn box_drag_and_brush_strokes() {
 fn hostile_files_dropped_on_the_window_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let autosave = dir.path().join("autosave.carve");
-    let mut h = harness();
-    h.state_mut().set_autosave_path(Some(autosave.clone()));
-    h.run_steps(3);
-    let (pos, _) = mug_on_screen(h.state());
-    let mut steps = Vec::new();
-    click_at(&mut h, pos);
-    wait_idle(&mut h, &mut steps);
-    let mask = h.state().workbench.masks[0].mask.clone();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while carve::io::project::Project::load(&autosave).map(|p| p.masks.len()).unwrap_or(0) != 1 {
-        h.step();
-        assert!(Instant::now() < deadline, "no autosave");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let (mut h, mask) = mug_masked_and_autosaved(&autosave);
 
     let corpus = crate::common::repo_root().join("tests/data/malformed");
     let fifo = dir.path().join("pipe.png");

@@ -467,18 +467,17 @@ fn failing_commands_replace_no_output() {
     // segment: the mask is written, then --coco names a missing folder.
     let mask = dir.join("mask.png");
     std::fs::write(&mask, b"the previous mask").expect("write");
-    let (code, err) = run(&[
-        "segment".as_ref(),
-        demo.as_os_str(),
-        "--point".as_ref(),
-        "620,480".as_ref(),
-        "--engine".as_ref(),
-        "classical".as_ref(),
-        "--out".as_ref(),
-        mask.as_os_str(),
-        "--coco".as_ref(),
-        dir.join("missing/c.json").as_os_str(),
-    ]);
+    let segment_mug = |out: &Path, extra: &[&std::ffi::OsStr]| {
+        let mut args: Vec<&std::ffi::OsStr> = ["segment", "--point", "620,480", "--engine", "classical", "--out"]
+            .iter()
+            .map(std::ffi::OsStr::new)
+            .collect();
+        args.insert(1, demo.as_os_str());
+        args.push(out.as_os_str());
+        args.extend(extra);
+        run(&args)
+    };
+    let (code, err) = segment_mug(&mask, &["--coco".as_ref(), dir.join("missing/c.json").as_os_str()]);
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("missing"), "{err}");
     assert_eq!(std::fs::read(&mask).expect("mask"), b"the previous mask");
@@ -527,16 +526,7 @@ fn failing_commands_replace_no_output() {
 
     // Success: the outputs are replaced, new files get 0666 less the umask (not tempfile's 0600).
     let fresh = dir.join("fresh.png");
-    let (code, err) = run(&[
-        "segment".as_ref(),
-        demo.as_os_str(),
-        "--point".as_ref(),
-        "620,480".as_ref(),
-        "--engine".as_ref(),
-        "classical".as_ref(),
-        "--out".as_ref(),
-        fresh.as_os_str(),
-    ]);
+    let (code, err) = segment_mug(&fresh, &[]);
     assert_eq!(code, Some(0), "{err}");
     let umask = std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -582,55 +572,22 @@ fn hostile_arguments_are_one_clear_error() {
     let mesh = root.join("tests/data/malformed/ply/valid_triangle_ascii.ply");
     let out = tmp.path().join("o.png");
     let huge_text = "cat ".repeat(25_000); // 100k characters (one argument may hold at most 128 KiB)
-    let cases: Vec<(Vec<std::ffi::OsString>, &str)> = vec![
+    let argv =
+        |items: &[&std::ffi::OsStr]| -> Vec<std::ffi::OsString> { items.iter().map(|a| a.to_os_string()).collect() };
+    let (demo, mesh, out_os) = (demo.as_os_str(), mesh.as_os_str(), out.as_os_str());
+    let s = |text: &'static str| std::ffi::OsStr::new(text);
+    let cases = [
         (
-            vec![
-                "render".into(),
-                mesh.into(),
-                "--width".into(),
-                "16384".into(),
-                "--height".into(),
-                "16384".into(),
-                "--out".into(),
-                out.clone().into(),
-            ],
+            argv(&[s("render"), mesh, s("--width"), s("16384"), s("--height"), s("16384"), s("--out"), out_os]),
             "megapixels",
         ),
+        (argv(&[s("segment"), demo, s("--text"), huge_text.as_ref(), s("--out"), out_os]), "characters long"),
         (
-            vec![
-                "segment".into(),
-                demo.clone().into(),
-                "--text".into(),
-                huge_text.into(),
-                "--out".into(),
-                out.clone().into(),
-            ],
-            "characters long",
-        ),
-        (
-            vec![
-                "segment".into(),
-                demo.clone().into(),
-                "--text".into(),
-                "cat".into(),
-                "--box".into(),
-                "1,1,10,10".into(),
-                "--out".into(),
-                out.clone().into(),
-            ],
+            argv(&[s("segment"), demo, s("--text"), s("cat"), s("--box"), s("1,1,10,10"), s("--out"), out_os]),
             "cannot be combined",
         ),
         (
-            vec![
-                "segment".into(),
-                demo.clone().into(),
-                "--point".into(),
-                "NaN,1".into(),
-                "--engine".into(),
-                "classical".into(),
-                "--out".into(),
-                out.clone().into(),
-            ],
+            argv(&[s("segment"), demo, s("--point"), s("NaN,1"), s("--engine"), s("classical"), s("--out"), out_os]),
             "point",
         ),
     ];
