@@ -214,6 +214,10 @@ impl OutputSet {
         if std::fs::metadata(destination).is_ok_and(|m| m.is_dir()) {
             return Err(err(std::io::Error::new(std::io::ErrorKind::IsADirectory, "is a folder")));
         }
+        if !dir.is_dir() {
+            let message = format!("the folder {} does not exist", dir.display());
+            return Err(err(std::io::Error::new(std::io::ErrorKind::NotFound, message)));
+        }
         // The staged name keeps the extension: writers choose the format by it.
         let suffix = match destination.extension() {
             Some(ext) => format!(".staged.{}", ext.to_string_lossy()),
@@ -223,7 +227,8 @@ impl OutputSet {
             .prefix(&format!(".{}.", name.to_string_lossy()))
             .suffix(&suffix)
             .tempfile_in(dir)
-            .map_err(|source| FileError { path: dir.to_owned(), source })?
+            // tempfile's message repeats the temporary name; the kind says enough.
+            .map_err(|source| FileError { path: dir.to_owned(), source: std::io::Error::from(source.kind()) })?
             .into_temp_path();
         let path = temp.to_path_buf();
         self.staged.push((temp, destination.to_owned()));

@@ -293,6 +293,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_gzip_bomb_vocabulary_stops_at_the_cap() {
+        use std::io::Write as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vocab.txt.gz");
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        let zeros = vec![b'a'; 1 << 20];
+        for _ in 0..80 {
+            gz.write_all(&zeros).unwrap(); // 80 MiB of text, over the 64 MiB document cap
+        }
+        std::fs::write(&path, gz.finish().unwrap()).unwrap();
+        let e = ClipTokenizer::load(&path).err().expect("refused").to_string();
+        assert!(e.contains("vocab.txt.gz") && e.contains("inflates to more than"), "{e}");
+    }
+
+    #[test]
     fn cleaning_matches_the_reference_rules() {
         assert_eq!(clean_lower("  RED \t  ball \n "), "red ball");
         assert_eq!(clean_lower("cafÃ© crème"), "café crème");

@@ -374,7 +374,11 @@ fn hostile_files_dropped_on_the_window_change_nothing() {
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
     let zero = dir.path().join("zero.jpg");
     std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
-    let mut hostile = vec![fifo, zero];
+    // A project whose photo is /dev/zero.
+    let zero_photo = dir.path().join("zero_photo.carve");
+    let project = serde_json::json!({"format": "carve-project", "version": 1, "image": "/dev/zero", "masks": []});
+    std::fs::write(&zero_photo, project.to_string()).unwrap();
+    let mut hostile = vec![fifo, zero, zero_photo];
     for name in [
         "image/png_100k_square.png",
         "image/jpeg_only_soi.jpg",

@@ -217,6 +217,24 @@ fn special_cases(dir: &Path) -> Vec<Case> {
             cases.push(Case { name, path, expect: "error" });
         }
     }
+    // A .gltf whose buffer file is a FIFO, one whose buffer is a link to /dev/zero.
+    let doc =
+        std::fs::read_to_string(repo_root().join("tests/data/malformed/gltf/sidecar_ok/scene.gltf")).expect("gltf");
+    for (name, fifo) in [("gltf_buffer_fifo", true), ("gltf_buffer_zero", false)] {
+        let folder = dir.join(name);
+        std::fs::create_dir_all(&folder).expect("folder");
+        let bin = folder.join("mesh.bin");
+        if fifo {
+            let c = std::ffi::CString::new(bin.as_os_str().as_encoded_bytes()).expect("path");
+            // SAFETY: a valid NUL-terminated path.
+            assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        } else {
+            std::os::unix::fs::symlink("/dev/zero", &bin).expect("symlink");
+        }
+        let path = folder.join("scene.gltf");
+        std::fs::write(&path, &doc).expect("gltf");
+        cases.push(Case { name: format!("gltf/special/{name}"), path, expect: "error" });
+    }
     // A model folder whose manifest is a FIFO, one where it is /dev/zero, one where a model file
     // is a symlink to a file outside the folder.
     for (name, make) in [("manifest_fifo", 0), ("manifest_zero", 1), ("model_file_symlink_outside", 2)] {

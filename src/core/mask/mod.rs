@@ -28,7 +28,8 @@ pub enum MaskError {
     RleNegative { index: usize, value: i64 },
     #[error("mask size {width}×{height} does not match the image size {expected_width}×{expected_height}")]
     SizeMismatch { width: u32, height: u32, expected_width: u32, expected_height: u32 },
-    #[error("{}: {source}", path.display())]
+    /// Every image error names the file already.
+    #[error("{source}")]
     Image { path: PathBuf, source: Box<crate::core::image::ImageError> },
     #[error("cannot encode mask {}: {source}", path.display())]
     Encode { path: PathBuf, source: image::ImageError },
