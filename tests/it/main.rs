@@ -14,6 +14,9 @@ mod gui_window;
 mod image_loading;
 mod layering;
 mod lift;
+mod lift_eval;
+#[path = "../support/lift_eval.rs"]
+mod lift_eval_support;
 mod malformed;
 mod npz;
 mod official;

@@ -1,0 +1,353 @@
+//! Judging a lift in 3D from the views the photo does not show (issue 14), shared by the test
+//! suite (`tests/it/lift_eval.rs`) and the benchmark (`benches/lift_eval.rs`).
+//!
+//! Known shapes (a sphere, an upright cylinder, a tilted box, a tilted torus — a hole —, a thin
+//! tilted plank, and the MHR body of `assets/mhr`) are placed in front of the camera the lift
+//! assumes and rendered with Carve's renderer: that gives the photo and its exact mask. A lifted
+//! mesh is scored against the true surface in the camera frame after removing only the
+//! single-view scale ambiguity (scaled about the camera centre so that mean depths agree):
+//! Chamfer distance relative to the true bounding-box diagonal, F-score at 5 % of it, and
+//! silhouette IoU from unseen views (60° left and right about the vertical axis through the
+//! object, and 60° above). A flat card of the mask at the true mean depth is the baseline.
+
+use carve::core::geometry::{Geometry, Mesh};
+use carve::render::headless::Headless;
+use carve::render::{RenderSettings, Scene};
+use carve::{Camera, Image, Mask};
+use glam::{DMat4, Mat3, Vec3};
+
+/// One known shape, in world units (its bounding-box diagonal is 1).
+pub struct Shape {
+    pub name: &'static str,
+    pub mesh: Mesh,
+}
+
+/// A shape staged for lifting: the photo, its exact mask, the camera and the true surface.
+pub struct Staged {
+    pub name: &'static str,
+    pub photo: Image,
+    pub mask: Mask,
+    pub camera: Camera,
+    pub truth: Mesh,
+}
+
+/// How a candidate surface compares with the truth.
+#[derive(Clone, Debug)]
+pub struct Score {
+    /// Symmetric mean nearest-neighbour distance / the true bounding-box diagonal.
+    pub chamfer_rel: f64,
+    /// F-score at 5 % of the diagonal.
+    pub f_score: f64,
+    /// Silhouette IoU from each unseen view: (name, IoU).
+    pub iou_views: Vec<(&'static str, f64)>,
+}
+
+impl Score {
+    pub fn iou_mean(&self) -> f64 {
+        self.iou_views.iter().map(|(_, v)| v).sum::<f64>() / self.iou_views.len().max(1) as f64
+    }
+}
+
+fn transformed(mesh: &Mesh, m: Mat3, t: Vec3) -> Mesh {
+    Mesh {
+        positions: mesh.positions.iter().map(|p| (m * Vec3::from_array(*p) + t).to_array()).collect(),
+        normals: None,
+        colors: None,
+        indices: mesh.indices.clone(),
+    }
+}
+
+fn grid_mesh(rows: u32, cols: u32, point: impl Fn(f32, f32) -> Vec3, wrap_cols: bool) -> Mesh {
+    let mut positions = Vec::new();
+    for r in 0..=rows {
+        for c in 0..=cols {
+            positions.push(point(r as f32 / rows as f32, c as f32 / cols as f32).to_array());
+        }
+    }
+    let mut indices = Vec::new();
+    let at = |r: u32, c: u32| r * (cols + 1) + c;
+    for r in 0..rows {
+        for c in 0..cols {
+            let c1 = if wrap_cols && c + 1 == cols { 0 } else { c + 1 };
+            indices.extend([at(r, c), at(r + 1, c), at(r, c1), at(r, c1), at(r + 1, c), at(r + 1, c1)]);
+        }
+    }
+    Mesh { positions, normals: None, colors: None, indices }
+}
+
+fn cuboid(size: Vec3) -> Mesh {
+    let h = size * 0.5;
+    let corners: Vec<[f32; 3]> = (0..8)
+        .map(|i| {
+            [
+                if i & 1 == 0 { -h.x } else { h.x },
+                if i & 2 == 0 { -h.y } else { h.y },
+                if i & 4 == 0 { -h.z } else { h.z },
+            ]
+        })
+        .collect();
+    let faces = [[0, 2, 3, 1], [4, 5, 7, 6], [0, 1, 5, 4], [2, 6, 7, 3], [0, 4, 6, 2], [1, 3, 7, 5]];
+    let indices = faces.iter().flat_map(|f| [f[0], f[1], f[2], f[0], f[2], f[3]]).collect();
+    Mesh { positions: corners, normals: None, colors: None, indices }
+}
+
+fn merged(parts: &[Mesh]) -> Mesh {
+    let mut out = Mesh::default();
+    for p in parts {
+        let base = out.positions.len() as u32;
+        out.positions.extend(&p.positions);
+        out.indices.extend(p.indices.iter().map(|i| i + base));
+    }
+    out
+}
+
+/// Scales and centres `mesh` so its bounding-box diagonal is 1 and its box centre is the origin.
+fn normalised(mesh: Mesh) -> Mesh {
+    let b = mesh.bounds().expect("a shape has vertices");
+    let diag = (b.max - b.min).length().max(1e-6);
+    transformed(&mesh, Mat3::from_diagonal(Vec3::splat(1.0 / diag)), -b.center() / diag)
+}
+
+/// The known shapes. Rotations are about the camera's axes (x right, y down, z forward).
+pub fn shapes() -> Vec<Shape> {
+    use std::f32::consts::{PI, TAU};
+    let tilt =
+        |yaw: f32, pitch: f32| Mat3::from_rotation_x(pitch.to_radians()) * Mat3::from_rotation_y(yaw.to_radians());
+    let sphere = grid_mesh(
+        24,
+        48,
+        |v, u| {
+            let (th, ph) = (v * PI, u * TAU);
+            Vec3::new(th.sin() * ph.cos(), th.cos(), th.sin() * ph.sin()) * 0.5
+        },
+        true,
+    );
+    let tube = grid_mesh(1, 48, |v, u| Vec3::new((u * TAU).cos() * 0.3, v - 0.5, (u * TAU).sin() * 0.3), true);
+    let cap = |y: f32| {
+        let mut m = grid_mesh(1, 48, |v, u| Vec3::new((u * TAU).cos() * 0.3 * v, y, (u * TAU).sin() * 0.3 * v), true);
+        if y > 0.0 {
+            for t in m.indices.chunks_exact_mut(3) {
+                t.swap(1, 2);
+            }
+        }
+        m
+    };
+    let cylinder = merged(&[tube, cap(-0.5), cap(0.5)]);
+    let torus = grid_mesh(
+        24,
+        48,
+        |v, u| {
+            let (a, b) = (u * TAU, v * TAU);
+            Vec3::new((0.35 + 0.12 * b.cos()) * a.cos(), 0.12 * b.sin(), (0.35 + 0.12 * b.cos()) * a.sin())
+        },
+        true,
+    );
+    let mut list = vec![
+        Shape { name: "sphere", mesh: normalised(sphere) },
+        Shape { name: "cylinder upright", mesh: normalised(cylinder) },
+        Shape {
+            name: "box tilted",
+            mesh: normalised(transformed(&cuboid(Vec3::new(0.8, 0.5, 0.5)), tilt(35.0, 25.0), Vec3::ZERO)),
+        },
+        Shape { name: "torus tilted", mesh: normalised(transformed(&torus, tilt(20.0, 60.0), Vec3::ZERO)) },
+        Shape {
+            name: "plank thin",
+            mesh: normalised(transformed(&cuboid(Vec3::new(1.0, 0.08, 0.3)), tilt(30.0, 20.0), Vec3::ZERO)),
+        },
+    ];
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    if let Ok(person) = carve::body::sam3d::Sam3dBody::load(&root.join("assets/mhr/sam3d_body_output_subj00.npz"))
+        && let Ok(vertices) = person.vertices(4)
+        && let Ok(triangles) = carve::body::lod::MhrLods::embedded().triangles(4)
+    {
+        // Camera frame of the SAM 3D Body output (OpenCV axes, like the lift's camera).
+        let body = Mesh {
+            positions: vertices,
+            normals: None,
+            colors: None,
+            indices: triangles.iter().flatten().copied().collect(),
+        };
+        list.push(Shape { name: "MHR body", mesh: normalised(body) });
+    }
+    list
+}
+
+fn render(headless: &Headless, meshes: Vec<Mesh>, camera: &Camera) -> Image {
+    render_geometry(headless, meshes.into_iter().map(Geometry::Mesh).collect(), camera)
+}
+
+fn render_geometry(headless: &Headless, geometry: Vec<Geometry>, camera: &Camera) -> Image {
+    let mut scene = Scene::default();
+    for g in geometry {
+        scene.add(g);
+    }
+    let settings = RenderSettings { background: [0.0; 3], base_color: [0.85, 0.62, 0.42, 1.0], ..Default::default() };
+    let mut gpu = headless.upload(&scene, &settings);
+    headless.render(&mut gpu, camera, &settings).expect("render")
+}
+
+/// What is not background in a render.
+fn silhouette(image: &Image) -> Mask {
+    Mask::from_fn(image.width(), image.height(), |x, y| image.pixel(x, y).is_some_and(|p| p.iter().any(|&c| c > 6)))
+}
+
+/// Places `shape` in front of the lift's default camera for a `width`×`height` photo (its
+/// bounding diagonal spanning about 60 % of the image height) and renders the photo and mask.
+pub fn stage(headless: &Headless, shape: &Shape, width: u32, height: u32) -> Staged {
+    let camera = carve::lift::default_camera(width, height);
+    let depth = (camera.fy / (0.6 * f64::from(height))) as f32;
+    let truth = transformed(&shape.mesh, Mat3::IDENTITY, Vec3::new(0.0, 0.0, depth));
+    let photo = render(headless, vec![truth.clone()], &camera);
+    let mask = silhouette(&photo);
+    Staged { name: shape.name, photo, mask, camera, truth }
+}
+
+/// A flat card of the mask, fronto-parallel at the true mean depth: each mask pixel a quad.
+pub fn card(staged: &Staged) -> Mesh {
+    let c = &staged.camera;
+    let z = mean_depth(&staged.truth) as f32;
+    let back = |u: f64, v: f64| [((u - c.cx) / c.fx) as f32 * z, ((v - c.cy) / c.fy) as f32 * z, z];
+    let mut mesh = Mesh::default();
+    for y in 0..staged.mask.height() {
+        for x in 0..staged.mask.width() {
+            if !staged.mask.get(x, y) {
+                continue;
+            }
+            let (u, v) = (f64::from(x), f64::from(y));
+            let base = mesh.positions.len() as u32;
+            mesh.positions.extend([back(u, v), back(u + 1.0, v), back(u + 1.0, v + 1.0), back(u, v + 1.0)]);
+            mesh.indices.extend([base, base + 1, base + 2, base, base + 2, base + 3]);
+        }
+    }
+    mesh
+}
+
+/// `n` points on the surface, area-weighted, from a fixed seed.
+pub fn sample_surface(mesh: &Mesh, n: usize, seed: u64) -> Vec<Vec3> {
+    let tris: Vec<[Vec3; 3]> = mesh
+        .indices
+        .chunks_exact(3)
+        .map(|t| [0, 1, 2].map(|k| Vec3::from_array(mesh.positions[t[k] as usize])))
+        .collect();
+    let mut cumulative = Vec::with_capacity(tris.len());
+    let mut total = 0.0f64;
+    for [a, b, c] in &tris {
+        total += f64::from((*b - *a).cross(*c - *a).length() * 0.5);
+        cumulative.push(total);
+    }
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = move || {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        (state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+    };
+    (0..n)
+        .filter_map(|_| {
+            let pick = next() * total;
+            let i = cumulative.partition_point(|&c| c < pick).min(tris.len().checked_sub(1)?);
+            let [a, b, c] = tris[i];
+            let (mut r1, mut r2) = (next() as f32, next() as f32);
+            if r1 + r2 > 1.0 {
+                (r1, r2) = (1.0 - r1, 1.0 - r2);
+            }
+            Some(a + (b - a) * r1 + (c - a) * r2)
+        })
+        .collect()
+}
+
+/// Mean depth (z) over the surface, exact: area-weighted triangle centroids.
+fn mean_depth(mesh: &Mesh) -> f64 {
+    let (mut sum, mut area) = (0.0f64, 0.0f64);
+    for t in mesh.indices.chunks_exact(3) {
+        let [a, b, c] = [0, 1, 2].map(|k| Vec3::from_array(mesh.positions[t[k] as usize]));
+        let w = f64::from((b - a).cross(c - a).length());
+        sum += w * f64::from(a.z + b.z + c.z) / 3.0;
+        area += w;
+    }
+    sum / area.max(1e-30)
+}
+
+fn nearest(from: &[Vec3], to: &[Vec3]) -> Vec<f32> {
+    from.iter().map(|p| to.iter().map(|q| p.distance_squared(*q)).fold(f32::MAX, f32::min).sqrt()).collect()
+}
+
+/// The cameras of the unseen views: orbits of the photo's camera about the true centroid.
+pub fn unseen_views(staged: &Staged) -> Vec<(&'static str, Camera)> {
+    let b = staged.truth.bounds().expect("truth");
+    let c = b.center().as_dvec3();
+    let about = |r: DMat4| DMat4::from_translation(c) * r * DMat4::from_translation(-c);
+    [
+        ("60° left", about(DMat4::from_rotation_y(60f64.to_radians()))),
+        ("60° right", about(DMat4::from_rotation_y(-60f64.to_radians()))),
+        // OpenCV axes: y points down, so a negative turn about x lifts the camera.
+        ("60° above", about(DMat4::from_rotation_x(-60f64.to_radians()))),
+    ]
+    .into_iter()
+    .map(|(name, m)| {
+        let mut cam = staged.camera;
+        cam.world_from_camera = m * cam.world_from_camera;
+        (name, cam)
+    })
+    .collect()
+}
+
+/// Scores `candidate` (world = the photo camera's frame) against the truth.
+pub fn score(headless: &Headless, staged: &Staged, candidate: &Mesh) -> Score {
+    // Only the single-view scale ambiguity is removed: a scale about the camera centre (the origin).
+    let s = (mean_depth(&staged.truth) / mean_depth(candidate).max(1e-9)) as f32;
+    let aligned = transformed(candidate, Mat3::from_diagonal(Vec3::splat(s)), Vec3::ZERO);
+    let cand_pts: Vec<Vec3> = sample_surface(candidate, 3000, 2).iter().map(|p| *p * s).collect();
+    score_aligned(headless, staged, &cand_pts, Geometry::Mesh(aligned))
+}
+
+/// Scores Gaussian splats (the refined output): their centres as the surface points (scale
+/// removed by their mean depth), and their render as the silhouette.
+pub fn score_splats(headless: &Headless, staged: &Staged, splats: &carve::core::geometry::Splats) -> Score {
+    let centres: Vec<Vec3> = splats.positions.iter().map(|p| Vec3::from_array(*p)).collect();
+    let depth = centres.iter().map(|p| f64::from(p.z)).sum::<f64>() / centres.len().max(1) as f64;
+    let s = (mean_depth(&staged.truth) / depth.max(1e-9)) as f32;
+    let mut aligned = splats.clone();
+    for p in &mut aligned.positions {
+        *p = (Vec3::from_array(*p) * s).to_array();
+    }
+    for sc in &mut aligned.scales {
+        *sc = sc.map(|v| v * s);
+    }
+    let points: Vec<Vec3> = centres.iter().map(|p| *p * s).collect();
+    score_aligned(headless, staged, &points, Geometry::Splats(aligned))
+}
+
+fn score_aligned(headless: &Headless, staged: &Staged, cand_pts: &[Vec3], aligned: Geometry) -> Score {
+    let truth_pts = sample_surface(&staged.truth, 3000, 1);
+    let cand_pts = cand_pts.to_vec();
+    let b = staged.truth.bounds().expect("truth");
+    let diag = (b.max - b.min).length();
+    let (d_tc, d_ct) = (nearest(&truth_pts, &cand_pts), nearest(&cand_pts, &truth_pts));
+    let mean = |d: &[f32]| d.iter().map(|&v| f64::from(v)).sum::<f64>() / d.len().max(1) as f64;
+    let chamfer_rel = 0.5 * (mean(&d_tc) + mean(&d_ct)) / f64::from(diag);
+    let tau = 0.05 * diag;
+    let share = |d: &[f32]| d.iter().filter(|&&v| v <= tau).count() as f64 / d.len().max(1) as f64;
+    let (precision, recall) = (share(&d_ct), share(&d_tc));
+    let f_score = if precision + recall > 0.0 { 2.0 * precision * recall / (precision + recall) } else { 0.0 };
+    let iou_views = unseen_views(staged)
+        .into_iter()
+        .map(|(name, cam)| {
+            let truth = silhouette(&render(headless, vec![staged.truth.clone()], &cam));
+            let lifted = silhouette(&render_geometry(headless, vec![aligned.clone()], &cam));
+            (name, truth.iou(&lifted))
+        })
+        .collect();
+    Score { chamfer_rel, f_score, iou_views }
+}
+
+/// `mesh` scaled about the camera centre (tests of the evaluation).
+pub fn transformed_for_test(mesh: &Mesh, scale: f32) -> Mesh {
+    transformed(mesh, Mat3::from_diagonal(Vec3::splat(scale)), Vec3::ZERO)
+}
+
+/// `mesh` moved by `offset` times its bounding diagonal (tests of the evaluation).
+pub fn moved_for_test(mesh: &Mesh, offset: Vec3) -> Mesh {
+    let b = mesh.bounds().expect("mesh");
+    transformed(mesh, Mat3::IDENTITY, offset * (b.max - b.min).length())
+}
