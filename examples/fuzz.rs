@@ -137,7 +137,8 @@ fn run_target(kind: &str, bytes: &[u8], scratch: &Path) {
         "ply" => drop(io::ply::read_ply_bytes(bytes, Path::new("input.ply"))),
         "gltf" => {
             let ext = if bytes.starts_with(b"glTF") { "glb" } else { "gltf" };
-            drop(io::gltf::read_gltf(&file(ext)));
+            // Through `load_3d`, which routes KHR_gaussian_splatting files to their reader.
+            drop(io::load_3d(&file(ext)));
         }
         "npz" => drop(carve::body::sam3d::Sam3dBody::load(&file("npz"))),
         "manifest" => {

@@ -444,11 +444,73 @@ def gltf_cases(rng: random.Random):
     put("gltf/huge_string.gltf", json.dumps({"asset": {"version": "2.0", "generator": "x" * (1 << 20)}}))
     put("gltf/asset_v3.gltf", json.dumps({"asset": {"version": "3.0"}}))
     put("gltf/empty.glb", b"")
+    khr_cases(rng)
     d2 = json.loads(json.dumps(doc))
     d2["buffers"][0]["uri"] = data_uri(binary)
     d2["accessors"][0]["sparse"] = {"count": 2**31, "indices": {"bufferView": 1, "componentType": 5125},
                                     "values": {"bufferView": 0}}
     put("gltf/sparse_huge.gltf", json.dumps(d2))
+
+
+def khr_splats(n=4, degree=1):
+    """A KHR_gaussian_splatting GLB document and binary, written from the extension's text."""
+    k = "KHR_gaussian_splatting:"
+    cols = {
+        "POSITION": ("VEC3", np.arange(n * 3, dtype=np.float32).reshape(n, 3) * 0.1),
+        k + "ROTATION": ("VEC4", np.tile(np.array([0, 0, 0, 1], np.float32), (n, 1))),
+        k + "SCALE": ("VEC3", np.full((n, 3), 0.05, np.float32)),
+        k + "OPACITY": ("SCALAR", np.full((n, 1), 0.8, np.float32)),
+    }
+    for l in range(degree + 1):
+        for c in range(2 * l + 1):
+            cols[f"{k}SH_DEGREE_{l}_COEF_{c}"] = ("VEC3", np.full((n, 3), 0.1 * (l + 1), np.float32))
+    binary, views, accessors, attributes = b"", [], [], {}
+    for i, (name, (kind, values)) in enumerate(cols.items()):
+        views.append({"buffer": 0, "byteOffset": len(binary), "byteLength": values.nbytes})
+        acc = {"bufferView": i, "componentType": 5126, "count": n, "type": kind}
+        if name == "POSITION":
+            acc["min"], acc["max"] = values.min(0).tolist(), values.max(0).tolist()
+        accessors.append(acc)
+        attributes[name] = i
+        binary += values.tobytes()
+    doc = {"asset": {"version": "2.0"}, "extensionsUsed": ["KHR_gaussian_splatting"], "scene": 0,
+           "scenes": [{"nodes": [0]}], "nodes": [{"mesh": 0}],
+           "meshes": [{"primitives": [{"mode": 0, "attributes": attributes, "extensions": {
+               "KHR_gaussian_splatting": {"kernel": "ellipse", "colorSpace": "srgb_rec709_display"}}}]}],
+           "buffers": [{"byteLength": len(binary)}], "bufferViews": views, "accessors": accessors}
+    return doc, binary
+
+
+def khr_cases(rng):
+    doc, binary = khr_splats()
+    good = glb(doc, binary)
+    put("gltf/khr_splats_valid.glb", good, "ok")
+    k = "KHR_gaussian_splatting:"
+
+    def variant(name, fn, expect="error", data=None):
+        d = json.loads(json.dumps(doc))
+        fn(d)
+        put(f"gltf/khr_{name}.glb", glb(d, binary if data is None else data), expect)
+
+    attr = lambda d, n: d["accessors"][d["meshes"][0]["primitives"][0]["attributes"][n]]  # noqa: E731
+    variant("count_huge", lambda d: attr(d, k + "SCALE").update(count=2**40))
+    variant("count_zero", lambda d: attr(d, "POSITION").update(count=0))
+    variant("no_sh0", lambda d: d["meshes"][0]["primitives"][0]["attributes"].pop(k + "SH_DEGREE_0_COEF_0"))
+    variant("partial_degree", lambda d: d["meshes"][0]["primitives"][0]["attributes"].pop(k + "SH_DEGREE_1_COEF_2"))
+    variant("no_rotation", lambda d: d["meshes"][0]["primitives"][0]["attributes"].pop(k + "ROTATION"))
+    variant("mode_triangles", lambda d: d["meshes"][0]["primitives"][0].update(mode=4))
+    variant("rotation_vec3", lambda d: attr(d, k + "ROTATION").update(type="VEC3"))
+    variant("opacity_ubyte", lambda d: attr(d, k + "OPACITY").update(componentType=5121))
+    variant("view_past_end", lambda d: d["bufferViews"][1].update(byteOffset=2**33))
+    variant("stride_huge", lambda d: d["bufferViews"][2].update(byteStride=2**31))
+    variant("accessor_missing", lambda d: d["meshes"][0]["primitives"][0]["attributes"].update({k + "SCALE": 99}))
+    bad = bytearray(binary)
+    bad[4 * 4 * 3 + 4 * 4 * 4:4 * 4 * 3 + 4 * 4 * 4 + 4] = struct.pack("<f", -1.0)  # a negative scale
+    put("gltf/khr_negative_scale.glb", glb(doc, bytes(bad)))
+    for c in truncations(good, 6, rng):
+        put(f"gltf/khr_trunc_{c:04d}.glb", good[:c])
+    for i, b in enumerate(flips(good, 6, rng)):
+        put(f"gltf/khr_flip_{i}.glb", b, "any")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -12,5 +12,5 @@ const report = await validator.validateBytes(data);
 console.log(JSON.stringify({
   errors: report.issues.numErrors,
   warnings: report.issues.numWarnings,
-  messages: report.issues.messages.slice(0, 10),
+  messages: report.issues.messages.slice(0, 100),
 }));

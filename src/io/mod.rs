@@ -75,6 +75,14 @@ pub fn load_3d(path: &Path) -> Result<Loaded3d, LoadError> {
         return Ok(Loaded3d { geometry, kind });
     }
     let ext = path.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
+    if head.starts_with(b"glTF") {
+        let bytes = crate::core::fs::read_input(path, crate::core::fs::InputLimit::Data)
+            .map_err(|e| LoadError::Ply(ply::PlyError::Io { path: path.to_owned(), source: e.source }))?;
+        if gltf::splats::uses_gaussian_splatting(&bytes) {
+            let splats = gltf::splats::read_splats_glb(path)?;
+            return Ok(Loaded3d { geometry: Geometry::Splats(splats), kind: "splats (KHR_gaussian_splatting)" });
+        }
+    }
     if head.starts_with(b"glTF") || ext == "gltf" || ext == "glb" {
         return Ok(Loaded3d { geometry: Geometry::Mesh(gltf::read_gltf(path)?), kind: "mesh" });
     }

@@ -415,6 +415,8 @@ pub fn write_outputs(dir: &Path, out: &LiftOutput) -> Result<Vec<PathBuf>, LiftE
     let mut set = crate::core::fs::OutputSet::new();
     let (ply, glb, json) = (dir.join("splats.ply"), dir.join("object.glb"), dir.join("scene.json"));
     crate::io::ply::write_splats_ply(&set.stage(&ply)?, &out.splats)?;
+    // The same splats as glTF (KHR_gaussian_splatting), for viewers that read glTF.
+    crate::io::gltf::splats::write_splats_glb(&set.stage(&dir.join("splats.glb"))?, &out.splats)?;
     crate::io::gltf::write_glb(&set.stage(&glb)?, &out.mesh)?;
     scene_file(out).write(&set.stage(&json)?)?;
     Ok(set.commit()?)

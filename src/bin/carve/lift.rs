@@ -20,7 +20,7 @@ pub struct LiftArgs {
     /// The object's mask (PNG, image size; brighter than mid-grey = inside).
     #[arg(long, value_name = "MASK.png")]
     mask: PathBuf,
-    /// Output folder: splats.ply, object.glb, scene.json.
+    /// Output folder: splats.ply, splats.glb (KHR_gaussian_splatting), object.glb, scene.json.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
     /// Voxels per side of the grid.

@@ -4,6 +4,7 @@
 //! (positions, normals, optional vertex colours, indices).
 
 mod read;
+pub mod splats;
 
 pub use read::read_gltf;
 
