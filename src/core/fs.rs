@@ -235,7 +235,9 @@ impl OutputSet {
         Ok(path)
     }
 
-    /// Moves every staged file into place; returns the destinations.
+    /// Moves every staged file into place; returns the destinations. (Each move is a rename in
+    /// one folder: everything that can fail — writing, a full disk, a missing folder — has failed
+    /// before this point.)
     pub fn commit(self) -> Result<Vec<PathBuf>, FileError> {
         let mut done = Vec::with_capacity(self.staged.len());
         for (temp, destination) in self.staged {

@@ -129,15 +129,15 @@ impl Image {
     }
 }
 
-/// Whether a JPEG's last scan (after the last SOS marker `FF DA`) is followed by the end-of-image
-/// marker `FF D9`. Inside entropy-coded data `FF` is always stuffed (`FF 00`), so `FF D9` cannot
-/// appear there by accident; an EXIF thumbnail's own `FF D9` comes before the main image's scans.
 /// Whether a WebP file holds the whole RIFF chunk its header declares.
 fn webp_is_whole(bytes: &[u8]) -> bool {
     let Some(size) = bytes.get(4..8).and_then(|b| <[u8; 4]>::try_from(b).ok()) else { return false };
     u64::from(u32::from_le_bytes(size)) + 8 <= bytes.len() as u64
 }
 
+/// Whether a JPEG's last scan (after the last SOS marker `FF DA`) is followed by the end-of-image
+/// marker `FF D9`. Inside entropy-coded data `FF` is always stuffed (`FF 00`), so `FF D9` cannot
+/// appear there by accident; an EXIF thumbnail's own `FF D9` comes before the main image's scans.
 fn jpeg_has_end_marker(bytes: &[u8]) -> bool {
     let last_sos = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]);
     match last_sos {

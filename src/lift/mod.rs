@@ -411,7 +411,7 @@ pub fn scene_file(out: &LiftOutput) -> crate::io::scene::SceneFile {
 /// Writes `splats.ply`, `object.glb` and `scene.json` into `dir` (each atomically).
 pub fn write_outputs(dir: &Path, out: &LiftOutput) -> Result<Vec<PathBuf>, LiftError> {
     std::fs::create_dir_all(dir).map_err(|source| crate::core::fs::FileError { path: dir.to_owned(), source })?;
-    // All three or none: a failure leaves the folder's previous set untouched.
+    // All four or none: a failure leaves the folder's previous set untouched.
     let mut set = crate::core::fs::OutputSet::new();
     let (ply, glb, json) = (dir.join("splats.ply"), dir.join("object.glb"), dir.join("scene.json"));
     crate::io::ply::write_splats_ply(&set.stage(&ply)?, &out.splats)?;
