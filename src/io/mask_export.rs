@@ -1,5 +1,6 @@
-//! Mask exports: COCO JSON with RLE segmentations (loads in pycocotools) and polygon JSON
-//! (simplified contours, holes kept). Both written atomically.
+//! Mask exports: COCO JSON with RLE segmentations (loads in pycocotools), polygon JSON
+//! (simplified contours, holes kept), YOLO-seg label files with `data.yaml`, and labelme JSON
+//! (outer contours: neither format holds holes). All written atomically.
 
 use std::path::Path;
 
@@ -144,6 +145,94 @@ pub fn polygons_json(image: &ExportImage<'_>) -> serde_json::Value {
 /// Writes a polygon JSON file.
 pub fn write_polygons(path: &Path, image: &ExportImage<'_>) -> Result<(), FileError> {
     let bytes = serde_json::to_vec_pretty(&polygons_json(image))
+        .map_err(|e| FileError { path: path.to_owned(), source: e.into() })?;
+    write_atomic(path, &bytes)
+}
+
+/// The outer rings of a mask, simplified, as YOLO-seg and labelme store instances (neither holds
+/// holes: a mask with holes loses them there; COCO RLE and the polygon JSON keep them).
+fn outer_rings(mask: &Mask) -> Vec<crate::core::mask::Polygon> {
+    mask.polygons().into_iter().filter(|p| !p.is_hole()).map(|p| p.simplified(POLYGON_TOLERANCE_PX)).collect()
+}
+
+/// The class list of `images`' masks in first-seen order ("object" for a mask without a label).
+pub fn class_names(images: &[ExportImage<'_>]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for m in images.iter().flat_map(|i| &i.masks) {
+        let name = m.label.unwrap_or("object");
+        if !names.iter().any(|n| n == name) {
+            names.push(name.to_owned());
+        }
+    }
+    names
+}
+
+/// One image's YOLO-seg label file (Ultralytics format): a line per outer ring,
+/// `class x1 y1 x2 y2 …` with coordinates normalised to 0..1 by the image size; `classes` maps
+/// labels to ids (see [`class_names`]).
+pub fn yolo_seg_text(image: &ExportImage<'_>, classes: &[String]) -> String {
+    let mut text = String::new();
+    for m in &image.masks {
+        let class = classes.iter().position(|c| c == m.label.unwrap_or("object")).unwrap_or(0);
+        for ring in outer_rings(m.mask) {
+            text.push_str(&class.to_string());
+            for [x, y] in &ring.points {
+                let (u, v) = (x / f64::from(image.width), y / f64::from(image.height));
+                text.push_str(&format!(" {:.6} {:.6}", u.clamp(0.0, 1.0), v.clamp(0.0, 1.0)));
+            }
+            text.push('\n');
+        }
+    }
+    text
+}
+
+/// The `data.yaml` of a YOLO-seg dataset with these classes (ids in list order).
+pub fn yolo_data_yaml(classes: &[String]) -> String {
+    let mut text = format!("# written by Carve\nnc: {}\nnames:\n", classes.len());
+    for (i, c) in classes.iter().enumerate() {
+        text.push_str(&format!("  {i}: {}\n", serde_json::Value::String(c.clone())));
+    }
+    text
+}
+
+/// One image's labelme JSON: a polygon shape per outer ring, `imagePath` the image's file name.
+pub fn labelme_json(image: &ExportImage<'_>) -> serde_json::Value {
+    let shapes: Vec<serde_json::Value> = image
+        .masks
+        .iter()
+        .enumerate()
+        .flat_map(|(i, m)| {
+            outer_rings(m.mask).into_iter().map(move |ring| {
+                serde_json::json!({
+                    "label": m.label.unwrap_or("object"),
+                    "points": ring.points,
+                    "group_id": i + 1,
+                    "description": format!("{} score {:.3}", m.engine, m.score),
+                    "shape_type": "polygon",
+                    "flags": {},
+                })
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "version": "5.5.0",
+        "flags": {},
+        "shapes": shapes,
+        "imagePath": image.file_name,
+        "imageData": null,
+        "imageHeight": image.height,
+        "imageWidth": image.width,
+    })
+}
+
+/// Writes a text or JSON export atomically.
+pub fn write_text(path: &Path, text: &str) -> Result<(), FileError> {
+    write_atomic(path, text.as_bytes())
+}
+
+/// Writes a labelme JSON file.
+pub fn write_labelme(path: &Path, image: &ExportImage<'_>) -> Result<(), FileError> {
+    let bytes = serde_json::to_vec_pretty(&labelme_json(image))
         .map_err(|e| FileError { path: path.to_owned(), source: e.into() })?;
     write_atomic(path, &bytes)
 }

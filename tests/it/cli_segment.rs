@@ -77,6 +77,75 @@ print(int(m.sum()))
     assert!(back.iou(&mask) > 0.99, "polygon IoU {}", back.iou(&mask));
 }
 
+/// YOLO-seg and labelme exports, read back by independent Python written from the formats'
+/// documentation (YOLO: `class x y …` normalised, class names from `data.yaml`; labelme:
+/// `shapes[].points` in pixels, `imagePath`, `imageHeight`/`imageWidth`) and re-rasterised with an
+/// even-odd numpy rasteriser at pixel centres: IoU with the PNG mask ≥ 0.98.
+#[test]
+fn yolo_seg_and_labelme_exports_round_trip() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (out, yolo, labelme) = (tmp.path().join("ball.png"), tmp.path().join("yolo"), tmp.path().join("ball.json"));
+    let result = common::carve(tmp.path())
+        .arg("segment")
+        .arg(demo_image())
+        .args(["--box", "185,405,415,635", "--engine", "classical", "--out"])
+        .arg(&out)
+        .arg("--yolo")
+        .arg(&yolo)
+        .arg("--labelme")
+        .arg(&labelme)
+        .output()
+        .unwrap();
+    assert!(result.status.success(), "{}", String::from_utf8_lossy(&result.stderr));
+    let check = r#"
+import json, sys
+import numpy as np
+import yaml
+from PIL import Image
+
+def rasterise(polygons, w, h):
+    # even-odd rule at pixel centres, vectorised over all pixels
+    ys, xs = np.mgrid[0:h, 0:w] + 0.5
+    inside = np.zeros((h, w), bool)
+    for poly in polygons:
+        p = np.asarray(poly, float)
+        q = np.roll(p, -1, axis=0)
+        for (x0, y0), (x1, y1) in zip(p, q):
+            crosses = (y0 > ys) != (y1 > ys)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                xcross = x0 + (ys - y0) * (x1 - x0) / (y1 - y0)
+            inside ^= crosses & (xs < xcross)
+    return inside
+
+png = np.array(Image.open(sys.argv[1])) > 127
+h, w = png.shape
+iou = lambda a, b: (a & b).sum() / (a | b).sum()
+
+data = yaml.safe_load(open(sys.argv[2] + "/data.yaml"))
+names = data["names"]
+assert data["nc"] == len(names) == 1 and names[0] == "object", data
+polys = []
+for line in open(sys.argv[2] + "/labels/still_life.txt"):
+    v = line.split()
+    assert names[int(v[0])] == "object"
+    xy = np.array(v[1:], float).reshape(-1, 2)
+    assert len(xy) >= 3 and (xy >= 0).all() and (xy <= 1).all()
+    polys.append(xy * [w, h])
+yolo_iou = iou(rasterise(polys, w, h), png)
+
+doc = json.load(open(sys.argv[3]))
+assert doc["imagePath"] == "still_life.jpg" and doc["imageHeight"] == h and doc["imageWidth"] == w
+assert all(s["shape_type"] == "polygon" and s["label"] == "object" for s in doc["shapes"])
+labelme_iou = iou(rasterise([s["points"] for s in doc["shapes"]], w, h), png)
+print(f"{yolo_iou:.4f} {labelme_iou:.4f}")
+"#;
+    let printed =
+        common::run_python(&["-c".as_ref(), check.as_ref(), out.as_os_str(), yolo.as_os_str(), labelme.as_os_str()]);
+    let ious: Vec<f64> = printed.split_whitespace().map(|v| v.parse().unwrap()).collect();
+    eprintln!("YOLO-seg IoU {:.4}, labelme IoU {:.4}", ious[0], ious[1]);
+    assert!(ious.iter().all(|&v| v >= 0.98), "re-rasterised IoU {ious:?}");
+}
+
 #[test]
 fn clicks_and_batch_mode() {
     let tmp = tempfile::tempdir().unwrap();

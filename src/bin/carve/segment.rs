@@ -55,6 +55,13 @@ pub struct SegmentArgs {
     /// Write polygons JSON (simplified contours, holes kept).
     #[arg(long, value_name = "OUT.json")]
     polygons: Option<PathBuf>,
+    /// Write YOLO-seg labels into this folder: `labels/<stem>.txt` (normalised outer contours)
+    /// and `data.yaml` (class names).
+    #[arg(long, value_name = "DIR")]
+    yolo: Option<PathBuf>,
+    /// Write a labelme JSON file (polygon shapes, `imagePath` the photo's file name).
+    #[arg(long, value_name = "OUT.json")]
+    labelme: Option<PathBuf>,
     /// Batch mode: segment the files named in --prompts from this folder.
     #[arg(long, value_name = "DIR", requires_all = ["prompts", "out_dir"])]
     batch: Option<PathBuf>,
@@ -170,6 +177,18 @@ pub fn run(args: &SegmentArgs) -> anyhow::Result<()> {
     }
     if let Some(path) = &args.polygons {
         carve::io::mask_export::write_polygons(&outputs.stage(path)?, &export)?;
+    }
+    if let Some(dir) = &args.yolo {
+        use carve::io::mask_export::{class_names, write_text, yolo_data_yaml, yolo_seg_text};
+        let labels = dir.join("labels");
+        std::fs::create_dir_all(&labels).with_context(|| format!("cannot create {}", labels.display()))?;
+        let classes = class_names(std::slice::from_ref(&export));
+        let stem = image_path.file_stem().map_or_else(|| "image".into(), |s| s.to_string_lossy().into_owned());
+        write_text(&outputs.stage(&labels.join(format!("{stem}.txt")))?, &yolo_seg_text(&export, &classes))?;
+        write_text(&outputs.stage(&dir.join("data.yaml"))?, &yolo_data_yaml(&classes))?;
+    }
+    if let Some(path) = &args.labelme {
+        carve::io::mask_export::write_labelme(&outputs.stage(path)?, &export)?;
     }
     let written = outputs.commit()?;
     let summary = SegmentSummary {
