@@ -158,6 +158,9 @@ def images(rng: random.Random):
     # TIFF: strip offsets/counts pointing past the end
     t = bytearray(enc["tif"])
     put("image/tiff_header_only.tif", bytes(t[:8]))
+    # an ASCII tag declaring 2^31 characters (the tiff crate prints a stray debug line for it)
+    put("image/tiff_ascii_tag_huge.tif", b"II*\x00\x08\x00\x00\x00" + struct.pack("<H", 1)
+        + struct.pack("<HHII", 270, 2, 2**31, 26) + struct.pack("<I", 0) + b"text")
     put("image/tiff_ifd_loop.tif", b"II*\x00\x08\x00\x00\x00" + struct.pack("<H", 0) + struct.pack("<I", 8))
     # 16-bit grey and RGBA: valid, converted
     for mode, name in [("I;16", "grey16"), ("RGBA", "rgba"), ("L", "grey"), ("1", "bilevel"), ("P", "palette")]:

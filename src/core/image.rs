@@ -80,6 +80,12 @@ impl Image {
         };
         let corrupt = |e: image::ImageError| ImageError::Corrupt { path: path.clone(), message: e.to_string() };
 
+        if format == ImageFormat::Tiff
+            && let Some(message) = tiff_oversized_tag(bytes)
+        {
+            // The tiff crate refuses these too, but prints a stray debug line first.
+            return Err(ImageError::Corrupt { path, message });
+        }
         if format == ImageFormat::WebP && !webp_is_whole(bytes) {
             // The WebP decoder decodes a cut-off file without complaint.
             return Err(ImageError::Corrupt { path, message: "WebP data ends before its declared size".into() });
@@ -127,6 +133,50 @@ impl Image {
         crate::core::fs::write_atomic(path, &bytes)
             .map_err(|source| ImageError::Write { path: path.to_owned(), source })
     }
+}
+
+/// A classic TIFF whose IFDs (the main chain and EXIF/GPS sub-IFDs, at most 64) declare a tag
+/// larger than the file: the reason, or `None`. BigTIFF is left to the decoder.
+fn tiff_oversized_tag(bytes: &[u8]) -> Option<String> {
+    let little = bytes.starts_with(b"II*\0");
+    if !little && !bytes.starts_with(b"MM\0*") {
+        return None;
+    }
+    let u16_at = |at: usize| {
+        let b: [u8; 2] = bytes.get(at..at + 2)?.try_into().ok()?;
+        Some(if little { u16::from_le_bytes(b) } else { u16::from_be_bytes(b) })
+    };
+    let u32_at = |at: usize| {
+        let b: [u8; 4] = bytes.get(at..at + 4)?.try_into().ok()?;
+        Some(if little { u32::from_le_bytes(b) } else { u32::from_be_bytes(b) })
+    };
+    let mut queue = vec![u32_at(4)? as usize];
+    let mut seen = std::collections::HashSet::new();
+    while let Some(ifd) = queue.pop() {
+        if ifd == 0 || !seen.insert(ifd) || seen.len() > 64 {
+            continue;
+        }
+        let entries = usize::from(u16_at(ifd)?);
+        for e in 0..entries {
+            let at = ifd + 2 + 12 * e;
+            let (tag, kind, count) = (u16_at(at)?, u16_at(at + 2)?, u64::from(u32_at(at + 4)?));
+            let size = match kind {
+                1 | 2 | 6 | 7 => 1,
+                3 | 8 => 2,
+                4 | 9 | 11 | 13 => 4,
+                5 | 10 | 12 => 8,
+                _ => 1,
+            };
+            if count.saturating_mul(size) > bytes.len() as u64 {
+                return Some(format!("TIFF tag {tag} declares {count} values, more than the file holds"));
+            }
+            if matches!(tag, 34665 | 34853) {
+                queue.push(u32_at(at + 8)? as usize); // EXIF and GPS sub-IFDs
+            }
+        }
+        queue.push(u32_at(ifd + 2 + 12 * entries)? as usize);
+    }
+    None
 }
 
 /// Whether a WebP file holds the whole RIFF chunk its header declares.
