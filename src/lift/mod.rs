@@ -8,7 +8,11 @@
 //! World frame = the source camera's OpenCV frame (x right, y down, z forward), so projecting the
 //! splats through `scene.json`'s camera lands on the mask.
 
+pub mod depth;
 pub mod refine;
+pub mod surface;
+
+pub use depth::{DepthMap, DepthModel, DepthOutput, DepthPrediction};
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -43,6 +47,8 @@ pub enum LiftError {
     Cancelled(#[from] Cancelled),
     #[error(transparent)]
     Model(#[from] crate::model::ModelError),
+    #[error("the depth model's answer cannot be used: {0}")]
+    BadDepth(String),
     #[error(transparent)]
     Write(#[from] crate::core::fs::FileError),
 }
@@ -135,56 +141,6 @@ pub fn default_camera(width: u32, height: u32) -> Camera {
     Camera::centered(width, height, 1.1 * f64::from(width.max(height)), glam::DMat4::IDENTITY)
 }
 
-/// A monocular depth model (a model folder of kind `depth`, made by `tools/export_depth.py`):
-/// RGB image → relative inverse depth (larger = nearer).
-pub struct DepthModel {
-    pub name: String,
-    path: PathBuf,
-    module: tch::CModule,
-    input: crate::model::InputSpec,
-}
-
-impl DepthModel {
-    /// Loads the folder's TorchScript module (on the CPU).
-    pub fn load(folder: &crate::model::ModelFolder) -> Result<Self, crate::model::ModelError> {
-        let manifest_path = folder.path.join("manifest.toml");
-        let bad = |message: &str| crate::model::ModelError::Manifest {
-            path: manifest_path.clone(),
-            message: message.to_owned(),
-        };
-        let manifest = folder.manifest.as_ref().ok_or_else(|| bad("unreadable manifest"))?;
-        let input = manifest.input.clone().ok_or_else(|| bad("a depth model needs an [input] section"))?;
-        let path = manifest.file(&folder.path, "model").ok_or_else(|| bad("[files] lacks 'model'"))?;
-        let module = crate::model::load_torchscript(&path, crate::model::ComputeDevice::Cpu)?;
-        Ok(Self { name: manifest.name.clone(), path, module, input })
-    }
-
-    /// Relative inverse depth at the image's resolution, row-major.
-    pub fn predict(&self, image: &Image) -> Result<Vec<f32>, crate::model::ModelError> {
-        let run = |e: tch::TchError| crate::model::ModelError::Run {
-            path: self.path.clone(),
-            message: crate::model::runtime::first_line(&e.to_string()),
-        };
-        let x = crate::model::runtime::image_to_model_input(image, &self.input, crate::model::ComputeDevice::Cpu)?;
-        let out = tch::no_grad(|| self.module.forward_ts(&[x])).map_err(run)?;
-        let size = out.size();
-        let [.., h, w] = size[..] else { return Err(run(tch::TchError::Shape(format!("output shape {size:?}")))) };
-        let full = out
-            .view([1, 1, h, w])
-            .to_kind(tch::Kind::Float)
-            .f_upsample_bilinear2d([i64::from(image.height()), i64::from(image.width())], false, None, None)
-            .map_err(run)?;
-        let values = Vec::<f32>::try_from(&full.contiguous().view([-1])).map_err(run)?;
-        if values.iter().any(|v| !v.is_finite()) {
-            return Err(crate::model::ModelError::Run {
-                path: self.path.clone(),
-                message: "the depth map has NaN or infinite values".into(),
-            });
-        }
-        Ok(values)
-    }
-}
-
 /// Lifts the masked object of `image` with the built-in surface estimate.
 pub fn lift(image: &Image, mask: &Mask, params: &LiftParams, progress: &Progress) -> Result<LiftOutput, LiftError> {
     lift_with(image, mask, params, None, progress)
@@ -219,62 +175,51 @@ pub fn lift_with(
     }
     let mut timings = Vec::new();
     let t0 = Instant::now();
-    progress.set(0.02, "estimating the surface from the silhouette");
-    let camera = default_camera(w, h);
+    progress.set(0.02, "estimating the surface");
     let [bx0, by0, bx1, by1] = mask.bbox().ok_or(LiftError::EmptyMask)?;
-    let extent_px = f64::from((bx1 - bx0).max(by1 - by0).max(1));
-    // Place the object about one world unit across.
-    let z0 = camera.fx / extent_px;
-    let dt = mask.distance_to_outside();
-    let r_max = dt.iter().copied().fold(0.0f32, f32::max).max(1.0);
-    // Half-thickness per pixel (world units): a round profile from the distance transform.
-    let half: Vec<f32> = dt
-        .iter()
-        .map(|&d| {
-            let d = d.min(r_max);
-            (2.0 * r_max * d - d * d).max(0.0).sqrt() * params.thickness * (z0 / camera.fx) as f32
-        })
-        .collect();
-    // Front and back offsets from the mid-depth z0 (world units, ≥ 0): the silhouette profile on
-    // both sides, or, with a depth model, a front shaped half by the profile and half by the
-    // model's relative (inverse) depth normalised inside the mask.
-    let max_half = half.iter().copied().fold(0.0f32, f32::max);
-    let (front, engine) = match depth {
-        None => (half.clone(), "silhouette inflation (built-in)".to_owned()),
+    let (surface, engine) = match depth {
+        None => (
+            surface::inflated(mask, default_camera(w, h), params.thickness)?,
+            "silhouette inflation (built-in)".to_owned(),
+        ),
         Some(model) => {
             progress.set(0.04, format!("estimating depth with {}", model.name));
-            let inverse = model.predict(image)?;
-            let inside: Vec<f32> =
-                inverse.iter().zip(mask.as_bytes()).filter(|(_, m)| **m != 0).map(|(d, _)| *d).collect();
-            let (lo, hi) = inside.iter().fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
-            let span = (hi - lo).max(1e-6);
-            let front = half
-                .iter()
-                .zip(&inverse)
-                .map(|(&h, &d)| 0.5 * h + 0.5 * max_half * ((d - lo) / span).clamp(0.0, 1.0))
-                .collect();
-            (front, format!("depth model: {}", model.name))
+            let prediction = model.predict(image)?;
+            let surface = surface::from_model(mask, &prediction, default_camera(w, h))?;
+            let engine = format!(
+                "depth model: {} ({}; focal length from {})",
+                model.name,
+                surface.completion.describe(),
+                surface.focal_source
+            );
+            (surface, engine)
         }
     };
+    let camera = surface.camera;
     timings.push(("surface", t0.elapsed().as_secs_f64() * 1e3));
 
-    // Bounds of the solid in the camera frame.
+    // Bounds of the solid: every visible point and its mirror image.
     let t1 = Instant::now();
     progress.check()?;
     progress.set(0.08, "voxelising");
-    let max_half = f64::from(max_half);
-    let corners = [(bx0, by0), (bx1, by0), (bx0, by1), (bx1, by1)];
-    let mut lo = Vec3::splat(f32::MAX);
-    let mut hi = Vec3::splat(f32::MIN);
-    for (u, v) in corners {
-        for depth in [z0 - max_half, z0 + max_half] {
-            let p = camera.unproject(f64::from(u), f64::from(v), depth.max(1e-3)).as_vec3();
-            lo = lo.min(p);
-            hi = hi.max(p);
+    let mut lo = glam::DVec3::splat(f64::MAX);
+    let mut hi = glam::DVec3::splat(f64::MIN);
+    let mut depth_sum = (0.0f64, 0usize);
+    for y in by0..by1.min(h) {
+        for x in bx0..bx1.min(w) {
+            let Some(p) = surface.front_point(x, y) else { continue };
+            let Some(q) = surface.hidden_point(x, y) else { continue };
+            lo = lo.min(p).min(q);
+            hi = hi.max(p).max(q);
+            depth_sum = (depth_sum.0 + p.z, depth_sum.1 + 1);
         }
     }
-    let centre = (lo + hi) * 0.5;
-    let scale = f64::from((hi - lo).max_element()) * 1.04;
+    if depth_sum.1 == 0 || !(lo.is_finite() && hi.is_finite()) {
+        return Err(LiftError::EmptyMask);
+    }
+    let mean_depth = depth_sum.0 / depth_sum.1 as f64;
+    let centre = ((lo + hi) * 0.5).as_vec3();
+    let scale = (hi - lo).max_element().max(1e-9) * 1.04;
     let res = params.voxels;
     let mut grid = VoxelGrid {
         resolution: res,
@@ -283,32 +228,18 @@ pub fn lift_with(
         layout: Layout { rotation_wxyz: [1.0, 0.0, 0.0, 0.0], translation: centre.as_dvec3().to_array(), scale },
     };
     let rgb = image.rgb();
+    // The inflation gets half a voxel of slack, so a rim thinner than a voxel still fills one; a
+    // measured surface none (the slack would thicken every surface by a voxel).
+    let tolerance = if depth.is_none() { scale / res as f64 * 0.5 } else { 0.0 };
     for z in 0..res {
         for y in 0..res {
             for x in 0..res {
-                let p = grid.world_of(x, y, z);
-                let Some((u, v, depth)) = camera.project(p.as_dvec3()) else { continue };
-                if u < 0.0 || v < 0.0 || u >= f64::from(w) || v >= f64::from(h) {
-                    continue;
-                }
-                let (ui, vi) = (u as u32, v as u32);
-                if !mask.get(ui, vi) {
-                    continue;
-                }
-                let k = (vi * w + ui) as usize;
-                let min_half = scale / res as f64 * 0.5;
-                let offset = depth - z0;
-                let inside = if offset < 0.0 {
-                    -offset <= f64::from(front[k]).max(min_half)
-                } else {
-                    offset <= f64::from(half[k]).max(min_half)
-                };
-                if inside {
-                    let i = grid.index(x, y, z);
-                    grid.occupied[i] = true;
-                    let c = rgb.get_pixel(ui, vi).0;
-                    grid.colors[i] = [f32::from(c[0]) / 255.0, f32::from(c[1]) / 255.0, f32::from(c[2]) / 255.0];
-                }
+                let p = grid.world_of(x, y, z).as_dvec3();
+                let Some((ui, vi)) = surface.inside(p, tolerance) else { continue };
+                let i = grid.index(x, y, z);
+                grid.occupied[i] = true;
+                let c = rgb.get_pixel(ui, vi).0;
+                grid.colors[i] = [f32::from(c[0]) / 255.0, f32::from(c[1]) / 255.0, f32::from(c[2]) / 255.0];
             }
         }
     }
@@ -373,7 +304,7 @@ pub fn lift_with(
                 .gt(0.5)
                 .to_kind(tch::Kind::Float);
         let target = refine::RefineTarget { camera: &small, rgb: &rgb_t, mask: &mask_t };
-        let window = (((voxel as f64 * 0.6 * 3.0 * 2.0) * small.fx / z0).ceil() as i64 | 1).clamp(3, 11);
+        let window = (((voxel as f64 * 0.6 * 3.0 * 2.0) * small.fx / mean_depth).ceil() as i64 | 1).clamp(3, 11);
         let rp = refine::RefineParams {
             iterations: params.iterations,
             learning_rate: 0.01 * f64::from(voxel).max(1e-3) / 0.016,

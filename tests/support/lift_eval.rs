@@ -194,7 +194,12 @@ fn silhouette(image: &Image) -> Mask {
 /// Places `shape` in front of the lift's default camera for a `width`×`height` photo (its
 /// bounding diagonal spanning about 60 % of the image height) and renders the photo and mask.
 pub fn stage(headless: &Headless, shape: &Shape, width: u32, height: u32) -> Staged {
-    let camera = carve::lift::default_camera(width, height);
+    stage_with_camera(headless, shape, carve::lift::default_camera(width, height))
+}
+
+/// Like [`stage`], through `camera` (another focal length than the lift assumes, for instance).
+pub fn stage_with_camera(headless: &Headless, shape: &Shape, camera: Camera) -> Staged {
+    let height = camera.height;
     let depth = (camera.fy / (0.6 * f64::from(height))) as f32;
     let truth = transformed(&shape.mesh, Mat3::IDENTITY, Vec3::new(0.0, 0.0, depth));
     let photo = render(headless, vec![truth.clone()], &camera);
@@ -268,8 +273,53 @@ fn mean_depth(mesh: &Mesh) -> f64 {
     sum / area.max(1e-30)
 }
 
+/// Surface points per side of the Chamfer and F-score estimates: enough that the distance between
+/// two independent samplings of the same surface (the estimate's floor) is about 0.004 of the
+/// bounding diagonal for these shapes.
+pub const SURFACE_SAMPLES: usize = 20_000;
+
+/// For each point of `from`, the distance to the nearest point of `to` (exact: a uniform grid of
+/// cells, searched in growing shells until no unsearched cell can hold a nearer point).
 fn nearest(from: &[Vec3], to: &[Vec3]) -> Vec<f32> {
-    from.iter().map(|p| to.iter().map(|q| p.distance_squared(*q)).fold(f32::MAX, f32::min).sqrt()).collect()
+    if to.is_empty() {
+        return vec![f32::MAX; from.len()];
+    }
+    let (lo, hi) = to.iter().fold((Vec3::MAX, Vec3::MIN), |(a, b), p| (a.min(*p), b.max(*p)));
+    let cell = ((hi - lo).max_element() / 48.0).max(1e-6);
+    let dims = ((hi - lo) / cell).as_ivec3() + glam::IVec3::ONE;
+    let index = |c: glam::IVec3| (c.x + dims.x * (c.y + dims.y * c.z)) as usize;
+    let mut buckets: Vec<Vec<Vec3>> = vec![Vec::new(); (dims.x * dims.y * dims.z) as usize];
+    let cell_of = |p: Vec3| (((p - lo) / cell).floor().as_ivec3()).clamp(glam::IVec3::ZERO, dims - glam::IVec3::ONE);
+    for q in to {
+        buckets[index(cell_of(*q))].push(*q);
+    }
+    from.iter()
+        .map(|p| {
+            let home = cell_of(*p);
+            let mut best = f32::MAX;
+            for shell in 0..=dims.max_element() {
+                for z in (home.z - shell).max(0)..=(home.z + shell).min(dims.z - 1) {
+                    for y in (home.y - shell).max(0)..=(home.y + shell).min(dims.y - 1) {
+                        for x in (home.x - shell).max(0)..=(home.x + shell).min(dims.x - 1) {
+                            let c = glam::IVec3::new(x, y, z);
+                            if (c - home).abs().max_element() != shell {
+                                continue;
+                            }
+                            for q in &buckets[index(c)] {
+                                best = best.min(p.distance_squared(*q));
+                            }
+                        }
+                    }
+                }
+                // Every unsearched cell is more than `shell` cells from the point's own (or the
+                // nearest, for a point outside the grid) along some axis: at least this far.
+                if best.sqrt() <= shell as f32 * cell {
+                    break;
+                }
+            }
+            best.sqrt()
+        })
+        .collect()
 }
 
 /// The cameras of the unseen views: orbits of the photo's camera about the true centroid.
@@ -297,7 +347,7 @@ pub fn score(headless: &Headless, staged: &Staged, candidate: &Mesh) -> Score {
     // Only the single-view scale ambiguity is removed: a scale about the camera centre (the origin).
     let s = (mean_depth(&staged.truth) / mean_depth(candidate).max(1e-9)) as f32;
     let aligned = transformed(candidate, Mat3::from_diagonal(Vec3::splat(s)), Vec3::ZERO);
-    let cand_pts: Vec<Vec3> = sample_surface(candidate, 3000, 2).iter().map(|p| *p * s).collect();
+    let cand_pts: Vec<Vec3> = sample_surface(candidate, SURFACE_SAMPLES, 2).iter().map(|p| *p * s).collect();
     score_aligned(headless, staged, &cand_pts, Geometry::Mesh(aligned))
 }
 
@@ -319,7 +369,7 @@ pub fn score_splats(headless: &Headless, staged: &Staged, splats: &carve::core::
 }
 
 fn score_aligned(headless: &Headless, staged: &Staged, cand_pts: &[Vec3], aligned: Geometry) -> Score {
-    let truth_pts = sample_surface(&staged.truth, 3000, 1);
+    let truth_pts = sample_surface(&staged.truth, SURFACE_SAMPLES, 1);
     let cand_pts = cand_pts.to_vec();
     let b = staged.truth.bounds().expect("truth");
     let diag = (b.max - b.min).length();
@@ -350,4 +400,143 @@ pub fn transformed_for_test(mesh: &Mesh, scale: f32) -> Mesh {
 pub fn moved_for_test(mesh: &Mesh, offset: Vec3) -> Mesh {
     let b = mesh.bounds().expect("mesh");
     transformed(mesh, Mat3::IDENTITY, offset * (b.max - b.min).length())
+}
+
+/// The true depth of the staged surface at each pixel centre, rasterised on the CPU independently
+/// of the renderer (perspective-correct z-buffer); pixels of the mask the rasteriser misses (the
+/// renderer's edge coverage differs by a pixel) take their nearest hit's depth, the background a
+/// far wall at 1.5× the deepest hit.
+pub fn true_depth(staged: &Staged) -> Vec<f32> {
+    let c = &staged.camera;
+    let (w, h) = (c.width as usize, c.height as usize);
+    let mut depth = vec![f32::INFINITY; w * h];
+    for t in staged.truth.indices.chunks_exact(3) {
+        let v = [0, 1, 2].map(|k| Vec3::from_array(staged.truth.positions[t[k] as usize]));
+        if v.iter().any(|p| p.z <= 1e-6) {
+            continue;
+        }
+        let s = v.map(|p| ((c.fx * f64::from(p.x / p.z) + c.cx), (c.fy * f64::from(p.y / p.z) + c.cy)));
+        let area = (s[1].0 - s[0].0) * (s[2].1 - s[0].1) - (s[2].0 - s[0].0) * (s[1].1 - s[0].1);
+        if area.abs() < 1e-12 {
+            continue;
+        }
+        let x0 = s.iter().map(|p| p.0).fold(f64::MAX, f64::min).floor().max(0.0) as usize;
+        let x1 = (s.iter().map(|p| p.0).fold(f64::MIN, f64::max).ceil() as usize).min(w);
+        let y0 = s.iter().map(|p| p.1).fold(f64::MAX, f64::min).floor().max(0.0) as usize;
+        let y1 = (s.iter().map(|p| p.1).fold(f64::MIN, f64::max).ceil() as usize).min(h);
+        for y in y0..y1 {
+            for x in x0..x1 {
+                let (px, py) = (x as f64 + 0.5, y as f64 + 0.5);
+                let b0 = ((s[1].0 - px) * (s[2].1 - py) - (s[2].0 - px) * (s[1].1 - py)) / area;
+                let b1 = ((s[2].0 - px) * (s[0].1 - py) - (s[0].0 - px) * (s[2].1 - py)) / area;
+                let b2 = 1.0 - b0 - b1;
+                if b0 < 0.0 || b1 < 0.0 || b2 < 0.0 {
+                    continue;
+                }
+                let inv = b0 / f64::from(v[0].z) + b1 / f64::from(v[1].z) + b2 / f64::from(v[2].z);
+                let z = (1.0 / inv) as f32;
+                let d = &mut depth[y * w + x];
+                *d = d.min(z);
+            }
+        }
+    }
+    let deepest = depth.iter().copied().filter(|d| d.is_finite()).fold(0.0f32, f32::max);
+    // Mask pixels without a hit: grow the hits into them.
+    for _ in 0..4 {
+        let before = depth.clone();
+        for y in 0..h {
+            for x in 0..w {
+                if before[y * w + x].is_finite() || !staged.mask.get(x as u32, y as u32) {
+                    continue;
+                }
+                let mut near = f32::INFINITY;
+                for (dx, dy) in [(-1i64, 0i64), (1, 0), (0, -1), (0, 1)] {
+                    let (nx, ny) = (x as i64 + dx, y as i64 + dy);
+                    if nx >= 0 && ny >= 0 && (nx as usize) < w && (ny as usize) < h {
+                        near = near.min(before[ny as usize * w + nx as usize]);
+                    }
+                }
+                depth[y * w + x] = near;
+            }
+        }
+    }
+    depth.iter().map(|&d| if d.is_finite() { d } else { deepest * 1.5 }).collect()
+}
+
+/// The camera-frame point map of a depth map (through pixel centres).
+pub fn point_map(camera: &Camera, depth: &[f32]) -> Vec<[f32; 3]> {
+    let w = camera.width as usize;
+    depth
+        .iter()
+        .enumerate()
+        .map(|(k, &z)| {
+            let (x, y) = ((k % w) as f64 + 0.5, (k / w) as f64 + 0.5);
+            let z64 = f64::from(z);
+            [((x - camera.cx) / camera.fx * z64) as f32, ((y - camera.cy) / camera.fy * z64) as f32, z]
+        })
+        .collect()
+}
+
+/// Writes `values` (row-major float32) as a `.npy` file of `shape`.
+pub fn write_npy(path: &std::path::Path, shape: &[usize], values: &[f32]) {
+    assert_eq!(shape.iter().product::<usize>(), values.len());
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({},), }}", dims.join(", "));
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend((header.len() as u16).to_le_bytes());
+    bytes.extend(header.as_bytes());
+    bytes.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+    std::fs::write(path, bytes).expect("write npy");
+}
+
+/// Which oracle depth model to build for a staged scene.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OracleKind {
+    /// Metric depth with the true horizontal field of view (Depth Pro's contract).
+    DepthWithFov,
+    /// A camera-frame point map (MoGe's contract); the focal length is fitted to it.
+    Points,
+}
+
+/// Builds oracle depth models (`tools/make_depth_oracle.py`, one Python run for all) returning
+/// each staged scene's true map; returns their folders, in order.
+pub fn make_oracles(
+    python: &std::path::Path,
+    dir: &std::path::Path,
+    jobs: &[(&Staged, OracleKind)],
+) -> Vec<std::path::PathBuf> {
+    let mut list = Vec::new();
+    let mut folders = Vec::new();
+    for (i, (staged, kind)) in jobs.iter().enumerate() {
+        let c = &staged.camera;
+        let (w, h) = (c.width as usize, c.height as usize);
+        let depth = true_depth(staged);
+        let map = dir.join(format!("map{i}.npy"));
+        let out = dir.join(format!("oracle{i}"));
+        let job = match kind {
+            OracleKind::DepthWithFov => {
+                write_npy(&map, &[h, w], &depth);
+                let fov = 2.0 * (0.5 * f64::from(c.width) / c.fx).atan().to_degrees();
+                serde_json::json!({"map": map, "out": out, "kind": "depth", "fov_deg": fov, "name": format!("oracle depth ({})", staged.name)})
+            }
+            OracleKind::Points => {
+                let points: Vec<f32> = point_map(c, &depth).into_iter().flatten().collect();
+                write_npy(&map, &[h, w, 3], &points);
+                serde_json::json!({"map": map, "out": out, "kind": "points", "name": format!("oracle points ({})", staged.name)})
+            }
+        };
+        list.push(job);
+        folders.push(out);
+    }
+    let jobs_path = dir.join("jobs.json");
+    std::fs::write(&jobs_path, serde_json::to_vec(&list).expect("json")).expect("write jobs");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/make_depth_oracle.py");
+    let out =
+        std::process::Command::new(python).arg(script).arg("--jobs").arg(&jobs_path).output().expect("run python");
+    assert!(out.status.success(), "make_depth_oracle.py failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    folders
 }
