@@ -176,8 +176,9 @@ pub fn inflated(mask: &Mask, camera: Camera, thickness: f32) -> Result<Surface, 
 }
 
 /// The surface a depth model gives. `default_camera` is used unless the model gives a focal length
-/// (its own, or one fitted to its point map). Relative inverse depth is turned into depth assuming
-/// no shift (`z ∝ 1/d`), scaled so the object's median depth is where its extent fits the focal
+/// (its own, or one fitted to its point map). Metric depths or points that are NaN, infinite or not
+/// positive inside the mask are refused. Relative inverse depth is turned into depth assuming no
+/// shift (`z ∝ 1/d`, values ≤ 0 floored, a constant map flat), scaled so the object's median depth is where its extent fits the focal
 /// length, like the inflation. Depths beyond the object's own extent from its median (a model's
 /// background leaking in at the silhouette's edge) are clamped to it.
 pub fn from_model(mask: &Mask, prediction: &DepthPrediction, default_camera: Camera) -> Result<Surface, LiftError> {
@@ -200,7 +201,16 @@ pub fn from_model(mask: &Mask, prediction: &DepthPrediction, default_camera: Cam
             return Err(bad(format!("the point map has {} points for a {w}×{h} photo", p.len())));
         }
         DepthMap::Depth(d) => d.clone(),
-        DepthMap::InverseDepth(d) => d.iter().map(|&v| if v > 0.0 { 1.0 / v } else { f32::NAN }).collect(),
+        DepthMap::InverseDepth(d) => {
+            // Relative inverse depth is known up to a shift too: values at or below zero (the far
+            // end, clipped by the model) are floored at a hundredth of the object's largest, and
+            // a constant map gives a flat front.
+            if d.iter().any(|v| !v.is_finite()) {
+                return Err(bad("the model's inverse depth has NaN or infinite values".into()));
+            }
+            let top = d.iter().zip(inside).filter(|(_, m)| **m != 0).map(|(v, _)| *v).fold(0.0f32, f32::max);
+            if top <= 0.0 { vec![1.0; n] } else { d.iter().map(|&v| 1.0 / v.max(0.01 * top)).collect() }
+        }
         DepthMap::Points(points) => {
             if prediction.focal_px.is_none()
                 && let Some(f) = focal_from_points(points, w, camera.cx, camera.cy, |k| inside[k] != 0)
@@ -215,8 +225,7 @@ pub fn from_model(mask: &Mask, prediction: &DepthPrediction, default_camera: Cam
     // Only the object's pixels matter; they must all be usable.
     let mut values: Vec<f32> = depth.iter().zip(inside).filter(|(_, m)| **m != 0).map(|(d, _)| *d).collect();
     if values.iter().any(|v| !v.is_finite() || *v <= 0.0) {
-        let what = if matches!(prediction.map, DepthMap::InverseDepth(_)) { "inverse depth" } else { "depth" };
-        return Err(bad(format!("the model's {what} inside the mask is NaN, infinite or not positive")));
+        return Err(bad("the model's depth inside the mask is NaN, infinite or not positive".into()));
     }
     if values.is_empty() {
         return Err(LiftError::EmptyMask);

@@ -224,3 +224,114 @@ fn depth_model_path_runs_end_to_end() {
     let scene: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("scene.json")).unwrap()).unwrap();
     assert!(scene["engine"].as_str().unwrap().contains("Depth Anything"));
 }
+
+/// Depth models that answer badly (issue 14, bad input): NaN, negative metric depth, a point map of
+/// the wrong shape give one clear line naming the model; a constant map lifts (a flat front, round
+/// sections behind it) and a map of another size is resampled to the photo's.
+#[test]
+fn bad_depth_models_get_clear_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let write = |name: &str, shape: &[usize], values: Vec<f32>| {
+        let path = dir.join(format!("{name}.npy"));
+        crate::lift_eval_support::write_npy(&path, shape, &values);
+        path
+    };
+    let cases: Vec<(&str, serde_json::Value, Option<&str>)> = vec![
+        ("nan", serde_json::json!({"map": write("nan", &[8, 8], vec![f32::NAN; 64]), "kind": "depth"}), Some("NaN")),
+        (
+            "negative",
+            serde_json::json!({"map": write("negative", &[8, 8], vec![-2.0; 64]), "kind": "depth"}),
+            Some("not positive"),
+        ),
+        (
+            "wrong-shape",
+            serde_json::json!({"map": write("wrong", &[8, 8, 2], vec![1.0; 128]), "kind": "points", "unchecked": true}),
+            Some("point map"),
+        ),
+        ("constant", serde_json::json!({"map": write("constant", &[8, 8], vec![2.0; 64]), "kind": "depth"}), None),
+        (
+            "other-size",
+            serde_json::json!({"map": write("small", &[5, 7], (0..35).map(|i| 2.0 + 0.01 * i as f32).collect()), "kind": "depth"}),
+            None,
+        ),
+    ];
+    let mut jobs = Vec::new();
+    for (name, job, _) in &cases {
+        let mut job = job.clone();
+        job["out"] = serde_json::json!(dir.join(name));
+        job["name"] = serde_json::json!(format!("bad oracle {name}"));
+        jobs.push(job);
+    }
+    std::fs::write(dir.join("jobs.json"), serde_json::to_vec(&jobs).unwrap()).unwrap();
+    let script = common::repo_root().join("tools/make_depth_oracle.py");
+    common::run_python(&[script.as_os_str(), "--jobs".as_ref(), dir.join("jobs.json").as_os_str()]);
+    for (name, _, error) in &cases {
+        let out = dir.join(format!("out-{name}"));
+        let r = common::carve(dir)
+            .arg("lift")
+            .arg(common::repo_root().join("assets/demo/still_life.jpg"))
+            .arg("--mask")
+            .arg(common::repo_root().join("assets/demo/masks/mug.png"))
+            .args(["--iters", "0", "--models"])
+            .arg(dir.join(name))
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&r.stderr);
+        match error {
+            Some(needle) => {
+                assert!(!r.status.success(), "{name}: {stderr}");
+                let last = stderr.lines().last().unwrap_or_default();
+                assert!(last.contains(needle) && !stderr.contains("panicked"), "{name}: {stderr}");
+                assert!(!out.join("scene.json").exists(), "{name}: no outputs");
+            }
+            None => {
+                assert!(r.status.success(), "{name}: {stderr}");
+                assert!(out.join("object.glb").is_file(), "{name}");
+            }
+        }
+    }
+}
+
+/// The Depth Pro export (tiny, random weights): its in-graph post-processing matches transformers'
+/// own (`DepthProImageProcessor.post_process_depth_estimation`), and the lift runs through it with
+/// the model's focal length (from its field of view) in `scene.json`.
+#[test]
+fn depth_pro_export_matches_the_official_post_processing_and_lifts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let models = tmp.path().join("depth-pro");
+    let script = common::repo_root().join("tools/export_depth.py");
+    let report = common::run_python(&[
+        script.as_os_str(),
+        "--arch".as_ref(),
+        "depth-pro".as_ref(),
+        "--tiny".as_ref(),
+        "--out".as_ref(),
+        models.as_os_str(),
+    ]);
+    let report: serde_json::Value = serde_json::from_str(report.lines().last().unwrap()).unwrap();
+    assert_eq!(report["reload_max_diff"].as_f64(), Some(0.0), "{report}");
+    assert!(report["official_depth_max_rel_diff"].as_f64().unwrap() < 1e-5, "{report}");
+    assert!(report["official_fov_diff"].as_f64().unwrap() < 1e-4, "{report}");
+    let out = tmp.path().join("out");
+    let r = common::carve(tmp.path())
+        .arg("lift")
+        .arg(common::repo_root().join("assets/demo/still_life.jpg"))
+        .arg("--mask")
+        .arg(common::repo_root().join("assets/demo/masks/mug.png"))
+        .args(["--iters", "5", "--json", "--models"])
+        .arg(&models)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    let engine = json["engine"].as_str().unwrap();
+    assert!(engine.starts_with("depth model: Depth Pro") && engine.contains("focal length from model"), "{json}");
+    let scene = carve::io::scene::SceneFile::read(&out.join("scene.json")).unwrap();
+    let default = carve::lift::default_camera(scene.camera.width, scene.camera.height);
+    assert!(scene.camera.fx.is_finite() && (scene.camera.fx - default.fx).abs() > 1e-6, "{:?}", scene.camera);
+}
