@@ -36,6 +36,23 @@ pub struct SceneFile {
     /// Voxels per side of the lift's grid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub voxel_resolution: Option<usize>,
+    /// A scene lift (`carve lift --masks`): every object, in the camera's world.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub objects: Vec<SceneObjectEntry>,
+}
+
+/// One object of a scene lift.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SceneObjectEntry {
+    pub name: String,
+    /// Where the object's unit cube sits in the camera's world.
+    pub layout: Layout,
+    /// Which front-surface estimate and completion this object used.
+    pub engine: String,
+    /// The scale about the camera centre that moved it back out of a nearer object (1 = none).
+    pub pushed_back: f64,
+    /// Its outputs, relative to the scene file's folder.
+    pub files: Vec<String>,
 }
 
 impl SceneFile {
@@ -83,8 +100,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let camera = Camera::from_fov_y(64, 48, 1.0).unwrap();
         let layout = Layout { rotation_wxyz: [1.0, 0.0, 0.0, 0.0], translation: [0.0, 0.0, 2.0], scale: 0.5 };
-        let file =
-            SceneFile { camera, engine: Some("silhouette".into()), layout: Some(layout), voxel_resolution: Some(64) };
+        let file = SceneFile {
+            camera,
+            engine: Some("silhouette".into()),
+            layout: Some(layout),
+            voxel_resolution: Some(64),
+            objects: Vec::new(),
+        };
         let path = dir.path().join("scene.json");
         file.write(&path).unwrap();
         // The document Carve wrote before this type existed: serde_json::json! (sorted keys).

@@ -10,6 +10,7 @@
 
 pub mod depth;
 pub mod refine;
+pub mod scene;
 pub mod surface;
 
 pub use depth::{DepthMap, DepthModel, DepthOutput, DepthPrediction};
@@ -49,6 +50,10 @@ pub enum LiftError {
     Model(#[from] crate::model::ModelError),
     #[error("the depth model's answer cannot be used: {0}")]
     BadDepth(String),
+    #[error("no objects to lift: give at least one mask")]
+    NoObjects,
+    #[error("object {name}: {source}")]
+    Object { name: String, source: Box<LiftError> },
     #[error(transparent)]
     Write(#[from] crate::core::fs::FileError),
 }
@@ -166,17 +171,9 @@ pub fn lift_with(
     if !(8..=256).contains(&params.voxels) {
         return Err(LiftError::BadResolution(params.voxels));
     }
-    let area = mask.area();
-    if area == 0 {
-        return Err(LiftError::EmptyMask);
-    }
-    if area < 4 {
-        return Err(LiftError::TinyMask { area });
-    }
-    let mut timings = Vec::new();
+    check_mask(mask)?;
     let t0 = Instant::now();
     progress.set(0.02, "estimating the surface");
-    let [bx0, by0, bx1, by1] = mask.bbox().ok_or(LiftError::EmptyMask)?;
     let (surface, engine) = match depth {
         None => (
             surface::inflated(mask, default_camera(w, h), params.thickness)?,
@@ -195,8 +192,40 @@ pub fn lift_with(
             (surface, engine)
         }
     };
+    let surface_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let measured = depth.is_some();
+    lift_surface(image, mask, &surface, engine, measured, params, surface_ms, progress)
+}
+
+/// Refuses masks too small to lift.
+fn check_mask(mask: &Mask) -> Result<(), LiftError> {
+    let area = mask.area();
+    if area == 0 {
+        return Err(LiftError::EmptyMask);
+    }
+    if area < 4 {
+        return Err(LiftError::TinyMask { area });
+    }
+    Ok(())
+}
+
+/// Voxelises the solid `surface` describes, places splats on its surface voxels and refines them
+/// against the photo. `measured`: the front comes from a depth model (no slack in the voxel test).
+#[allow(clippy::too_many_arguments)]
+fn lift_surface(
+    image: &Image,
+    mask: &Mask,
+    surface: &surface::Surface,
+    engine: String,
+    measured: bool,
+    params: &LiftParams,
+    surface_ms: f64,
+    progress: &Progress,
+) -> Result<LiftOutput, LiftError> {
+    let (w, h) = (image.width(), image.height());
+    let [bx0, by0, bx1, by1] = mask.bbox().ok_or(LiftError::EmptyMask)?;
+    let mut timings = vec![("surface", surface_ms)];
     let camera = surface.camera;
-    timings.push(("surface", t0.elapsed().as_secs_f64() * 1e3));
 
     // Bounds of the solid: every visible point and its mirror image.
     let t1 = Instant::now();
@@ -230,7 +259,7 @@ pub fn lift_with(
     let rgb = image.rgb();
     // The inflation gets half a voxel of slack, so a rim thinner than a voxel still fills one; a
     // measured surface none (the slack would thicken every surface by a voxel).
-    let tolerance = if depth.is_none() { scale / res as f64 * 0.5 } else { 0.0 };
+    let tolerance = if measured { 0.0 } else { scale / res as f64 * 0.5 };
     for z in 0..res {
         for y in 0..res {
             for x in 0..res {
@@ -336,6 +365,7 @@ pub fn scene_file(out: &LiftOutput) -> crate::io::scene::SceneFile {
         engine: Some(out.engine.clone()),
         layout: Some(out.grid.layout),
         voxel_resolution: Some(out.grid.resolution),
+        objects: Vec::new(),
     }
 }
 

@@ -146,24 +146,34 @@ impl Surface {
     }
 }
 
-/// The silhouette-inflation surface (no model): a round profile over the distance transform, the
-/// object about one world unit across at the depth where its extent fits the focal length.
+/// The silhouette-inflation surface (no model): a round profile over the distance transform about
+/// the local axis (the radius of the largest inscribed disk covering each pixel), the object about
+/// one world unit across at the depth where its extent fits the focal length.
 pub fn inflated(mask: &Mask, camera: Camera, thickness: f32) -> Result<Surface, LiftError> {
+    inflated_at(mask, camera, thickness, None)
+}
+
+/// [`inflated`] with the solid's middle at `mid_depth` when given (a scene places its objects).
+pub fn inflated_at(mask: &Mask, camera: Camera, thickness: f32, mid_depth: Option<f64>) -> Result<Surface, LiftError> {
     let [bx0, by0, bx1, by1] = mask.bbox().ok_or(LiftError::EmptyMask)?;
     let extent_px = f64::from((bx1 - bx0).max(by1 - by0).max(1));
-    let mid_depth = camera.fx / extent_px;
+    let mid_depth = mid_depth.unwrap_or(camera.fx / extent_px);
     let dt = mask.distance_to_outside();
     let r_max = dt.iter().copied().fold(0.0f32, f32::max).max(1.0);
+    let local = local_radius(mask, 160);
     let world_per_px = (mid_depth / camera.fx) as f32;
     let front_depth = dt
         .iter()
         .zip(mask.as_bytes())
-        .map(|(&d, &m)| {
+        .enumerate()
+        .map(|(k, (&d, &m))| {
             if m == 0 {
                 return f32::NAN;
             }
-            let d = d.min(r_max);
-            let half = (2.0 * r_max * d - d * d).max(0.0).sqrt() * thickness * world_per_px;
+            // Round about the local axis (a thin part stays thin), not the widest part's.
+            let r = local[k].max(d).min(r_max);
+            let d = d.min(r);
+            let half = (2.0 * r * d - d * d).max(0.0).sqrt() * thickness * world_per_px;
             mid_depth as f32 - half
         })
         .collect();

@@ -48,6 +48,13 @@ fn the_lift_meets_its_unseen_view_goals() {
         let out = lift(&staged.photo, &staged.mask, &LiftParams::default(), &carve::Progress::new()).expect("lift");
         let lifted = eval::score(&headless, &staged, &out.mesh);
         let card = eval::score(&headless, &staged, &eval::card(&staged));
+        eprintln!(
+            "{}: IoU {:.3} {:.3?}, Chamfer {:.3}× card",
+            shape.name,
+            lifted.iou_mean(),
+            lifted.iou_views.iter().map(|v| v.1).collect::<Vec<_>>(),
+            lifted.chamfer_rel / card.chamfer_rel
+        );
         ious.push(lifted.iou_mean());
         ratios.push(lifted.chamfer_rel / card.chamfer_rel);
     }

@@ -67,23 +67,21 @@ pub struct GltfSkin {
     pub morph_targets: Vec<(String, Vec<[f32; 3]>)>,
 }
 
-/// Builds a GLB holding `mesh` (one node, one primitive).
-pub fn glb_bytes(mesh: &Mesh) -> Result<Vec<u8>, ExportError> {
-    glb_bytes_skinned(mesh, None)
+/// The binary chunk, buffer views and accessors of a GLB being built.
+#[derive(Default)]
+struct GlbParts {
+    bin: Vec<u8>,
+    views: Vec<json::buffer::View>,
+    accessors: Vec<json::Accessor>,
 }
 
-/// Builds a GLB holding `mesh`, skinned to `skin` when given.
-pub fn glb_bytes_skinned(mesh: &Mesh, skin: Option<&GltfSkin>) -> Result<Vec<u8>, ExportError> {
-    mesh.validate()?;
-    let normals = mesh.normals.clone().unwrap_or_else(|| mesh.compute_normals());
-    let mut bin: Vec<u8> = Vec::new();
-    let mut views = Vec::new();
-    let mut accessors = Vec::new();
-    let mut push_view = |bin: &mut Vec<u8>, data: &[u8], target: Option<json::buffer::Target>| {
-        let offset = bin.len();
-        bin.extend_from_slice(data);
-        pad4(bin, 0);
-        views.push(json::buffer::View {
+impl GlbParts {
+    /// Appends `data` as a buffer view (4-byte aligned).
+    fn view(&mut self, data: &[u8], target: Option<json::buffer::Target>) -> json::Index<json::buffer::View> {
+        let offset = self.bin.len();
+        self.bin.extend_from_slice(data);
+        pad4(&mut self.bin, 0);
+        self.views.push(json::buffer::View {
             buffer: json::Index::new(0),
             byte_length: USize64(data.len() as u64),
             byte_offset: Some(USize64(offset as u64)),
@@ -93,59 +91,168 @@ pub fn glb_bytes_skinned(mesh: &Mesh, skin: Option<&GltfSkin>) -> Result<Vec<u8>
             extensions: None,
             extras: Default::default(),
         });
-        json::Index::new(views.len() as u32 - 1)
-    };
-    let accessor = |view: json::Index<json::buffer::View>,
-                    count: usize,
-                    component: json::accessor::ComponentType,
-                    type_: json::accessor::Type,
-                    min: Option<json::Value>,
-                    max: Option<json::Value>| json::Accessor {
-        buffer_view: Some(view),
-        byte_offset: Some(USize64(0)),
-        count: USize64(count as u64),
-        component_type: Valid(json::accessor::GenericComponentType(component)),
+        json::Index::new(self.views.len() as u32 - 1)
+    }
+
+    /// Appends an accessor over a whole view.
+    fn accessor(
+        &mut self,
+        view: json::Index<json::buffer::View>,
+        count: usize,
+        component: json::accessor::ComponentType,
+        type_: json::accessor::Type,
+        min_max: Option<(json::Value, json::Value)>,
+    ) -> json::Index<json::Accessor> {
+        let (min, max) = min_max.unzip();
+        self.accessors.push(json::Accessor {
+            buffer_view: Some(view),
+            byte_offset: Some(USize64(0)),
+            count: USize64(count as u64),
+            component_type: Valid(json::accessor::GenericComponentType(component)),
+            extensions: None,
+            extras: Default::default(),
+            type_: Valid(type_),
+            min,
+            max,
+            name: None,
+            normalized: false,
+            sparse: None,
+        });
+        json::Index::new(self.accessors.len() as u32 - 1)
+    }
+
+    /// Positions, normals (computed when absent), colours when present and indices of `mesh`.
+    fn mesh_attributes(
+        &mut self,
+        mesh: &Mesh,
+    ) -> Result<
+        (
+            BTreeMap<json::validation::Checked<json::mesh::Semantic>, json::Index<json::Accessor>>,
+            json::Index<json::Accessor>,
+        ),
+        ExportError,
+    > {
+        use json::accessor::{ComponentType as C, Type as T};
+        mesh.validate()?;
+        let normals = mesh.normals.clone().unwrap_or_else(|| mesh.compute_normals());
+        let bounds = mesh
+            .bounds()
+            .ok_or_else(|| crate::core::geometry::GeometryError("the mesh has no finite vertex".into()))?;
+        let n = mesh.positions.len();
+        let array = Some(json::buffer::Target::ArrayBuffer);
+        let mut attributes = BTreeMap::new();
+        let v = self.view(bytemuck::cast_slice(&mesh.positions), array);
+        let min_max =
+            (json::Value::from(bounds.min.to_array().to_vec()), json::Value::from(bounds.max.to_array().to_vec()));
+        attributes.insert(Valid(json::mesh::Semantic::Positions), self.accessor(v, n, C::F32, T::Vec3, Some(min_max)));
+        let v = self.view(bytemuck::cast_slice(&normals), array);
+        attributes.insert(Valid(json::mesh::Semantic::Normals), self.accessor(v, n, C::F32, T::Vec3, None));
+        if let Some(colors) = &mesh.colors {
+            let v = self.view(bytemuck::cast_slice(colors), array);
+            attributes.insert(Valid(json::mesh::Semantic::Colors(0)), self.accessor(v, n, C::F32, T::Vec4, None));
+        }
+        let v = self.view(bytemuck::cast_slice(&mesh.indices), Some(json::buffer::Target::ElementArrayBuffer));
+        let indices = self.accessor(v, mesh.indices.len(), C::U32, T::Scalar, None);
+        Ok((attributes, indices))
+    }
+
+    /// The GLB of `root` (whose buffers are set here) with this binary chunk.
+    fn finish(self, mut root: json::Root) -> Result<Vec<u8>, ExportError> {
+        root.asset =
+            json::Asset { generator: Some(format!("Carve {}", env!("CARGO_PKG_VERSION"))), ..Default::default() };
+        root.buffers = vec![json::Buffer {
+            byte_length: USize64(self.bin.len() as u64),
+            name: None,
+            uri: None,
+            extensions: None,
+            extras: Default::default(),
+        }];
+        root.buffer_views = self.views;
+        root.accessors = self.accessors;
+        let mut json_bytes = root.to_vec()?;
+        pad4(&mut json_bytes, b' ');
+        let glb = gltf::binary::Glb {
+            header: gltf::binary::Header {
+                magic: *b"glTF",
+                version: 2,
+                length: (12 + 8 + json_bytes.len() + 8 + self.bin.len()) as u32,
+            },
+            json: std::borrow::Cow::Owned(json_bytes),
+            bin: Some(std::borrow::Cow::Owned(self.bin)),
+        };
+        Ok(glb.to_vec()?)
+    }
+}
+
+fn triangles(
+    attributes: BTreeMap<json::validation::Checked<json::mesh::Semantic>, json::Index<json::Accessor>>,
+    indices: json::Index<json::Accessor>,
+    targets: Option<Vec<json::mesh::MorphTarget>>,
+) -> json::mesh::Primitive {
+    json::mesh::Primitive {
+        attributes,
         extensions: None,
         extras: Default::default(),
-        type_: Valid(type_),
-        min,
-        max,
-        name: None,
-        normalized: false,
-        sparse: None,
-    };
-    let bounds =
-        mesh.bounds().ok_or_else(|| crate::core::geometry::GeometryError("the mesh has no finite vertex".into()))?;
-    let n = mesh.positions.len();
-    let v = push_view(&mut bin, bytemuck::cast_slice(&mesh.positions), Some(json::buffer::Target::ArrayBuffer));
-    accessors.push(accessor(
-        v,
-        n,
-        json::accessor::ComponentType::F32,
-        json::accessor::Type::Vec3,
-        Some(json::Value::from(bounds.min.to_array().to_vec())),
-        Some(json::Value::from(bounds.max.to_array().to_vec())),
-    ));
-    let v = push_view(&mut bin, bytemuck::cast_slice(&normals), Some(json::buffer::Target::ArrayBuffer));
-    accessors.push(accessor(v, n, json::accessor::ComponentType::F32, json::accessor::Type::Vec3, None, None));
-    let mut attributes = BTreeMap::new();
-    attributes.insert(Valid(json::mesh::Semantic::Positions), json::Index::new(0));
-    attributes.insert(Valid(json::mesh::Semantic::Normals), json::Index::new(1));
-    if let Some(colors) = &mesh.colors {
-        let v = push_view(&mut bin, bytemuck::cast_slice(colors), Some(json::buffer::Target::ArrayBuffer));
-        accessors.push(accessor(v, n, json::accessor::ComponentType::F32, json::accessor::Type::Vec4, None, None));
-        attributes.insert(Valid(json::mesh::Semantic::Colors(0)), json::Index::new(accessors.len() as u32 - 1));
+        indices: Some(indices),
+        material: None,
+        mode: Valid(json::mesh::Mode::Triangles),
+        targets,
     }
-    let v = push_view(&mut bin, bytemuck::cast_slice(&mesh.indices), Some(json::buffer::Target::ElementArrayBuffer));
-    accessors.push(accessor(
-        v,
-        mesh.indices.len(),
-        json::accessor::ComponentType::U32,
-        json::accessor::Type::Scalar,
-        None,
-        None,
-    ));
-    let indices = json::Index::new(accessors.len() as u32 - 1);
+}
+
+/// Builds a GLB holding `mesh` (one node, one primitive).
+pub fn glb_bytes(mesh: &Mesh) -> Result<Vec<u8>, ExportError> {
+    glb_bytes_skinned(mesh, None)
+}
+
+/// Builds a GLB of a scene: one named node (and mesh) per object, in the same frame.
+pub fn scene_glb_bytes(objects: &[(&str, &Mesh)]) -> Result<Vec<u8>, ExportError> {
+    let mut parts = GlbParts::default();
+    let mut meshes = Vec::new();
+    let mut nodes = Vec::new();
+    for (i, (name, mesh)) in objects.iter().enumerate() {
+        let (attributes, indices) = parts.mesh_attributes(mesh)?;
+        meshes.push(json::Mesh {
+            extensions: None,
+            extras: Default::default(),
+            name: Some((*name).to_owned()),
+            primitives: vec![triangles(attributes, indices, None)],
+            weights: None,
+        });
+        nodes.push(json::Node {
+            mesh: Some(json::Index::new(i as u32)),
+            name: Some((*name).to_owned()),
+            ..Default::default()
+        });
+    }
+    let root = json::Root {
+        meshes,
+        scenes: vec![json::Scene {
+            extensions: None,
+            extras: Default::default(),
+            name: Some("scene".into()),
+            nodes: (0..nodes.len() as u32).map(json::Index::new).collect(),
+        }],
+        nodes,
+        scene: Some(json::Index::new(0)),
+        ..Default::default()
+    };
+    parts.finish(root)
+}
+
+/// Writes a scene GLB (a node per object), atomically.
+pub fn write_scene_glb(path: &Path, objects: &[(&str, &Mesh)]) -> Result<(), FileError> {
+    let bytes =
+        scene_glb_bytes(objects).map_err(|m| FileError { path: path.to_owned(), source: std::io::Error::other(m) })?;
+    write_atomic(path, &bytes)
+}
+
+/// Builds a GLB holding `mesh`, skinned to `skin` when given.
+pub fn glb_bytes_skinned(mesh: &Mesh, skin: Option<&GltfSkin>) -> Result<Vec<u8>, ExportError> {
+    use json::accessor::{ComponentType as C, Type as T};
+    let mut parts = GlbParts::default();
+    let (mut attributes, indices) = parts.mesh_attributes(mesh)?;
+    let n = mesh.positions.len();
     let mut nodes = vec![json::Node { mesh: Some(json::Index::new(0)), ..Default::default() }];
     let mut scene_nodes = vec![json::Index::new(0)];
     let mut skins = Vec::new();
@@ -200,18 +307,15 @@ pub fn glb_bytes_skinned(mesh: &Mesh, skin: Option<&GltfSkin>) -> Result<Vec<u8>
                     }
                 }
             }
-            let v = push_view(&mut bin, bytemuck::cast_slice(&jj), Some(json::buffer::Target::ArrayBuffer));
-            accessors.push(accessor(v, n, json::accessor::ComponentType::U16, json::accessor::Type::Vec4, None, None));
+            let v = parts.view(bytemuck::cast_slice(&jj), Some(json::buffer::Target::ArrayBuffer));
             attributes
-                .insert(Valid(json::mesh::Semantic::Joints(set as u32)), json::Index::new(accessors.len() as u32 - 1));
-            let v = push_view(&mut bin, bytemuck::cast_slice(&ww), Some(json::buffer::Target::ArrayBuffer));
-            accessors.push(accessor(v, n, json::accessor::ComponentType::F32, json::accessor::Type::Vec4, None, None));
+                .insert(Valid(json::mesh::Semantic::Joints(set as u32)), parts.accessor(v, n, C::U16, T::Vec4, None));
+            let v = parts.view(bytemuck::cast_slice(&ww), Some(json::buffer::Target::ArrayBuffer));
             attributes
-                .insert(Valid(json::mesh::Semantic::Weights(set as u32)), json::Index::new(accessors.len() as u32 - 1));
+                .insert(Valid(json::mesh::Semantic::Weights(set as u32)), parts.accessor(v, n, C::F32, T::Vec4, None));
         }
-        let v = push_view(&mut bin, bytemuck::cast_slice(&skin.inverse_bind), None);
-        accessors.push(accessor(v, j, json::accessor::ComponentType::F32, json::accessor::Type::Mat4, None, None));
-        let ibm = json::Index::new(accessors.len() as u32 - 1);
+        let v = parts.view(bytemuck::cast_slice(&skin.inverse_bind), None);
+        let ibm = parts.accessor(v, j, C::F32, T::Mat4, None);
         // Joint nodes follow the mesh node.
         let first = nodes.len() as u32;
         for ji in 0..j {
@@ -247,17 +351,11 @@ pub fn glb_bytes_skinned(mesh: &Mesh, skin: Option<&GltfSkin>) -> Result<Vec<u8>
                 }
                 let b = crate::core::geometry::Bounds::of_points(deltas.iter())
                     .ok_or_else(|| ExportError::Skin("a morph target is not finite".into()))?;
-                let v = push_view(&mut bin, bytemuck::cast_slice(deltas), Some(json::buffer::Target::ArrayBuffer));
-                accessors.push(accessor(
-                    v,
-                    n,
-                    json::accessor::ComponentType::F32,
-                    json::accessor::Type::Vec3,
-                    Some(json::Value::from(b.min.to_array().to_vec())),
-                    Some(json::Value::from(b.max.to_array().to_vec())),
-                ));
+                let v = parts.view(bytemuck::cast_slice(deltas), Some(json::buffer::Target::ArrayBuffer));
+                let min_max =
+                    (json::Value::from(b.min.to_array().to_vec()), json::Value::from(b.max.to_array().to_vec()));
                 t.push(json::mesh::MorphTarget {
-                    positions: Some(json::Index::new(accessors.len() as u32 - 1)),
+                    positions: Some(parts.accessor(v, n, C::F32, T::Vec3, Some(min_max))),
                     normals: None,
                     tangents: None,
                 });
@@ -270,29 +368,11 @@ pub fn glb_bytes_skinned(mesh: &Mesh, skin: Option<&GltfSkin>) -> Result<Vec<u8>
         }
     }
     let root = json::Root {
-        asset: json::Asset { generator: Some(format!("Carve {}", env!("CARGO_PKG_VERSION"))), ..Default::default() },
-        accessors,
-        buffers: vec![json::Buffer {
-            byte_length: USize64(bin.len() as u64),
-            name: None,
-            uri: None,
-            extensions: None,
-            extras: Default::default(),
-        }],
-        buffer_views: views,
         meshes: vec![json::Mesh {
             extensions: None,
             extras: mesh_extras,
             name: Some("mesh".into()),
-            primitives: vec![json::mesh::Primitive {
-                attributes,
-                extensions: None,
-                extras: Default::default(),
-                indices: Some(indices),
-                material: None,
-                mode: Valid(json::mesh::Mode::Triangles),
-                targets,
-            }],
+            primitives: vec![triangles(attributes, indices, targets)],
             weights: mesh_weights,
         }],
         nodes,
@@ -301,18 +381,7 @@ pub fn glb_bytes_skinned(mesh: &Mesh, skin: Option<&GltfSkin>) -> Result<Vec<u8>
         scene: Some(json::Index::new(0)),
         ..Default::default()
     };
-    let mut json_bytes = root.to_vec()?;
-    pad4(&mut json_bytes, b' ');
-    let glb = gltf::binary::Glb {
-        header: gltf::binary::Header {
-            magic: *b"glTF",
-            version: 2,
-            length: (12 + 8 + json_bytes.len() + 8 + bin.len()) as u32,
-        },
-        json: std::borrow::Cow::Owned(json_bytes),
-        bin: Some(std::borrow::Cow::Owned(bin)),
-    };
-    Ok(glb.to_vec()?)
+    parts.finish(root)
 }
 
 /// Writes `mesh` skinned to `skin` as a `.glb`, atomically.
