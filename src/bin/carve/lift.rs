@@ -1,5 +1,7 @@
 //! `carve lift`: a masked object of a photo to 3D — voxels, Gaussian splats, a mesh and the scene
-//! camera, written as `splats.ply`, `object.glb` and `scene.json`.
+//! camera, written as `splats.ply`, `splats.glb`, `object.glb` and `scene.json` — or every object
+//! of the photo into one scene (`--masks DIR`, or `--text "concept"`, whose instances SAM 3 finds):
+//! `scene.json` listing every object, `scene.glb` with a node per object, `objects/NAME/…`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -10,17 +12,29 @@ use serde::Serialize;
 use crate::args::{JsonArg, ModelsArg};
 use crate::output::{self, Text};
 
+/// The most objects one scene lift takes (each takes seconds).
+const MAX_OBJECTS: usize = 256;
+
 #[derive(clap::Args)]
 #[command(mut_arg("models", |a| {
-    a.help("Look for model folders here first (a `depth` model; the built-in estimate is used without)")
+    a.help("Look for model folders here first (a `depth` model; the built-in estimate is used without; \
+            a `sam3` model for --text)")
 }))]
+#[command(group(clap::ArgGroup::new("objects").required(true).args(["mask", "masks", "text"])))]
 pub struct LiftArgs {
     /// The photo.
     image: PathBuf,
     /// The object's mask (PNG, image size; brighter than mid-grey = inside).
     #[arg(long, value_name = "MASK.png")]
-    mask: PathBuf,
-    /// Output folder: splats.ply, splats.glb (KHR_gaussian_splatting), object.glb, scene.json.
+    mask: Option<PathBuf>,
+    /// Lift every mask (`*.png`, one object each, named by file) of this folder into one scene.
+    #[arg(long, value_name = "DIR")]
+    masks: Option<PathBuf>,
+    /// Lift every instance of this concept (found by SAM 3) into one scene.
+    #[arg(long, value_name = "CONCEPT")]
+    text: Option<String>,
+    /// Output folder: splats.ply, splats.glb (KHR_gaussian_splatting), object.glb, scene.json; for
+    /// a scene, scene.json, scene.glb and objects/NAME/{splats.ply, splats.glb, object.glb}.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
     /// Voxels per side of the grid.
@@ -53,22 +67,142 @@ struct LiftSummary<'a> {
     scene: carve::io::scene::SceneFile,
 }
 
+/// What `carve lift --masks/--text --json` prints.
+#[derive(Serialize)]
+struct SceneSummary<'a> {
+    written: Vec<PathBuf>,
+    engine: &'a str,
+    objects: Vec<SceneObjectSummary<'a>>,
+    timings_ms: BTreeMap<&'static str, f64>,
+    /// What `scene.json` holds.
+    scene: carve::io::scene::SceneFile,
+}
+
+#[derive(Serialize)]
+struct SceneObjectSummary<'a> {
+    name: &'a str,
+    voxels: usize,
+    splats: usize,
+    triangles: usize,
+    pushed_back: f64,
+    timings_ms: BTreeMap<&'static str, f64>,
+}
+
+fn load_mask(path: &std::path::Path) -> anyhow::Result<carve::Mask> {
+    let mask = carve::Mask::load_png(path)?;
+    if carve::Image::load(path)?.rgb().as_raw().iter().any(|&c| c != 0 && c != 255) {
+        eprintln!("note: {} is not a binary mask; it was thresholded at mid-grey", path.display());
+    }
+    Ok(mask)
+}
+
+/// The objects of a scene lift: each `*.png` of `dir` (regular files, sorted by name).
+fn masks_in(dir: &std::path::Path) -> anyhow::Result<Vec<carve::lift::scene::SceneObject>> {
+    let entries = std::fs::read_dir(dir).with_context(|| format!("cannot read the mask folder {}", dir.display()))?;
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")))
+        .filter(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file()))
+        .collect();
+    paths.sort();
+    if paths.is_empty() {
+        anyhow::bail!("{}: no *.png masks in this folder", dir.display());
+    }
+    if paths.len() > MAX_OBJECTS {
+        anyhow::bail!("{}: {} masks; a scene lift takes at most {MAX_OBJECTS}", dir.display(), paths.len());
+    }
+    paths
+        .iter()
+        .map(|p| {
+            let name = p.file_stem().map_or_else(|| "object".into(), |s| s.to_string_lossy().into_owned());
+            Ok(carve::lift::scene::SceneObject { name, mask: load_mask(p)? })
+        })
+        .collect()
+}
+
+/// The instances of `concept` SAM 3 finds in `image`, named `concept_1`, `concept_2`, … (best first).
+fn instances_of(
+    concept: &str,
+    image: &carve::Image,
+    image_path: &std::path::Path,
+    models: &[carve::model::ModelFolder],
+) -> anyhow::Result<Vec<carve::lift::scene::SceneObject>> {
+    use carve::segment::run::{make_segmenter, segment_image};
+    let mut segmenter = make_segmenter(carve::segment::EngineChoice::Sam3, Default::default(), models)?;
+    let prompt = carve::core::prompt::Prompt { text: Some(concept.to_owned()), ..Default::default() };
+    let cleanup = carve::segment::postprocess::Cleanup::for_image(image.width(), image.height());
+    let outcome = crate::progress::run_with_terminal_progress("segment", {
+        let image = image.clone();
+        move |progress| segment_image(segmenter.as_mut(), &image, &prompt, Some(cleanup), progress)
+    })?
+    .with_context(|| image_path.display().to_string())?;
+    let masks: Vec<_> = outcome.masks.into_iter().filter(|m| m.mask.area() >= 4).take(MAX_OBJECTS).collect();
+    if masks.is_empty() {
+        anyhow::bail!("{}: SAM 3 found no instance of \"{concept}\"", image_path.display());
+    }
+    let stem: String = concept.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).take(40).collect();
+    Ok(masks
+        .into_iter()
+        .enumerate()
+        .map(|(i, m)| carve::lift::scene::SceneObject { name: format!("{stem}_{}", i + 1), mask: m.mask })
+        .collect())
+}
+
 pub fn run(args: &LiftArgs) -> anyhow::Result<()> {
     let image = carve::Image::load(&args.image)?;
-    let mask = carve::Mask::load_png(&args.mask)?;
-    if carve::Image::load(&args.mask)?.rgb().as_raw().iter().any(|&c| c != 0 && c != 255) {
-        eprintln!("note: {} is not a binary mask; it was thresholded at mid-grey", args.mask.display());
-    }
     let models = args.models.discover()?;
     let depth = match carve::model::registry::first_valid(&models, &carve::model::ModelKind::Depth) {
         Some(folder) => Some(carve::lift::DepthModel::load(folder)?),
         None => None,
     };
     let params = carve::lift::LiftParams { voxels: args.voxels, iterations: args.iters, ..Default::default() };
+    let objects = match (&args.mask, &args.masks, &args.text) {
+        (Some(mask), _, _) => return lift_one(args, image, load_mask(mask)?, mask, depth, params),
+        (None, Some(dir), _) => masks_in(dir)?,
+        (None, None, Some(concept)) => instances_of(concept, &image, &args.image, &models)?,
+        (None, None, None) => anyhow::bail!("give --mask, --masks or --text"),
+    };
+    let scene = crate::progress::run_with_terminal_progress("lift", move |progress| {
+        carve::lift::scene::lift_scene(&image, &objects, &params, depth.as_ref(), progress)
+    })?
+    .with_context(|| format!("cannot lift the objects of {}", args.image.display()))?;
+    let written = carve::lift::scene::write_scene_outputs(&args.out, &scene)?;
+    let summary = SceneSummary {
+        written,
+        engine: &scene.engine,
+        objects: scene
+            .objects
+            .iter()
+            .map(|o| SceneObjectSummary {
+                name: &o.name,
+                voxels: o.output.grid.count(),
+                splats: o.output.splats.len(),
+                triangles: o.output.mesh.triangle_count(),
+                pushed_back: o.pushed_back,
+                timings_ms: o.output.timings_ms.iter().copied().collect(),
+            })
+            .collect(),
+        timings_ms: scene.timings_ms.iter().copied().collect(),
+        scene: carve::lift::scene::scene_file(&scene),
+    };
+    output::finish(args.output.json, &summary, |s| {
+        Text::Stderr(format!("lifted {} objects into one scene → {}", s.objects.len(), args.out.display()))
+    })
+}
+
+fn lift_one(
+    args: &LiftArgs,
+    image: carve::Image,
+    mask: carve::Mask,
+    mask_path: &std::path::Path,
+    depth: Option<carve::lift::DepthModel>,
+    params: carve::lift::LiftParams,
+) -> anyhow::Result<()> {
     let out = crate::progress::run_with_terminal_progress("lift", move |progress| {
         carve::lift::lift_with(&image, &mask, &params, depth.as_ref(), progress)
     })?
-    .with_context(|| format!("cannot lift {} with {}", args.image.display(), args.mask.display()))?;
+    .with_context(|| format!("cannot lift {} with {}", args.image.display(), mask_path.display()))?;
     let written = carve::lift::write_outputs(&args.out, &out)?;
     let summary = LiftSummary {
         written,
