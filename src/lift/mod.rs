@@ -54,6 +54,8 @@ pub enum LiftError {
     NoObjects,
     #[error("object {name}: {source}")]
     Object { name: String, source: Box<LiftError> },
+    #[error("none of the {count} objects could be lifted (the first, {name}: {why})")]
+    NothingLifted { count: usize, name: String, why: String },
     #[error(transparent)]
     Write(#[from] crate::core::fs::FileError),
 }

@@ -51,15 +51,21 @@ pub struct SceneLift {
     /// How the front surfaces and the layout were found.
     pub engine: String,
     pub objects: Vec<LiftedObject>,
+    /// Objects left out (with `skip_unliftable`) and why.
+    pub skipped: Vec<(String, String)>,
     pub timings_ms: Vec<(&'static str, f64)>,
 }
 
-/// Lifts every object of `image` into one scene (see the module doc for the placement).
+/// Lifts every object of `image` into one scene (see the module doc for the placement). With
+/// `skip_unliftable` (instances a model found, some of which may be specks or slivers), an object
+/// that cannot be lifted is left out and listed in [`SceneLift::skipped`]; otherwise (masks the
+/// user chose) it is an error naming the object. A cancel is always an error.
 pub fn lift_scene(
     image: &Image,
     objects: &[SceneObject],
     params: &LiftParams,
     depth: Option<&DepthModel>,
+    skip_unliftable: bool,
     progress: &Progress,
 ) -> Result<SceneLift, LiftError> {
     let (w, h) = (image.width(), image.height());
@@ -103,15 +109,79 @@ pub fn lift_scene(
 
     let n = objects.len() as f32;
     let mut lifted = Vec::with_capacity(objects.len());
+    let mut skipped = Vec::new();
     let mut engine = String::new();
     for (i, (object, mask)) in objects.iter().zip(&masks).enumerate() {
         progress.check()?;
-        let part = progress.sub(0.05 + 0.9 * i as f32 / n, 0.05 + 0.9 * (i + 1) as f32 / n);
-        part.set(0.0, format!("lifting {} ({}/{})", object.name, i + 1, objects.len()));
-        let (surface, object_engine) = match &shared {
+        let result = lift_object(
+            image,
+            object,
+            mask,
+            &shared,
+            &mids,
+            i,
+            camera,
+            depth,
+            params,
+            surface_ms / f64::from(n),
+            &progress.sub(0.05 + 0.9 * i as f32 / n, 0.05 + 0.9 * (i + 1) as f32 / n),
+        );
+        let (output, object_engine) = match result {
+            Ok(done) => done,
+            Err(LiftError::Cancelled(c)) => return Err(LiftError::Cancelled(c)),
+            Err(e) if skip_unliftable => {
+                skipped.push((object.name.clone(), e.to_string()));
+                continue;
+            }
+            Err(e) => return Err(named(&object.name, e)),
+        };
+        if engine.is_empty() {
+            engine = match depth {
+                Some(m) => format!("depth model: {} (one map for every object)", m.name),
+                None => object_engine,
+            };
+        }
+        lifted.push(LiftedObject { name: object.name.clone(), output, pushed_back: 1.0 });
+    }
+    if lifted.is_empty() {
+        let (name, why) = skipped.first().cloned().unwrap_or_default();
+        return Err(LiftError::NothingLifted { count: objects.len(), name, why });
+    }
+    let t1 = Instant::now();
+    progress.set(0.96, "separating the objects");
+    separate(&mut lifted);
+    progress.set(1.0, "lifted the scene");
+    Ok(SceneLift {
+        camera,
+        engine,
+        objects: lifted,
+        skipped,
+        timings_ms: vec![("surfaces", surface_ms), ("separate", t1.elapsed().as_secs_f64() * 1e3)],
+    })
+}
+
+/// Lifts one object of a scene: its surface from the shared map or the ground layout.
+#[allow(clippy::too_many_arguments)]
+fn lift_object(
+    image: &Image,
+    object: &SceneObject,
+    mask: &Mask,
+    shared: &Option<(DepthMap, &'static str)>,
+    mids: &[f64],
+    index: usize,
+    camera: Camera,
+    depth: Option<&DepthModel>,
+    params: &LiftParams,
+    surface_ms: f64,
+    part: &Progress,
+) -> Result<(LiftOutput, String), LiftError> {
+    {
+        let i = index;
+        part.set(0.0, format!("lifting {}", object.name));
+        let (surface, object_engine) = match shared {
             Some((map, focal_source)) => {
                 let prediction = DepthPrediction { map: map.clone(), focal_px: Some(camera.fx) };
-                let mut s = surface::from_model(mask, &prediction, camera).map_err(|e| named(&object.name, e))?;
+                let mut s = surface::from_model(mask, &prediction, camera)?;
                 s.focal_source = focal_source;
                 let e = format!(
                     "depth model: {} ({}; focal length from {})",
@@ -122,40 +192,14 @@ pub fn lift_scene(
                 (s, e)
             }
             None => (
-                surface::inflated_at(mask, camera, params.thickness, Some(mids[i]))
-                    .map_err(|e| named(&object.name, e))?,
+                surface::inflated_at(mask, camera, params.thickness, Some(mids[i]))?,
                 "silhouette inflation (built-in), standing on a shared ground plane".to_owned(),
             ),
         };
-        if engine.is_empty() {
-            engine = match depth {
-                Some(m) => format!("depth model: {} (one map for every object)", m.name),
-                None => object_engine.clone(),
-            };
-        }
-        let output = lift_surface(
-            image,
-            mask,
-            &surface,
-            object_engine,
-            shared.is_some(),
-            params,
-            surface_ms / f64::from(n),
-            &part,
-        )
-        .map_err(|e| named(&object.name, e))?;
-        lifted.push(LiftedObject { name: object.name.clone(), output, pushed_back: 1.0 });
+        let output =
+            lift_surface(image, mask, &surface, object_engine.clone(), shared.is_some(), params, surface_ms, part)?;
+        Ok((output, object_engine))
     }
-    let t1 = Instant::now();
-    progress.set(0.96, "separating the objects");
-    separate(&mut lifted);
-    progress.set(1.0, "lifted the scene");
-    Ok(SceneLift {
-        camera,
-        engine,
-        objects: lifted,
-        timings_ms: vec![("surfaces", surface_ms), ("separate", t1.elapsed().as_secs_f64() * 1e3)],
-    })
 }
 
 /// The model's answer turned into one map every object shares: metric depth stays; a point map

@@ -426,7 +426,7 @@ for n in scene["nodes"]:
         })
         .collect();
     let params = LiftParams { iterations: 0, ..Default::default() };
-    let lifted = carve::lift::scene::lift_scene(&photo, &objects, &params, None, &Progress::new()).unwrap();
+    let lifted = carve::lift::scene::lift_scene(&photo, &objects, &params, None, false, &Progress::new()).unwrap();
     for a in &lifted.objects {
         for b in &lifted.objects {
             if std::ptr::eq(a, b) {
@@ -456,4 +456,45 @@ for n in scene["nodes"]:
             assert_eq!(inside, 0, "{} has {inside} voxels inside {}", b.name, a.name);
         }
     }
+}
+
+/// `carve lift --text`: SAM 3 (the tiny random-weight export: its instances are arbitrary shapes,
+/// some unliftable) finds the instances; those that lift form one scene (named `concept_N`), the
+/// others are named with their reason; the default threshold finds none here, which is a clear
+/// error naming the photo.
+#[test]
+fn text_scene_lift_runs_sam3_and_names_what_it_skips() {
+    let model = &crate::sam3_engine::fixture().model;
+    let tmp = tempfile::tempdir().unwrap();
+    let image = common::repo_root().join("assets/demo/still_life.jpg");
+    let run = |extra: &[&str], out: &std::path::Path| {
+        common::carve(tmp.path())
+            .arg("lift")
+            .arg(&image)
+            .args(["--text", "red ball", "--iters", "0", "--json", "--models"])
+            .arg(model)
+            .args(extra)
+            .arg("--out")
+            .arg(out)
+            .output()
+            .unwrap()
+    };
+    let none = run(&[], &tmp.path().join("none"));
+    let stderr = String::from_utf8_lossy(&none.stderr);
+    assert!(!none.status.success() && stderr.contains("found no instance of \"red ball\""), "{stderr}");
+    assert!(stderr.contains("still_life.jpg") && !stderr.contains("panicked"), "{stderr}");
+
+    let out = tmp.path().join("some");
+    let r = run(&["--min-score", "0", "--max-objects", "6"], &out);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    let lifted = summary["objects"].as_array().unwrap().len();
+    let skipped = summary["skipped"].as_array().unwrap().len();
+    assert_eq!(lifted + skipped, 6, "{summary}");
+    assert!(lifted >= 1, "{summary}");
+    let scene = carve::io::scene::SceneFile::read(&out.join("scene.json")).unwrap();
+    assert_eq!(scene.objects.len(), lifted);
+    assert!(scene.objects.iter().all(|o| o.name.starts_with("red_ball_")), "{summary}");
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(stderr.matches("note: skipped red_ball_").count(), skipped, "{stderr}");
 }

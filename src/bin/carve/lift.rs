@@ -33,6 +33,12 @@ pub struct LiftArgs {
     /// Lift every instance of this concept (found by SAM 3) into one scene.
     #[arg(long, value_name = "CONCEPT")]
     text: Option<String>,
+    /// With --text: keep instances scoring at least this (0..1; default: SAM 3's own threshold).
+    #[arg(long, value_name = "SCORE", requires = "text")]
+    min_score: Option<f32>,
+    /// With --text: lift at most this many instances (the best scoring).
+    #[arg(long, value_name = "N", default_value_t = 16, requires = "text")]
+    max_objects: usize,
     /// Output folder: splats.ply, splats.glb (KHR_gaussian_splatting), object.glb, scene.json; for
     /// a scene, scene.json, scene.glb and objects/NAME/{splats.ply, splats.glb, object.glb}.
     #[arg(long, value_name = "DIR")]
@@ -73,6 +79,8 @@ struct SceneSummary<'a> {
     written: Vec<PathBuf>,
     engine: &'a str,
     objects: Vec<SceneObjectSummary<'a>>,
+    /// Instances (--text) that could not be lifted: [name, reason].
+    skipped: &'a [(String, String)],
     timings_ms: BTreeMap<&'static str, f64>,
     /// What `scene.json` holds.
     scene: carve::io::scene::SceneFile,
@@ -123,13 +131,30 @@ fn masks_in(dir: &std::path::Path) -> anyhow::Result<Vec<carve::lift::scene::Sce
 
 /// The instances of `concept` SAM 3 finds in `image`, named `concept_1`, `concept_2`, … (best first).
 fn instances_of(
+    args: &LiftArgs,
     concept: &str,
     image: &carve::Image,
-    image_path: &std::path::Path,
     models: &[carve::model::ModelFolder],
 ) -> anyhow::Result<Vec<carve::lift::scene::SceneObject>> {
     use carve::segment::run::{make_segmenter, segment_image};
-    let mut segmenter = make_segmenter(carve::segment::EngineChoice::Sam3, Default::default(), models)?;
+    let image_path = &args.image;
+    if let Some(score) = args.min_score
+        && !(0.0..=1.0).contains(&score)
+    {
+        anyhow::bail!("--min-score {score} is outside 0..1");
+    }
+    let mut segmenter: Box<dyn carve::segment::Segmenter> =
+        match carve::model::registry::first_valid(models, &carve::model::ModelKind::Sam3) {
+            Some(folder) => {
+                let mut sam3 = carve::segment::sam3::Sam3Segmenter::load(folder, Default::default())?;
+                if let Some(score) = args.min_score {
+                    sam3.score_threshold = score;
+                }
+                Box::new(sam3)
+            }
+            // Not found: the engine factory's message says how to make one.
+            None => make_segmenter(carve::segment::EngineChoice::Sam3, Default::default(), models)?,
+        };
     let prompt = carve::core::prompt::Prompt { text: Some(concept.to_owned()), ..Default::default() };
     let cleanup = carve::segment::postprocess::Cleanup::for_image(image.width(), image.height());
     let outcome = crate::progress::run_with_terminal_progress("segment", {
@@ -137,7 +162,9 @@ fn instances_of(
         move |progress| segment_image(segmenter.as_mut(), &image, &prompt, Some(cleanup), progress)
     })?
     .with_context(|| image_path.display().to_string())?;
-    let masks: Vec<_> = outcome.masks.into_iter().filter(|m| m.mask.area() >= 4).take(MAX_OBJECTS).collect();
+    // Specks are not objects; the best `--max-objects` (at most MAX_OBJECTS) are lifted.
+    let limit = args.max_objects.clamp(1, MAX_OBJECTS);
+    let masks: Vec<_> = outcome.masks.into_iter().filter(|m| m.mask.area() >= 64).take(limit).collect();
     if masks.is_empty() {
         anyhow::bail!("{}: SAM 3 found no instance of \"{concept}\"", image_path.display());
     }
@@ -160,14 +187,20 @@ pub fn run(args: &LiftArgs) -> anyhow::Result<()> {
     let objects = match (&args.mask, &args.masks, &args.text) {
         (Some(mask), _, _) => return lift_one(args, image, load_mask(mask)?, mask, depth, params),
         (None, Some(dir), _) => masks_in(dir)?,
-        (None, None, Some(concept)) => instances_of(concept, &image, &args.image, &models)?,
+        (None, None, Some(concept)) => instances_of(args, concept, &image, &models)?,
         (None, None, None) => anyhow::bail!("give --mask, --masks or --text"),
     };
+    // Instances a model found may include specks: those are skipped (and named); masks the user
+    // gave must all lift.
+    let skip_unliftable = args.text.is_some();
     let scene = crate::progress::run_with_terminal_progress("lift", move |progress| {
-        carve::lift::scene::lift_scene(&image, &objects, &params, depth.as_ref(), progress)
+        carve::lift::scene::lift_scene(&image, &objects, &params, depth.as_ref(), skip_unliftable, progress)
     })?
     .with_context(|| format!("cannot lift the objects of {}", args.image.display()))?;
     let written = carve::lift::scene::write_scene_outputs(&args.out, &scene)?;
+    for (name, why) in &scene.skipped {
+        eprintln!("note: skipped {name}: {why}");
+    }
     let summary = SceneSummary {
         written,
         engine: &scene.engine,
@@ -183,6 +216,7 @@ pub fn run(args: &LiftArgs) -> anyhow::Result<()> {
                 timings_ms: o.output.timings_ms.iter().copied().collect(),
             })
             .collect(),
+        skipped: &scene.skipped,
         timings_ms: scene.timings_ms.iter().copied().collect(),
         scene: carve::lift::scene::scene_file(&scene),
     };
