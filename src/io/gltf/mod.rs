@@ -67,6 +67,9 @@ pub struct GltfSkin {
     pub morph_targets: Vec<(String, Vec<[f32; 3]>)>,
 }
 
+/// A primitive's attributes by semantic.
+type Attributes = BTreeMap<json::validation::Checked<json::mesh::Semantic>, json::Index<json::Accessor>>;
+
 /// The binary chunk, buffer views and accessors of a GLB being built.
 #[derive(Default)]
 struct GlbParts {
@@ -122,16 +125,7 @@ impl GlbParts {
     }
 
     /// Positions, normals (computed when absent), colours when present and indices of `mesh`.
-    fn mesh_attributes(
-        &mut self,
-        mesh: &Mesh,
-    ) -> Result<
-        (
-            BTreeMap<json::validation::Checked<json::mesh::Semantic>, json::Index<json::Accessor>>,
-            json::Index<json::Accessor>,
-        ),
-        ExportError,
-    > {
+    fn mesh_attributes(&mut self, mesh: &Mesh) -> Result<(Attributes, json::Index<json::Accessor>), ExportError> {
         use json::accessor::{ComponentType as C, Type as T};
         mesh.validate()?;
         let normals = mesh.normals.clone().unwrap_or_else(|| mesh.compute_normals());
@@ -185,7 +179,7 @@ impl GlbParts {
 }
 
 fn triangles(
-    attributes: BTreeMap<json::validation::Checked<json::mesh::Semantic>, json::Index<json::Accessor>>,
+    attributes: Attributes,
     indices: json::Index<json::Accessor>,
     targets: Option<Vec<json::mesh::MorphTarget>>,
 ) -> json::mesh::Primitive {
