@@ -31,10 +31,21 @@ impl CarveApp {
         self.mask_list_ui(ui);
         ui.separator();
         let can_lift = self.workbench.selected.is_some() && !self.workbench.busy();
-        if ui.add_enabled(can_lift, egui::Button::new("Lift selected to 3D")).clicked() {
-            let started = self.workbench.lift_selected();
-            self.check(started);
-        }
+        ui.horizontal(|ui| {
+            if ui.add_enabled(can_lift, egui::Button::new("Lift selected to 3D")).clicked() {
+                let started = self.workbench.lift_selected();
+                self.check(started);
+            }
+            let can_lift_all = !self.workbench.masks.is_empty() && !self.workbench.busy();
+            if ui
+                .add_enabled(can_lift_all, egui::Button::new("Lift all"))
+                .on_hover_text("every mask into one 3D scene: one camera, objects standing on a shared ground")
+                .clicked()
+            {
+                let started = self.workbench.lift_all();
+                self.check(started);
+            }
+        });
         self.lift_panel_ui(ui);
     }
 

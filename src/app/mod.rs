@@ -128,7 +128,8 @@ pub struct CarveApp {
     canvas: canvas::CanvasState,
     masks_panel: masks_panel::MasksPanelState,
     engine: engine::EngineState,
-    lift: lift_panel::LiftView,
+    /// The last lift (one object or a scene) and its layers (public for the window tests).
+    pub lift: lift_panel::LiftView,
     body_view: bodies_panel::BodyView,
     session: session::Session,
     viewport: viewport::ViewportPane,

@@ -100,6 +100,8 @@ impl CarveApp {
         let (segmenter, engine_error) = window_segmenter();
         self.workbench = Workbench::new(image.clone(), segmenter);
         self.canvas.overlays.invalidate();
+        // The last lift belonged to the previous photo.
+        (self.lift.lifted, self.lift.scene) = (None, None);
         if let Some(e) = engine_error {
             self.show_error(e);
         }
@@ -157,6 +159,7 @@ impl CarveApp {
         }
         self.workbench = workbench;
         self.canvas.overlays.invalidate();
+        (self.lift.lifted, self.lift.scene) = (None, None);
         self.viewport.show(photo_scene(&image), -glam::Vec3::Y, true);
         self.photo = Photo::new(image, project.image.clone());
         self.session.scene_files.clear();

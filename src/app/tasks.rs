@@ -37,6 +37,20 @@ impl CarveApp {
                 Finished::Lifted { name, output } => {
                     self.set_status(format!("{name} lifted ({})", output.engine));
                     self.lift.lifted = Some(super::lift_panel::Lifted { name, output });
+                    self.lift.scene = None;
+                    self.show_lift(true);
+                    if self.view == View::Photo {
+                        self.view = View::Split;
+                    }
+                }
+                Finished::LiftedScene(scene) => {
+                    self.set_status(format!(
+                        "{} objects lifted into one scene ({})",
+                        scene.objects.len(),
+                        scene.engine
+                    ));
+                    self.lift.lifted = None;
+                    self.lift.scene = Some(scene);
                     self.show_lift(true);
                     if self.view == View::Photo {
                         self.view = View::Split;

@@ -430,3 +430,31 @@ impl egui::DroppedFile for Dropped {
         Err("Carve opens dropped files by path".into())
     }
 }
+
+/// "Lift all" (issue 14): two clicked masks become one scene in the background; the panel names
+/// the scene and each object's splats reach the 3D view; opening another photo forgets it.
+#[test]
+fn lift_all_makes_one_scene_of_every_mask() {
+    let mut h = harness();
+    h.run_steps(3);
+    let mut steps = Vec::new();
+    for name in ["mug", "ball"] {
+        let (_, mask) = carve::core::demo::still_life_masks().into_iter().find(|(n, _)| *n == name).expect("mask");
+        let d = mask.distance_to_outside();
+        let (i, _) = d.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).expect("pixels");
+        let (x, y) = ((i as u32 % mask.width()) as f32 + 0.5, (i as u32 / mask.width()) as f32 + 0.5);
+        let pos = to_screen(h.state(), x, y);
+        click_at(&mut h, pos);
+        wait_idle(&mut h, &mut steps);
+    }
+    assert_eq!(h.state().workbench.masks.len(), 2);
+    h.get_by_label("Lift all").click();
+    h.step();
+    assert!(h.state().workbench.busy(), "the scene lift runs in the background");
+    wait_idle(&mut h, &mut steps);
+    h.run_steps(3);
+    let _ = h.get_by_label_contains("3D: scene of 2 objects");
+    let scene = h.state().lift.scene.as_ref().expect("a scene");
+    assert_eq!(scene.objects.len(), 2);
+    assert!(scene.objects.iter().all(|o| !o.output.splats.is_empty()));
+}

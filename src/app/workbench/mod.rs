@@ -73,6 +73,10 @@ enum Pending {
         name: String,
         task: Task<Result<LiftOutput, crate::lift::LiftError>>,
     },
+    /// Every mask into one scene.
+    LiftScene {
+        task: Task<Result<crate::lift::scene::SceneLift, crate::lift::LiftError>>,
+    },
     /// A model engine preparing the photo (SAM 3: encoding it).
     Prepare {
         task: Task<Result<(), SegmentError>>,
@@ -84,6 +88,7 @@ impl Pending {
         match self {
             Pending::Segment { task, .. } => TaskProgress::of(task),
             Pending::Lift { task, .. } => TaskProgress::of(task),
+            Pending::LiftScene { task } => TaskProgress::of(task),
             Pending::Prepare { task } => TaskProgress::of(task),
         }
     }
@@ -92,6 +97,7 @@ impl Pending {
         match self {
             Pending::Segment { task, .. } => task.cancel(),
             Pending::Lift { task, .. } => task.cancel(),
+            Pending::LiftScene { task } => task.cancel(),
             Pending::Prepare { task } => task.cancel(),
         }
     }
@@ -102,6 +108,8 @@ impl Pending {
 pub enum LiftStartError {
     #[error("select a mask to lift")]
     NothingSelected,
+    #[error("make a mask first: there is nothing to lift")]
+    NoMasks,
 }
 
 /// Masks, history and background work for one photo.
@@ -123,6 +131,7 @@ pub struct Workbench {
 /// What finished since the last [`Workbench::poll`].
 pub enum Finished {
     Lifted { name: String, output: Box<LiftOutput> },
+    LiftedScene(Box<crate::lift::scene::SceneLift>),
     Failed(String),
 }
 
@@ -257,6 +266,25 @@ impl Workbench {
         Ok(())
     }
 
+    /// Lifts every mask into one scene in the background (one camera, shared ground; see
+    /// [`crate::lift::scene`]).
+    pub fn lift_all(&mut self) -> Result<(), LiftStartError> {
+        if self.masks.is_empty() {
+            return Err(LiftStartError::NoMasks);
+        }
+        let image = self.image.clone();
+        let objects: Vec<crate::lift::scene::SceneObject> = self
+            .masks
+            .iter()
+            .map(|m| crate::lift::scene::SceneObject { name: m.name.clone(), mask: m.mask.clone() })
+            .collect();
+        let task = Task::spawn("lift all", move |progress: &Progress| {
+            crate::lift::scene::lift_scene(&image, &objects, &LiftParams::default(), None, false, progress)
+        });
+        self.pending.push(Pending::LiftScene { task });
+        Ok(())
+    }
+
     /// Collects finished tasks: new masks enter the list (undoable); lifts and errors are returned.
     pub fn poll(&mut self) -> Vec<Finished> {
         let mut finished = Vec::new();
@@ -288,6 +316,12 @@ impl Workbench {
                     None => still.push(Pending::Prepare { task }),
                     Some(Ok(Ok(()))) => {}
                     Some(Ok(Err(e))) => finished.push(Finished::Failed(format!("preparing the photo: {e}"))),
+                    Some(Err(e)) => finished.push(Finished::Failed(e.to_string())),
+                },
+                Pending::LiftScene { mut task } => match task.try_take() {
+                    None => still.push(Pending::LiftScene { task }),
+                    Some(Ok(Ok(scene))) => finished.push(Finished::LiftedScene(Box::new(scene))),
+                    Some(Ok(Err(e))) => finished.push(Finished::Failed(e.to_string())),
                     Some(Err(e)) => finished.push(Finished::Failed(e.to_string())),
                 },
                 Pending::Lift { name, mut task } => match task.try_take() {
