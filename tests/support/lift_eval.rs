@@ -540,3 +540,56 @@ pub fn make_oracles(
     assert!(out.status.success(), "make_depth_oracle.py failed:\n{}", String::from_utf8_lossy(&out.stderr));
     folders
 }
+
+/// A photo of several shapes standing on a ground plane one unit below a level camera (the
+/// support the scene lift assumes without a depth model), side by side at different depths, with
+/// each shape's exact mask (its own render, minus what nearer shapes cover).
+pub struct StagedScene {
+    pub photo: Image,
+    pub camera: Camera,
+    /// (name, mask, true surface in the camera frame).
+    pub objects: Vec<(&'static str, Mask, Mesh)>,
+}
+
+/// Stages `shapes` (each scaled to a bounding diagonal of `size`) standing on the ground (y = +1
+/// in OpenCV axes) at the given (x, depth of the box's front) placements.
+pub fn stage_scene(
+    headless: &Headless,
+    shapes: &[Shape],
+    placements: &[(f32, f32)],
+    size: f32,
+    width: u32,
+    height: u32,
+) -> StagedScene {
+    let camera = carve::lift::default_camera(width, height);
+    let mut objects = Vec::new();
+    for (shape, &(x, z_front)) in shapes.iter().zip(placements) {
+        let mesh = transformed(&shape.mesh, Mat3::from_diagonal(Vec3::splat(size)), Vec3::ZERO);
+        let b = mesh.bounds().expect("shape");
+        // Bottom on the ground (max y = 1), front at z_front, centred on x.
+        let offset = Vec3::new(x - b.center().x, 1.0 - b.max.y, z_front - b.min.z);
+        let placed = transformed(&mesh, Mat3::IDENTITY, offset);
+        objects.push((shape.name, placed));
+    }
+    let photo = render(headless, objects.iter().map(|(_, m)| m.clone()).collect(), &camera);
+    let alone: Vec<Mask> =
+        objects.iter().map(|(_, m)| silhouette(&render(headless, vec![m.clone()], &camera))).collect();
+    let depth_of = |m: &Mesh| mean_depth(m);
+    let masks: Vec<Mask> = (0..objects.len())
+        .map(|i| {
+            let nearer: Vec<usize> =
+                (0..objects.len()).filter(|&j| j != i && depth_of(&objects[j].1) < depth_of(&objects[i].1)).collect();
+            Mask::from_fn(width, height, |x, y| alone[i].get(x, y) && !nearer.iter().any(|&j| alone[j].get(x, y)))
+        })
+        .collect();
+    StagedScene {
+        photo,
+        camera,
+        objects: objects.into_iter().zip(masks).map(|((name, mesh), mask)| (name, mask, mesh)).collect(),
+    }
+}
+
+/// The true mean depth of a staged object's surface.
+pub fn true_mean_depth(mesh: &Mesh) -> f64 {
+    mean_depth(mesh)
+}
