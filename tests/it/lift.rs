@@ -170,6 +170,63 @@ fn bad_masks_are_clear_errors_or_sensible() {
     let strip = Mask::from_fn(1024, 768, |_, y| y > 700);
     let out = lift(&photo, &strip, &fast, &Progress::new()).unwrap();
     assert!(out.splats.validate().is_ok() && !out.splats.is_empty());
+    // A ring: the hole stays a hole (no voxel projects into it).
+    let (cx, cy) = (512.0f32, 384.0f32);
+    let ring = Mask::from_fn(1024, 768, |x, y| {
+        let r = ((x as f32 - cx).powi(2) + (y as f32 - cy).powi(2)).sqrt();
+        (60.0..150.0).contains(&r)
+    });
+    let out = lift(&photo, &ring, &fast, &Progress::new()).unwrap();
+    let g = &out.grid;
+    let mut in_hole = 0;
+    for z in 0..g.resolution {
+        for y in 0..g.resolution {
+            for x in 0..g.resolution {
+                if g.is_occupied(x, y, z)
+                    && let Some((u, v, _)) = out.camera.project(g.world_of(x, y, z).as_dvec3())
+                    && ((u as f32 - cx).powi(2) + (v as f32 - cy).powi(2)).sqrt() < 50.0
+                {
+                    in_hole += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(in_hole, 0, "voxels inside the ring's hole");
+    // One pixel wide: lifts as a thin solid or says it is too thin — never a panic.
+    let line = Mask::from_fn(1024, 768, |x, y| y == 400 && (200..700).contains(&x));
+    match lift(&photo, &line, &fast, &Progress::new()) {
+        Ok(out) => assert!(out.splats.validate().is_ok()),
+        Err(e) => assert!(e.to_string().contains("too thin"), "{e}"),
+    }
+    // Overlapping masks in a scene: the nearer (lower contact) keeps the shared pixels; an object
+    // wholly covered by a nearer one is named in the error.
+    let near = Mask::from_fn(1024, 768, |x, y| (300..500).contains(&x) && (400..700).contains(&y));
+    let far = Mask::from_fn(1024, 768, |x, y| (400..650).contains(&x) && (300..600).contains(&y));
+    let objects = |masks: [(&str, &Mask); 2]| -> Vec<carve::lift::scene::SceneObject> {
+        masks.iter().map(|(n, m)| carve::lift::scene::SceneObject { name: (*n).into(), mask: (*m).clone() }).collect()
+    };
+    let scene = carve::lift::scene::lift_scene(
+        &photo,
+        &objects([("near", &near), ("far", &far)]),
+        &fast,
+        None,
+        false,
+        &Progress::new(),
+    )
+    .unwrap();
+    assert_eq!(scene.objects.len(), 2);
+    let hidden = Mask::from_fn(1024, 768, |x, y| (420..500).contains(&x) && (420..600).contains(&y));
+    let err = carve::lift::scene::lift_scene(
+        &photo,
+        &objects([("big", &near), ("hidden", &hidden)]),
+        &fast,
+        None,
+        false,
+        &Progress::new(),
+    )
+    .err()
+    .unwrap();
+    assert!(err.to_string().starts_with("object hidden: the mask is empty"), "{err}");
     // Through the CLI: a non-binary mask is thresholded, outputs land in the folder.
     let tmp = tempfile::tempdir().unwrap();
     let grey = tmp.path().join("grey.png");
