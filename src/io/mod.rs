@@ -2,6 +2,7 @@
 //! `scene.json`, and [`load_3d`], which reads any 3D file Carve views. Nothing here knows the
 //! pipelines or the renderer.
 
+pub mod dataset;
 pub mod gltf;
 pub mod mask_export;
 pub mod npz;

@@ -9,6 +9,7 @@ mod body_fit;
 mod cli_models;
 mod cli_segment;
 mod common;
+mod dataset;
 mod gui_kittest;
 mod gui_window;
 mod image_loading;

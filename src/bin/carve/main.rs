@@ -7,6 +7,7 @@
 
 mod args;
 mod body;
+mod dataset;
 mod lift;
 mod models;
 mod output;
@@ -47,6 +48,10 @@ enum Command {
     /// Body rigs: import SAM 3D Body outputs, the demo rig, fitting, LODs.
     #[command(subcommand)]
     Body(body::BodyCommand),
+    /// Label a folder: one COCO file (DIR/dataset.json) as the source of truth; init, stats,
+    /// import, export (COCO, YOLO-seg, labelme, PNG).
+    #[command(subcommand)]
+    Dataset(dataset::DatasetCommand),
 }
 
 fn main() -> ExitCode {
@@ -72,6 +77,7 @@ fn main() -> ExitCode {
         Some(Command::Render(args)) => render::run(&args),
         Some(Command::Lift(args)) => lift::run(&args),
         Some(Command::Body(command)) => body::run(&command),
+        Some(Command::Dataset(command)) => dataset::run(&command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,311 @@
+//! `carve dataset`: a folder of images labelled in one COCO file (`DIR/dataset.json`, see
+//! `carve::io::dataset`): `init` scans the folder (again: new images are added, labels kept),
+//! `stats` counts, `import` merges another COCO file's labels, `export` writes COCO (RLE or
+//! polygons), YOLO-seg, labelme or PNG masks (instance and semantic) — human labels only unless
+//! `--include-prelabels`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use carve::io::dataset::{DATASET_FILE, Dataset, Origin, Skipped, Stats};
+use serde::Serialize;
+
+use crate::args::JsonArg;
+use crate::output::{self, Text};
+
+#[derive(clap::Subcommand)]
+pub enum DatasetCommand {
+    /// Make (or update) DIR/dataset.json from the images in DIR; unreadable images are skipped
+    /// with the reason.
+    Init {
+        dir: PathBuf,
+        /// Class names, comma-separated (colours and keys 1-9 are given in order).
+        #[arg(long, value_delimiter = ',')]
+        classes: Vec<String>,
+        #[command(flatten)]
+        output: JsonArg,
+    },
+    /// Images per status, labels per class and origin.
+    Stats {
+        dir: PathBuf,
+        #[command(flatten)]
+        output: JsonArg,
+    },
+    /// Merge the labels of a COCO file into the dataset (images matched by file name).
+    Import {
+        dir: PathBuf,
+        #[arg(long, value_name = "FILE.json")]
+        coco: PathBuf,
+        #[command(flatten)]
+        output: JsonArg,
+    },
+    /// Write the labels in another format.
+    Export {
+        dir: PathBuf,
+        /// COCO JSON (RLE; --polygons for polygons).
+        #[arg(long, value_name = "FILE.json")]
+        coco: Option<PathBuf>,
+        /// With --coco: polygons instead of RLE.
+        #[arg(long, requires = "coco")]
+        polygons: bool,
+        /// YOLO-seg: OUT/labels/*.txt and OUT/data.yaml.
+        #[arg(long, value_name = "OUT")]
+        yolo: Option<PathBuf>,
+        /// labelme: one OUT/<image>.json per image.
+        #[arg(long, value_name = "OUT")]
+        labelme: Option<PathBuf>,
+        /// PNG masks: OUT/instances/<image>.png (0 = none, 1.. = annotation) and
+        /// OUT/semantic/<image>.png (category id).
+        #[arg(long, value_name = "OUT")]
+        png: Option<PathBuf>,
+        /// Export pre-labels too (default: human labels only).
+        #[arg(long)]
+        include_prelabels: bool,
+        #[command(flatten)]
+        output: JsonArg,
+    },
+}
+
+#[derive(Serialize)]
+struct InitSummary<'a> {
+    dataset: PathBuf,
+    images: usize,
+    added: usize,
+    skipped: &'a [Skipped],
+    categories: Vec<&'a str>,
+}
+
+#[derive(Serialize)]
+struct ImportSummary {
+    imported: usize,
+    skipped: Vec<String>,
+    stats: Stats,
+}
+
+#[derive(Serialize)]
+struct ExportSummary {
+    written: Vec<PathBuf>,
+    annotations: usize,
+}
+
+fn dataset_path(dir: &Path) -> PathBuf {
+    dir.join(DATASET_FILE)
+}
+
+fn load(dir: &Path) -> anyhow::Result<Dataset> {
+    let path = dataset_path(dir);
+    if !path.exists() {
+        anyhow::bail!("{}: not a dataset (no {DATASET_FILE}; make one with `carve dataset init`)", dir.display());
+    }
+    Ok(Dataset::load(&path)?)
+}
+
+pub fn run(command: &DatasetCommand) -> anyhow::Result<()> {
+    match command {
+        DatasetCommand::Init { dir, classes, output } => init(dir, classes, output.json),
+        DatasetCommand::Stats { dir, output } => {
+            let stats = load(dir)?.stats();
+            output::finish(output.json, &stats, |s| {
+                Text::Stdout(format!(
+                    "{} images: {} to do, {} pre-labelled, {} done; {} labels ({} human, {} pre-labels)\n{}",
+                    s.images,
+                    s.todo,
+                    s.prelabelled,
+                    s.done,
+                    s.annotations,
+                    s.human,
+                    s.prelabels,
+                    s.per_category.iter().map(|(k, v)| format!("  {k}: {v}\n")).collect::<String>()
+                ))
+            })
+        }
+        DatasetCommand::Import { dir, coco, output } => {
+            let mut dataset = load(dir)?;
+            let other = Dataset::load(coco)?;
+            let (imported, skipped) = dataset.import_coco(&other);
+            dataset.save(&dataset_path(dir))?;
+            let summary = ImportSummary { imported, skipped, stats: dataset.stats() };
+            output::finish(output.json, &summary, |s| {
+                for why in &s.skipped {
+                    eprintln!("note: skipped {why}");
+                }
+                Text::Stderr(format!("imported {} labels from {}", s.imported, coco.display()))
+            })
+        }
+        DatasetCommand::Export { dir, coco, polygons, yolo, labelme, png, include_prelabels, output } => {
+            let mut dataset = load(dir)?;
+            if !include_prelabels {
+                dataset.annotations.retain(|a| a.origin == Origin::Human);
+            }
+            if coco.is_none() && yolo.is_none() && labelme.is_none() && png.is_none() {
+                anyhow::bail!("say what to export: --coco FILE, --yolo DIR, --labelme DIR or --png DIR");
+            }
+            let mut set = carve::core::fs::OutputSet::new();
+            if let Some(path) = coco {
+                let doc = if *polygons { dataset.with_polygons() } else { dataset.clone() };
+                doc.save(&set.stage(path)?)?;
+            }
+            let decoded = decode(&dataset)?;
+            let classes: Vec<String> = {
+                let mut c = dataset.categories.clone();
+                c.sort_by_key(|c| c.id);
+                c.into_iter().map(|c| c.name).collect()
+            };
+            let images = export_images(&dataset, &decoded);
+            if let Some(out) = yolo {
+                use carve::io::mask_export::{write_text, yolo_data_yaml, yolo_seg_text};
+                let labels = out.join("labels");
+                std::fs::create_dir_all(&labels).with_context(|| format!("cannot create {}", labels.display()))?;
+                for image in &images {
+                    write_text(
+                        &set.stage(&labels.join(format!("{}.txt", stem(image.file_name))))?,
+                        &yolo_seg_text(image, &classes),
+                    )?;
+                }
+                write_text(&set.stage(&out.join("data.yaml"))?, &yolo_data_yaml(&classes))?;
+            }
+            if let Some(out) = labelme {
+                std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+                for image in &images {
+                    carve::io::mask_export::write_labelme(
+                        &set.stage(&out.join(format!("{}.json", stem(image.file_name))))?,
+                        image,
+                    )?;
+                }
+            }
+            if let Some(out) = png {
+                write_pngs(&mut set, out, &dataset, &decoded)?;
+            }
+            let written = set.commit()?;
+            let summary = ExportSummary { written, annotations: dataset.annotations.len() };
+            output::finish(output.json, &summary, |s| {
+                Text::Stderr(format!("exported {} labels ({} files)", s.annotations, s.written.len()))
+            })
+        }
+    }
+}
+
+fn init(dir: &Path, classes: &[String], json: bool) -> anyhow::Result<()> {
+    let path = dataset_path(dir);
+    let (scanned, skipped) = Dataset::scan(dir, classes)?;
+    let (dataset, added) = if path.exists() {
+        // Again: keep every label, add the images that are new.
+        let mut dataset = Dataset::load(&path)?;
+        let known: std::collections::HashSet<String> = dataset.images.iter().map(|im| im.file_name.clone()).collect();
+        let mut next = dataset.images.iter().map(|im| im.id).max().unwrap_or(0) + 1;
+        let mut added = 0;
+        for mut image in scanned.images.into_iter().filter(|im| !known.contains(&im.file_name)) {
+            image.id = next;
+            next += 1;
+            added += 1;
+            dataset.images.push(image);
+        }
+        for c in classes {
+            dataset.category_id(c);
+        }
+        (dataset, added)
+    } else {
+        let added = scanned.images.len();
+        (scanned, added)
+    };
+    dataset.save(&path)?;
+    for s in &skipped {
+        eprintln!("note: skipped {}: {}", s.file.display(), s.reason);
+    }
+    let summary = InitSummary {
+        dataset: path.clone(),
+        images: dataset.images.len(),
+        added,
+        skipped: &skipped,
+        categories: dataset.categories.iter().map(|c| c.name.as_str()).collect(),
+    };
+    output::finish(json, &summary, |s| {
+        Text::Stderr(format!("{}: {} images ({} new), {} skipped", path.display(), s.images, s.added, s.skipped.len()))
+    })
+}
+
+/// File stem of a dataset file name, sub-folders joined with `__` so exports stay flat.
+fn stem(file_name: &str) -> String {
+    let p = Path::new(file_name);
+    let parent = p.parent().map(|d| d.to_string_lossy().replace('/', "__")).unwrap_or_default();
+    let s = p.file_stem().map_or_else(|| file_name.to_owned(), |s| s.to_string_lossy().into_owned());
+    if parent.is_empty() { s } else { format!("{parent}__{s}") }
+}
+
+/// Every annotation's mask, decoded once.
+fn decode(dataset: &Dataset) -> anyhow::Result<Vec<carve::Mask>> {
+    dataset
+        .annotations
+        .iter()
+        .map(|a| dataset.mask_of(a).with_context(|| format!("annotation {}: its mask cannot be decoded", a.id)))
+        .collect()
+}
+
+fn export_images<'a>(dataset: &'a Dataset, masks: &'a [carve::Mask]) -> Vec<carve::io::mask_export::ExportImage<'a>> {
+    let names: std::collections::HashMap<u64, &str> =
+        dataset.categories.iter().map(|c| (c.id, c.name.as_str())).collect();
+    dataset
+        .images
+        .iter()
+        .map(|im| carve::io::mask_export::ExportImage {
+            file_name: &im.file_name,
+            width: im.width,
+            height: im.height,
+            masks: dataset
+                .annotations
+                .iter()
+                .zip(masks)
+                .filter(|(a, _)| a.image_id == im.id)
+                .map(|(a, m)| carve::io::mask_export::ExportMask {
+                    mask: m,
+                    score: match &a.origin {
+                        Origin::Prelabel { score, .. } => *score,
+                        Origin::Human => 1.0,
+                    },
+                    label: names.get(&a.category_id).copied(),
+                    engine: match &a.origin {
+                        Origin::Prelabel { engine, .. } => engine.as_str(),
+                        Origin::Human => "human",
+                    },
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// Instance PNGs (16-bit: annotation index in the image, 1..) and semantic PNGs (16-bit category id).
+fn write_pngs(
+    set: &mut carve::core::fs::OutputSet,
+    out: &Path,
+    dataset: &Dataset,
+    masks: &[carve::Mask],
+) -> anyhow::Result<()> {
+    let (inst_dir, sem_dir) = (out.join("instances"), out.join("semantic"));
+    for d in [&inst_dir, &sem_dir] {
+        std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
+    }
+    for im in &dataset.images {
+        let mut instances = image::ImageBuffer::<image::Luma<u16>, Vec<u16>>::new(im.width, im.height);
+        let mut semantic = instances.clone();
+        let mine = dataset.annotations.iter().zip(masks).filter(|(a, _)| a.image_id == im.id);
+        for (k, (a, m)) in mine.enumerate() {
+            let (index, category) =
+                (u16::try_from(k + 1).unwrap_or(u16::MAX), u16::try_from(a.category_id).unwrap_or(u16::MAX));
+            for y in 0..im.height {
+                for x in 0..im.width {
+                    if m.get(x, y) {
+                        instances.put_pixel(x, y, image::Luma([index]));
+                        semantic.put_pixel(x, y, image::Luma([category]));
+                    }
+                }
+            }
+        }
+        let name = format!("{}.png", stem(&im.file_name));
+        for (dir, img) in [(&inst_dir, &instances), (&sem_dir, &semantic)] {
+            let path = set.stage(&dir.join(&name))?;
+            img.save_with_format(&path, image::ImageFormat::Png)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
