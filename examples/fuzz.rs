@@ -12,7 +12,7 @@
 //!
 //!     cargo run --profile dev --example fuzz -- [--seconds N] [--seed S] [TARGET...]
 //!
-//! Targets: image, mask, ply, gltf, npz, manifest, scene, prompts, keypoints, project (default:
+//! Targets: image, mask, ply, gltf, npz, manifest, scene, prompts, keypoints, project, coco (default:
 //! all). It prints executions, executions per second and findings per target.
 
 use std::panic::AssertUnwindSafe;
@@ -164,6 +164,15 @@ fn run_target(kind: &str, bytes: &[u8], scratch: &Path) {
             }
         }
         "project" => drop(io::project::Project::load(&file("carve"))),
+        "coco" => {
+            // Read, then what import does with it: decode every annotation's mask.
+            if let Ok(d) = io::dataset::Dataset::load(&file("json")) {
+                for a in &d.annotations {
+                    drop(d.mask_of(a));
+                }
+                drop(d.with_polygons());
+            }
+        }
         other => panic!("unknown target {other}"),
     }
 }
@@ -240,9 +249,10 @@ fn main() {
         }
     }
     if targets.is_empty() {
-        targets = ["image", "mask", "ply", "gltf", "npz", "manifest", "scene", "prompts", "keypoints", "project"]
-            .map(String::from)
-            .to_vec();
+        targets =
+            ["image", "mask", "ply", "gltf", "npz", "manifest", "scene", "prompts", "keypoints", "project", "coco"]
+                .map(String::from)
+                .to_vec();
     }
     // Panics are findings, reported below, not printed as they happen.
     let last_panic = Arc::new(Mutex::new(String::new()));

@@ -763,6 +763,51 @@ def json_cases(rng: random.Random):
     put("project/valid.carve", json.dumps(proj), "ok")
 
 
+def coco_cases(rng: random.Random):
+    """Dataset files (COCO JSON), read by `carve dataset import` into a dataset holding photo.png (64×48)."""
+    def rle(w, h, counts):
+        return {"size": [h, w], "counts": counts}
+    good = {"images": [{"id": 1, "file_name": "photo.png", "width": 64, "height": 48}],
+            "categories": [{"id": 1, "name": "cat"}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "iscrowd": 0, "area": 4, "bbox": [0, 0, 2, 2],
+                             "segmentation": [[1, 1, 20, 1, 20, 20, 1, 20]]}]}
+    put("coco/valid.json", json.dumps(good), "ok")
+
+    def variant(name, fn, expect="error"):
+        d = json.loads(json.dumps(good))
+        fn(d)
+        put(f"coco/{name}.json", json.dumps(d), expect)
+    variant("dup_image_id", lambda d: d["images"].append(dict(d["images"][0], file_name="other.png")))
+    variant("dup_file_name", lambda d: d["images"].append(dict(d["images"][0], id=2)))
+    variant("dup_annotation_id", lambda d: d["annotations"].append(dict(d["annotations"][0])))
+    variant("dup_category_id", lambda d: d["categories"].append({"id": 1, "name": "dog"}))
+    variant("missing_image", lambda d: d["annotations"][0].update(image_id=7))
+    variant("missing_category", lambda d: d["annotations"][0].update(category_id=7))
+    variant("polygon_two_points", lambda d: d["annotations"][0].update(segmentation=[[1, 1, 5, 5]]))
+    variant("polygon_odd", lambda d: d["annotations"][0].update(segmentation=[[1, 1, 5, 5, 9]]))
+    variant("polygon_none", lambda d: d["annotations"][0].update(segmentation=[]))
+    variant("polygon_strings", lambda d: d["annotations"][0].update(segmentation=[["a", "b", "c", "d", "e", "f"]]))
+    variant("polygon_huge", lambda d: d["annotations"][0].update(segmentation=[[0, 0, 1e300, 0, 0, 1e300]]), "any")
+    variant("rle_wrong_size", lambda d: d["annotations"][0].update(segmentation=rle(32, 48, [1536])))
+    variant("rle_short_counts", lambda d: d["annotations"][0].update(segmentation=rle(64, 48, [10, 20])))
+    variant("rle_bad_string", lambda d: d["annotations"][0].update(segmentation=rle(64, 48, "\x01\x02%%%")))
+    variant("rle_overflow", lambda d: d["annotations"][0].update(segmentation=rle(64, 48, [4294967295, 4294967295])))
+    variant("rle_huge_size", lambda d: d["annotations"][0].update(segmentation=rle(4000000000, 4000000000, [1])))
+    variant("traversal", lambda d: d["images"][0].update(file_name="../../etc/passwd"))
+    variant("absolute", lambda d: d["images"][0].update(file_name="/etc/hostname"))
+    variant("zero_width", lambda d: d["images"][0].update(width=0))
+    variant("huge_width", lambda d: d["images"][0].update(width=10**12))
+    variant("negative_id", lambda d: d["images"][0].update(id=-1))
+    variant("size_disagrees", lambda d: d["images"][0].update(width=65, height=48), "any")
+    variant("not_in_dataset", lambda d: d["images"][0].update(file_name="elsewhere.png"), "any")
+    variant("segmentation_null", lambda d: d["annotations"][0].update(segmentation=None))
+    variant("many_annotations", lambda d: d.update(annotations=[dict(d["annotations"][0], id=i + 1)
+                                                                  for i in range(20000)]), "any")
+    for name, text in {"not_json": "{", "empty": "", "array": "[]", "deep": "[" * 100000,
+                       "nan": '{"images": [{"id": 1, "file_name": "a.png", "width": NaN, "height": 1}]}'}.items():
+        put(f"coco/{name}.json", text)
+
+
 def main():
     if OUT.exists():
         for p in OUT.iterdir():
@@ -773,7 +818,7 @@ def main():
             elif p.name == "cases.json":
                 p.unlink()
     rng = random.Random(13)
-    for gen in (images, masks, ply_cases, gltf_cases, npz_cases, manifest_cases, json_cases):
+    for gen in (images, masks, ply_cases, gltf_cases, npz_cases, manifest_cases, json_cases, coco_cases):
         gen(rng)
     (OUT / "cases.json").write_text(json.dumps(dict(sorted(CASES.items())), indent=1) + "\n")
     total = sum(f.stat().st_size for f in OUT.rglob("*") if f.is_file())

@@ -178,6 +178,16 @@ fn command_for(case: &Case, scratch: &Path, data_home: &Path) -> Vec<(Command, S
             list.current_dir(scratch).args(["models", "--json", "--models"]).arg(&case.path);
             return vec![(cmd, file_name.clone()), (list, String::new())];
         }
+        "coco" => {
+            // A dataset holding photo.png (64×48) imports the case.
+            let ds = scratch.join("dataset");
+            std::fs::create_dir_all(&ds).expect("dataset folder");
+            std::fs::copy(root.join("tests/data/malformed/image/valid.png"), ds.join("photo.png")).expect("photo");
+            let doc = r#"{"images": [{"id": 1, "file_name": "photo.png", "width": 64, "height": 48}],
+                          "annotations": [], "categories": []}"#;
+            std::fs::write(ds.join("dataset.json"), doc).expect("dataset.json");
+            cmd.args(["dataset", "import"]).arg(&ds).arg("--coco").arg(&case.path);
+        }
         other => panic!("no command for kind {other}"),
     }
     vec![(cmd, file_name)]
@@ -198,6 +208,7 @@ fn special_cases(dir: &Path) -> Vec<Case> {
         ("scene", "json"),
         ("prompts", "json"),
         ("keypoints", "json"),
+        ("coco", "json"),
     ] {
         let base = dir.join(format!("{kind}_{ext}"));
         std::fs::create_dir_all(&base).expect("special folder");
@@ -284,7 +295,7 @@ fn corpus_cases() -> Vec<Case> {
         .map(|(name, e)| Case { name: name.clone(), path: dir.join(name), expect: expect_of(e) })
         .collect();
     // What the fuzz targets found: never a panic; either outcome.
-    for kind in ["image", "mask", "ply", "gltf", "npz", "scene", "prompts", "keypoints"] {
+    for kind in ["image", "mask", "ply", "gltf", "npz", "scene", "prompts", "keypoints", "coco"] {
         let Ok(found) = std::fs::read_dir(dir.join(kind).join("found")) else { continue };
         for entry in found.flatten() {
             let name = format!("{kind}/found/{}", entry.file_name().to_string_lossy());

@@ -192,12 +192,11 @@ fn init(dir: &Path, classes: &[String], json: bool) -> anyhow::Result<()> {
         // Again: keep every label, add the images that are new.
         let mut dataset = Dataset::load(&path)?;
         let known: std::collections::HashSet<String> = dataset.images.iter().map(|im| im.file_name.clone()).collect();
-        let mut next = dataset.images.iter().map(|im| im.id).max().unwrap_or(0) + 1;
-        let mut added = 0;
-        for mut image in scanned.images.into_iter().filter(|im| !known.contains(&im.file_name)) {
-            image.id = next;
-            next += 1;
-            added += 1;
+        let first = dataset.images.iter().map(|im| im.id).max().unwrap_or(0) + 1;
+        let new: Vec<_> = scanned.images.into_iter().filter(|im| !known.contains(&im.file_name)).collect();
+        let added = new.len();
+        for (id, mut image) in (first..).zip(new) {
+            image.id = id;
             dataset.images.push(image);
         }
         for c in classes {
