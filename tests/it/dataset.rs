@@ -99,3 +99,111 @@ fn dataset_init_import_and_exports_round_trip() {
     let stats: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
     assert_eq!((stats["annotations"].as_u64(), stats["todo"].as_u64()), (Some(6), Some(4)), "{stats}");
 }
+
+/// Pre-labels from a concept never modify a human label (issue 15): SAM 3 (the tiny random-weight
+/// export, every query kept) pre-labels the images still to do; the human label of the first image
+/// is byte-for-byte the same afterwards; a second run is a no-op (resumable).
+#[test]
+fn concept_prelabels_never_modify_human_labels() {
+    let model = &crate::sam3_engine::fixture().model;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("photos");
+    std::fs::create_dir_all(&dir).unwrap();
+    let demo = carve::Image::load(common::repo_root().join("assets/demo/still_life.jpg")).unwrap();
+    let small = image::imageops::resize(demo.rgb(), 256, 192, image::imageops::FilterType::Triangle);
+    for name in ["a.png", "b.png"] {
+        small.save(dir.join(name)).unwrap();
+    }
+    let carve = |args: &[&std::ffi::OsStr]| common::carve(tmp.path()).arg("dataset").args(args).output().unwrap();
+    let r = carve(&[std::ffi::OsStr::new("init"), dir.as_os_str()]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    // A human label on a.png (and a.png stays "to do", so the concept runs over it too).
+    let path = dir.join("dataset.json");
+    let mut d = carve::io::dataset::Dataset::load(&path).unwrap();
+    let human = carve::Mask::from_fn(256, 192, |x, y| (40..120).contains(&x) && (50..150).contains(&y));
+    d.add(1, "ball", &human, carve::io::dataset::Origin::Human).unwrap();
+    d.save(&path).unwrap();
+    let human_before = serde_json::to_string(&d.annotations[0]).unwrap();
+
+    let prelabel = |extra: &[&str]| {
+        common::carve(tmp.path())
+            .args(["dataset", "prelabel"])
+            .arg(&dir)
+            .args(["--text", "red ball", "--class", "ball", "--min-score", "0", "--max-per-image", "5", "--json"])
+            .args(extra)
+            .arg("--models")
+            .arg(model)
+            .output()
+            .unwrap()
+    };
+    let r = prelabel(&[]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert_eq!(summary["images"], 2, "{summary}");
+    assert!(summary["prelabels"].as_u64().unwrap() >= 2, "{summary}");
+    let after = carve::io::dataset::Dataset::load(&path).unwrap();
+    assert_eq!(serde_json::to_string(&after.annotations[0]).unwrap(), human_before, "the human label is untouched");
+    assert_eq!(after.mask_of(&after.annotations[0]).unwrap(), human);
+    assert!(after.annotations[1..].iter().all(|a| matches!(a.origin, carve::io::dataset::Origin::Prelabel { .. })));
+    assert!(after.images.iter().all(|im| im.status == carve::io::dataset::Status::Prelabelled));
+    // Resumable: nothing left to do.
+    let again = prelabel(&[]);
+    let again: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!((again["images"].as_u64(), again["already"].as_u64()), (Some(0), Some(2)), "{again}");
+    assert_eq!(carve::io::dataset::Dataset::load(&path).unwrap(), after);
+}
+
+/// A writer killed at any moment leaves a dataset file that reads and validates — the old one or
+/// the new one, never a mix (issue 15: temp file + rename).
+#[test]
+fn a_killed_writer_never_corrupts_the_dataset() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("photos");
+    std::fs::create_dir_all(&dir).unwrap();
+    image::RgbImage::new(200, 150).save(dir.join("a.png")).unwrap();
+    let r = common::carve(tmp.path()).args(["dataset", "init"]).arg(&dir).output().unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    // A big import: 20 000 polygon labels (a few MB to write).
+    let anns: Vec<serde_json::Value> = (0..20_000)
+        .map(|i| {
+            let x = f64::from(i % 180);
+            serde_json::json!({"id": i + 1, "image_id": 1, "category_id": 1, "iscrowd": 0,
+                               "segmentation": [[x, 10.0, x + 15.0, 10.0, x + 15.0, 40.0, x, 40.0]]})
+        })
+        .collect();
+    let labels = serde_json::json!({
+        "images": [{"id": 1, "file_name": "a.png", "width": 200, "height": 150}],
+        "categories": [{"id": 1, "name": "thing"}],
+        "annotations": anns,
+    });
+    let labels_path = tmp.path().join("labels.json");
+    std::fs::write(&labels_path, serde_json::to_vec(&labels).unwrap()).unwrap();
+    let path = dir.join("dataset.json");
+    let mut outcomes = std::collections::BTreeSet::new();
+    // The import takes about 2 s here (debug build): kills every 200 ms land before, during and
+    // after its write.
+    for k in 0..14u64 {
+        let mut child = common::carve(tmp.path())
+            .args(["dataset", "import"])
+            .arg(&dir)
+            .arg("--coco")
+            .arg(&labels_path)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(200 * k));
+        let _ = child.kill();
+        let _ = child.wait();
+        let d = carve::io::dataset::Dataset::load(&path).expect("the dataset file reads after a kill");
+        outcomes.insert(d.annotations.len());
+        // Back to the empty dataset for the next round when an import got through.
+        if !d.annotations.is_empty() {
+            let mut empty = d.clone();
+            empty.annotations.clear();
+            empty.save(&path).unwrap();
+        }
+    }
+    eprintln!("outcomes after the kills (labels in the file): {outcomes:?}");
+    // Every outcome is all or nothing.
+    assert!(outcomes.iter().all(|&n| n == 0 || n == 20_000), "{outcomes:?}");
+}

@@ -1,8 +1,9 @@
 //! `carve dataset`: a folder of images labelled in one COCO file (`DIR/dataset.json`, see
 //! `carve::io::dataset`): `init` scans the folder (again: new images are added, labels kept),
-//! `stats` counts, `import` merges another COCO file's labels, `export` writes COCO (RLE or
-//! polygons), YOLO-seg, labelme or PNG masks (instance and semantic) — human labels only unless
-//! `--include-prelabels`.
+//! `stats` counts, `import` merges another COCO file's labels, `prelabel` runs a SAM 3 concept
+//! over every image still to do (resumable, saved after each image, never touching a human label),
+//! `export` writes COCO (RLE or polygons), YOLO-seg, labelme or PNG masks (instance and semantic) —
+//! human labels only unless `--include-prelabels`.
 
 use std::path::{Path, PathBuf};
 
@@ -36,6 +37,27 @@ pub enum DatasetCommand {
         dir: PathBuf,
         #[arg(long, value_name = "FILE.json")]
         coco: PathBuf,
+        #[command(flatten)]
+        output: JsonArg,
+    },
+    /// Pre-label every image still to do with the instances of a concept SAM 3 finds (resumable:
+    /// images already pre-labelled or done are skipped; the file is saved after each image).
+    Prelabel {
+        dir: PathBuf,
+        /// The concept to find (text prompt).
+        #[arg(long, value_name = "CONCEPT")]
+        text: String,
+        /// The class the pre-labels get (default: the concept).
+        #[arg(long, value_name = "NAME")]
+        class: Option<String>,
+        /// Keep instances scoring at least this (0..1; default: SAM 3's own threshold).
+        #[arg(long, value_name = "SCORE")]
+        min_score: Option<f32>,
+        /// At most this many pre-labels per image (the best scoring).
+        #[arg(long, value_name = "N", default_value_t = 50)]
+        max_per_image: usize,
+        #[command(flatten)]
+        models: crate::args::ModelsArg,
         #[command(flatten)]
         output: JsonArg,
     },
@@ -79,6 +101,18 @@ struct InitSummary<'a> {
 struct ImportSummary {
     imported: usize,
     skipped: Vec<String>,
+    stats: Stats,
+}
+
+#[derive(Serialize)]
+struct PrelabelSummary {
+    /// Images segmented this run.
+    images: usize,
+    prelabels: usize,
+    /// Images left as they were (already pre-labelled or done).
+    already: usize,
+    /// Images that could not be read or segmented: [file, reason].
+    failed: Vec<(String, String)>,
     stats: Stats,
 }
 
@@ -132,6 +166,9 @@ pub fn run(command: &DatasetCommand) -> anyhow::Result<()> {
                 Text::Stderr(format!("imported {} labels from {}", s.imported, coco.display()))
             })
         }
+        DatasetCommand::Prelabel { dir, text, class, min_score, max_per_image, models, output } => {
+            prelabel(dir, text, class.as_deref().unwrap_or(text), *min_score, *max_per_image, models, output.json)
+        }
         DatasetCommand::Export { dir, coco, polygons, yolo, labelme, png, include_prelabels, output } => {
             let mut dataset = load(dir)?;
             if !include_prelabels {
@@ -183,6 +220,90 @@ pub fn run(command: &DatasetCommand) -> anyhow::Result<()> {
             })
         }
     }
+}
+
+fn prelabel(
+    dir: &Path,
+    concept: &str,
+    class: &str,
+    min_score: Option<f32>,
+    max_per_image: usize,
+    models: &crate::args::ModelsArg,
+    json: bool,
+) -> anyhow::Result<()> {
+    use carve::segment::Segmenter as _;
+    let path = dataset_path(dir);
+    let mut dataset = load(dir)?;
+    if let Some(score) = min_score
+        && !(0.0..=1.0).contains(&score)
+    {
+        anyhow::bail!("--min-score {score} is outside 0..1");
+    }
+    let found = models.discover()?;
+    let Some(folder) = carve::model::registry::first_valid(&found, &carve::model::ModelKind::Sam3) else {
+        // The engine factory says how to make one.
+        carve::segment::run::make_segmenter(carve::segment::EngineChoice::Sam3, Default::default(), &found)?;
+        anyhow::bail!("a SAM 3 model folder is needed for concepts");
+    };
+    let mut sam3 = carve::segment::sam3::Sam3Segmenter::load(folder, Default::default())?;
+    if let Some(score) = min_score {
+        sam3.score_threshold = score;
+    }
+    let engine = sam3.engine().as_str();
+    let prompt = carve::core::prompt::Prompt { text: Some(concept.to_owned()), ..Default::default() };
+    let todo: Vec<(u64, String)> = dataset
+        .images
+        .iter()
+        .filter(|im| im.status == carve::io::dataset::Status::Todo)
+        .map(|im| (im.id, im.file_name.clone()))
+        .collect();
+    let already = dataset.images.len() - todo.len();
+    let (mut images, mut prelabels, mut failed) = (0, 0, Vec::new());
+    for (k, (id, file_name)) in todo.iter().enumerate() {
+        eprintln!("prelabel: {}/{} {file_name}", k + 1, todo.len());
+        let image = match carve::Image::load(dir.join(file_name)) {
+            Ok(image) => image,
+            Err(e) => {
+                failed.push((file_name.clone(), e.to_string()));
+                continue;
+            }
+        };
+        let cleanup = carve::segment::postprocess::Cleanup::for_image(image.width(), image.height());
+        let outcome = match carve::segment::run::segment_image(
+            &mut sam3,
+            &image,
+            &prompt,
+            Some(cleanup),
+            &carve::Progress::new(),
+        ) {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                failed.push((file_name.clone(), e.to_string()));
+                continue;
+            }
+        };
+        let found: Vec<_> = outcome
+            .masks
+            .into_iter()
+            .filter(|m| m.mask.area() >= 16)
+            .take(max_per_image)
+            .map(|m| (m.mask, class.to_owned(), engine.to_owned(), m.score))
+            .collect();
+        prelabels += dataset.add_prelabels(*id, &found).len();
+        images += 1;
+        // Saved after each image: a kill loses at most the image being segmented.
+        dataset.save(&path)?;
+    }
+    let summary = PrelabelSummary { images, prelabels, already, failed, stats: dataset.stats() };
+    output::finish(json, &summary, |s| {
+        for (file, why) in &s.failed {
+            eprintln!("note: skipped {file}: {why}");
+        }
+        Text::Stderr(format!(
+            "pre-labelled {} images ({} pre-labels of \"{concept}\"); {} were already pre-labelled or done",
+            s.images, s.prelabels, s.already
+        ))
+    })
 }
 
 fn init(dir: &Path, classes: &[String], json: bool) -> anyhow::Result<()> {
