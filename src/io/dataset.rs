@@ -432,6 +432,82 @@ impl Dataset {
     }
 }
 
+/// Merges datasets (shards of one labelling job, or datasets of overlapping folders) into one:
+/// images united by file name (their status the furthest along), categories by name, every
+/// annotation kept. The result does not depend on the order of `parts`: they are put in a canonical
+/// order first, images sorted by file name, categories by name, annotations by image, class and
+/// content, and ids given afresh from 1 — merging the same labels split into 1, 2 or 7 parts, in
+/// any order, gives the same bytes. An image listed with two sizes is an error naming it.
+pub fn merge(parts: &[Dataset]) -> Result<Dataset, String> {
+    let mut ordered: Vec<(String, &Dataset)> =
+        parts.iter().map(|d| (serde_json::to_string(d).unwrap_or_default(), d)).collect();
+    ordered.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut images: BTreeMap<String, DatasetImage> = BTreeMap::new();
+    let mut categories: BTreeMap<String, Category> = BTreeMap::new();
+    // (file name, category name, segmentation JSON, origin JSON, annotation).
+    let mut annotations: Vec<(String, String, String, String, Annotation)> = Vec::new();
+    let rank = |s: Status| match s {
+        Status::Todo => 0,
+        Status::Prelabelled => 1,
+        Status::Done => 2,
+    };
+    for (_, d) in &ordered {
+        for im in &d.images {
+            match images.get_mut(&im.file_name) {
+                Some(known) if (known.width, known.height) != (im.width, im.height) => {
+                    return Err(format!(
+                        "{} is {}×{} in one part and {}×{} in another",
+                        im.file_name, known.width, known.height, im.width, im.height
+                    ));
+                }
+                Some(known) => {
+                    if rank(im.status) > rank(known.status) {
+                        known.status = im.status;
+                    }
+                }
+                None => {
+                    images.insert(im.file_name.clone(), im.clone());
+                }
+            }
+        }
+        for c in &d.categories {
+            categories.entry(c.name.clone()).or_insert_with(|| c.clone());
+        }
+        let file_of: HashMap<u64, &str> = d.images.iter().map(|im| (im.id, im.file_name.as_str())).collect();
+        let class_of: HashMap<u64, &str> = d.categories.iter().map(|c| (c.id, c.name.as_str())).collect();
+        for a in &d.annotations {
+            let (Some(file), Some(class)) = (file_of.get(&a.image_id), class_of.get(&a.category_id)) else {
+                return Err(format!("annotation {} points to an image or class its part lacks", a.id));
+            };
+            let seg = serde_json::to_string(&a.segmentation).unwrap_or_default();
+            let origin = serde_json::to_string(&a.origin).unwrap_or_default();
+            annotations.push(((*file).to_owned(), (*class).to_owned(), seg, origin, a.clone()));
+        }
+    }
+    annotations.sort_by(|a, b| (&a.0, &a.1, &a.2, &a.3).cmp(&(&b.0, &b.1, &b.2, &b.3)));
+    let mut out =
+        Dataset { other: ordered.first().map(|(_, d)| d.other.clone()).unwrap_or_default(), ..Default::default() };
+    let mut image_ids = HashMap::new();
+    for (i, (name, mut im)) in images.into_iter().enumerate() {
+        im.id = i as u64 + 1;
+        image_ids.insert(name, im.id);
+        out.images.push(im);
+    }
+    let mut category_ids = HashMap::new();
+    for (i, (name, mut c)) in categories.into_iter().enumerate() {
+        c.id = i as u64 + 1;
+        category_ids.insert(name, c.id);
+        out.categories.push(c);
+    }
+    for (i, (file, class, _, _, mut a)) in annotations.into_iter().enumerate() {
+        a.id = i as u64 + 1;
+        a.image_id = image_ids[&file];
+        a.category_id = category_ids[&class];
+        out.annotations.push(a);
+    }
+    Ok(out)
+}
+
 /// A file name must stay inside the dataset folder: relative, no `..`, no root or prefix.
 fn check_file_name(name: &str) -> Result<(), String> {
     let path = Path::new(name);
@@ -541,6 +617,55 @@ mod tests {
         assert_eq!(d.accept_prelabels(1, None), 1);
         assert_eq!(d.images[0].status, Status::Done);
         assert!(d.annotations.iter().all(|a| a.origin == Origin::Human) && hid == 1);
+    }
+
+    #[test]
+    fn merging_does_not_depend_on_the_split_or_the_order() {
+        let mut whole = Dataset::default();
+        for (i, name) in ["a.png", "b.png", "c.png", "d.png"].iter().enumerate() {
+            whole.images.push(DatasetImage {
+                id: i as u64 + 1,
+                file_name: (*name).into(),
+                width: 8,
+                height: 6,
+                status: Status::Todo,
+            });
+        }
+        for i in 0..4u64 {
+            let m = Mask::from_fn(8, 6, |x, y| x as u64 <= i && y < 3);
+            whole.add(i + 1, if i % 2 == 0 { "cat" } else { "dog" }, &m, Origin::Human).unwrap();
+            whole
+                .add(
+                    i + 1,
+                    "cat",
+                    &Mask::from_fn(8, 6, |x, _| x == 7),
+                    Origin::Prelabel { engine: "sam3".into(), score: 0.5 },
+                )
+                .unwrap();
+        }
+        // Split by image into 1, 2 and 4 parts (ids renumbered per part, as shards would).
+        let part_of = |keep: &[&str]| {
+            let mut d = whole.clone();
+            d.images.retain(|im| keep.contains(&im.file_name.as_str()));
+            let ids: HashSet<u64> = d.images.iter().map(|im| im.id).collect();
+            d.annotations.retain(|a| ids.contains(&a.image_id));
+            for a in &mut d.annotations {
+                a.id += 100;
+            }
+            d
+        };
+        let one = serde_json::to_string(&merge(&[whole.clone()]).unwrap()).unwrap();
+        let two = merge(&[part_of(&["c.png", "d.png"]), part_of(&["a.png", "b.png"])]).unwrap();
+        let four: Vec<Dataset> = ["d.png", "b.png", "a.png", "c.png"].iter().map(|n| part_of(&[n])).collect();
+        let mut four_reversed = four.clone();
+        four_reversed.reverse();
+        assert_eq!(serde_json::to_string(&two).unwrap(), one);
+        assert_eq!(serde_json::to_string(&merge(&four).unwrap()).unwrap(), one);
+        assert_eq!(serde_json::to_string(&merge(&four_reversed).unwrap()).unwrap(), one);
+        assert!(merge(&[whole.clone()]).unwrap().validate().is_ok());
+        let mut other_size = part_of(&["a.png"]);
+        other_size.images[0].width = 9;
+        assert!(merge(&[whole, other_size]).unwrap_err().contains("a.png is 8×6"));
     }
 
     #[test]

@@ -79,6 +79,21 @@ fn dataset_init_import_and_exports_round_trip() {
     let ids: std::collections::BTreeSet<u16> = sem.pixels().map(|p| p.0[0]).collect();
     assert_eq!(ids.into_iter().collect::<Vec<_>>(), [0, 1, 2], "background, cat, dog");
 
+    // Merge (through the CLI) of the dataset with the RLE export of itself: the same images, every
+    // label twice (merging keeps all labels: shards do not overlap).
+    let merged = work.join("merged.json");
+    let r = carve(&[
+        &os("merge"),
+        &os("--out"),
+        merged.as_os_str(),
+        dir.join("dataset.json").as_os_str(),
+        work.join("out_rle.json").as_os_str(),
+        &os("--json"),
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let m: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert_eq!((m["images"].as_u64(), m["annotations"].as_u64()), (Some(3), Some(12)), "{m}");
+
     // A COCO file with a duplicate annotation id: refused, named, and nothing changes.
     let before = std::fs::read(dir.join("dataset.json")).unwrap();
     let mut bad: serde_json::Value = serde_json::from_slice(&std::fs::read(work.join("labels.json")).unwrap()).unwrap();

@@ -1,6 +1,7 @@
 //! `carve dataset`: a folder of images labelled in one COCO file (`DIR/dataset.json`, see
 //! `carve::io::dataset`): `init` scans the folder (again: new images are added, labels kept),
-//! `stats` counts, `import` merges another COCO file's labels, `prelabel` runs a SAM 3 concept
+//! `stats` counts, `import` merges another COCO file's labels, `merge` folds dataset files into
+//! one (the same bytes whatever the split and order), `prelabel` runs a SAM 3 concept
 //! over every image still to do (resumable, saved after each image, never touching a human label),
 //! `export` writes COCO (RLE or polygons), YOLO-seg, labelme or PNG masks (instance and semantic) —
 //! human labels only unless `--include-prelabels`.
@@ -58,6 +59,18 @@ pub enum DatasetCommand {
         max_per_image: usize,
         #[command(flatten)]
         models: crate::args::ModelsArg,
+        #[command(flatten)]
+        output: JsonArg,
+    },
+    /// Merge dataset files (shards of one job, or other folders' datasets) into one: the same
+    /// labels give the same bytes whatever the split and the order.
+    Merge {
+        /// The merged file.
+        #[arg(long, value_name = "OUT.json")]
+        out: PathBuf,
+        /// The dataset files to merge.
+        #[arg(required = true, value_name = "DATASET.json")]
+        parts: Vec<PathBuf>,
         #[command(flatten)]
         output: JsonArg,
     },
@@ -168,6 +181,21 @@ pub fn run(command: &DatasetCommand) -> anyhow::Result<()> {
         }
         DatasetCommand::Prelabel { dir, text, class, min_score, max_per_image, models, output } => {
             prelabel(dir, text, class.as_deref().unwrap_or(text), *min_score, *max_per_image, models, output.json)
+        }
+        DatasetCommand::Merge { out, parts, output } => {
+            let loaded: Vec<Dataset> = parts.iter().map(|p| Dataset::load(p)).collect::<Result<_, _>>()?;
+            let merged = carve::io::dataset::merge(&loaded).map_err(|m| anyhow::anyhow!("cannot merge: {m}"))?;
+            merged.save(out)?;
+            let stats = merged.stats();
+            output::finish(output.json, &stats, |s| {
+                Text::Stderr(format!(
+                    "merged {} files: {} images, {} labels → {}",
+                    parts.len(),
+                    s.images,
+                    s.annotations,
+                    out.display()
+                ))
+            })
         }
         DatasetCommand::Export { dir, coco, polygons, yolo, labelme, png, include_prelabels, output } => {
             let mut dataset = load(dir)?;
