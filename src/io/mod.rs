@@ -4,6 +4,7 @@
 
 pub mod dataset;
 pub mod gltf;
+pub mod label_import;
 pub mod mask_export;
 pub mod npz;
 pub mod ply;

@@ -79,6 +79,66 @@ fn dataset_init_import_and_exports_round_trip() {
     let ids: std::collections::BTreeSet<u16> = sem.pixels().map(|p| p.0[0]).collect();
     assert_eq!(ids.into_iter().collect::<Vec<_>>(), [0, 1, 2], "background, cat, dog");
 
+    // Import the YOLO-seg and labelme exports into fresh datasets of the same images: the same six
+    // labels come back (IoU ≥ 0.97 with the originals); bad lines and files are named and skipped.
+    let original = carve::io::dataset::Dataset::load(&dir.join("dataset.json")).unwrap();
+    let mask_of = |d: &carve::io::dataset::Dataset, file: &str, class: &str| {
+        let im = d.images.iter().find(|im| im.file_name == file).unwrap();
+        let cat = d.categories.iter().find(|c| c.name == class).unwrap();
+        let a = d.annotations.iter().find(|a| a.image_id == im.id && a.category_id == cat.id).unwrap();
+        d.mask_of(a).unwrap()
+    };
+    for (format, source) in [("--yolo", work.join("yolo")), ("--labelme", work.join("labelme"))] {
+        let copy = tmp.path().join(format!("copy{format}"));
+        for f in ["a.png", "b.png", "sub/c.png"] {
+            std::fs::create_dir_all(copy.join(f).parent().unwrap()).unwrap();
+            std::fs::copy(dir.join(f), copy.join(f)).unwrap();
+        }
+        assert!(carve(&[&os("init"), copy.as_os_str()]).status.success());
+        let r = carve(&[&os("import"), copy.as_os_str(), &os(format), source.as_os_str(), &os("--json")]);
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+        let summary: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+        assert_eq!(summary["imported"], 6, "{format}: {summary}");
+        let back = carve::io::dataset::Dataset::load(&copy.join("dataset.json")).unwrap();
+        for file in ["a.png", "b.png", "sub/c.png"] {
+            for class in ["cat", "dog"] {
+                let iou = mask_of(&back, file, class).iou(&mask_of(&original, file, class));
+                assert!(iou >= 0.97, "{format} {file} {class}: IoU {iou:.3}");
+            }
+        }
+    }
+    // Bad labels: a coordinate outside [0, 1], a class data.yaml lacks, two points; a labelme file
+    // whose image size disagrees. Each named; the good ones still imported.
+    let bad_yolo = work.join("bad_yolo");
+    std::fs::create_dir_all(bad_yolo.join("labels")).unwrap();
+    std::fs::copy(work.join("yolo/data.yaml"), bad_yolo.join("data.yaml")).unwrap();
+    std::fs::write(
+        bad_yolo.join("labels/a.txt"),
+        "0 0.1 0.1 0.5 0.1 0.5 0.5\n0 0.1 0.1 1.5 0.1 0.5 0.5\n9 0.1 0.1 0.5 0.1 0.5 0.5\n1 0.1 0.1 0.5 0.5\n",
+    )
+    .unwrap();
+    std::fs::write(bad_yolo.join("labels/zzz.txt"), "0 0.1 0.1 0.5 0.1 0.5 0.5\n").unwrap();
+    let r = carve(&[&os("import"), dir.as_os_str(), &os("--yolo"), bad_yolo.as_os_str(), &os("--json")]);
+    let summary: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    let notes: Vec<&str> = summary["skipped"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert_eq!(summary["imported"], 1, "{summary}");
+    assert!(notes.iter().any(|n| n.contains("a.txt:2") && n.contains("outside [0, 1]")), "{notes:?}");
+    assert!(notes.iter().any(|n| n.contains("a.txt:3") && n.contains("class 9")), "{notes:?}");
+    assert!(notes.iter().any(|n| n.contains("a.txt:4") && n.contains("at least 3")), "{notes:?}");
+    assert!(notes.iter().any(|n| n.contains("zzz.txt") && n.contains("no image")), "{notes:?}");
+    let bad_labelme = work.join("bad_labelme");
+    std::fs::create_dir_all(&bad_labelme).unwrap();
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(work.join("labelme/b.json")).unwrap()).unwrap();
+    doc["imageWidth"] = serde_json::json!(401);
+    std::fs::write(bad_labelme.join("b.json"), serde_json::to_vec(&doc).unwrap()).unwrap();
+    let r = carve(&[&os("import"), dir.as_os_str(), &os("--labelme"), bad_labelme.as_os_str(), &os("--json")]);
+    let summary: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert_eq!(summary["imported"], 0, "{summary}");
+    assert!(summary["skipped"][0].as_str().unwrap().contains("400×300 in the dataset but 401×300"), "{summary}");
+    // Back to the six labels for what follows.
+    original.save(&dir.join("dataset.json")).unwrap();
+
     // Merge (through the CLI) of the dataset with the RLE export of itself: the same images, every
     // label twice (merging keeps all labels: shards do not overlap).
     let merged = work.join("merged.json");

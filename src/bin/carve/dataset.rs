@@ -33,11 +33,18 @@ pub enum DatasetCommand {
         #[command(flatten)]
         output: JsonArg,
     },
-    /// Merge the labels of a COCO file into the dataset (images matched by file name).
+    /// Merge labels into the dataset as human labels: a COCO file (images matched by file name),
+    /// a YOLO-seg folder (data.yaml + labels/*.txt) or a folder of labelme JSON files. Labels that
+    /// cannot be taken are listed with the reason; the rest are imported.
+    #[command(group(clap::ArgGroup::new("from").required(true).args(["coco", "yolo", "labelme"])))]
     Import {
         dir: PathBuf,
         #[arg(long, value_name = "FILE.json")]
-        coco: PathBuf,
+        coco: Option<PathBuf>,
+        #[arg(long, value_name = "DIR")]
+        yolo: Option<PathBuf>,
+        #[arg(long, value_name = "DIR")]
+        labelme: Option<PathBuf>,
         #[command(flatten)]
         output: JsonArg,
     },
@@ -166,17 +173,33 @@ pub fn run(command: &DatasetCommand) -> anyhow::Result<()> {
                 ))
             })
         }
-        DatasetCommand::Import { dir, coco, output } => {
+        DatasetCommand::Import { dir, coco, yolo, labelme, output } => {
             let mut dataset = load(dir)?;
-            let other = Dataset::load(coco)?;
-            let (imported, skipped) = dataset.import_coco(&other);
+            let (imported, skipped, from) = match (coco, yolo, labelme) {
+                (Some(coco), _, _) => {
+                    let other = Dataset::load(coco)?;
+                    let (n, skipped) = dataset.import_coco(&other);
+                    (n, skipped, coco)
+                }
+                (None, Some(from), _) | (None, None, Some(from)) => {
+                    let (labels, notes) = if yolo.is_some() {
+                        carve::io::label_import::read_yolo(from, &dataset)?
+                    } else {
+                        carve::io::label_import::read_labelme(from, &dataset)?
+                    };
+                    let n =
+                        labels.iter().filter_map(|l| dataset.add(l.image_id, &l.class, &l.mask, Origin::Human)).count();
+                    (n, notes, from)
+                }
+                (None, None, None) => anyhow::bail!("say what to import: --coco FILE, --yolo DIR or --labelme DIR"),
+            };
             dataset.save(&dataset_path(dir))?;
             let summary = ImportSummary { imported, skipped, stats: dataset.stats() };
             output::finish(output.json, &summary, |s| {
                 for why in &s.skipped {
                     eprintln!("note: skipped {why}");
                 }
-                Text::Stderr(format!("imported {} labels from {}", s.imported, coco.display()))
+                Text::Stderr(format!("imported {} labels from {}", s.imported, from.display()))
             })
         }
         DatasetCommand::Prelabel { dir, text, class, min_score, max_per_image, models, output } => {
@@ -372,12 +395,10 @@ fn init(dir: &Path, classes: &[String], json: bool) -> anyhow::Result<()> {
     })
 }
 
-/// File stem of a dataset file name, sub-folders joined with `__` so exports stay flat.
+/// File stem of a dataset file name, sub-folders joined with `__` so exports stay flat (what the
+/// importers match).
 fn stem(file_name: &str) -> String {
-    let p = Path::new(file_name);
-    let parent = p.parent().map(|d| d.to_string_lossy().replace('/', "__")).unwrap_or_default();
-    let s = p.file_stem().map_or_else(|| file_name.to_owned(), |s| s.to_string_lossy().into_owned());
-    if parent.is_empty() { s } else { format!("{parent}__{s}") }
+    carve::io::label_import::export_stem(file_name)
 }
 
 /// Every annotation's mask, decoded once.
