@@ -12,7 +12,8 @@
 //!
 //!     cargo run --profile dev --example fuzz -- [--seconds N] [--seed S] [TARGET...]
 //!
-//! Targets: image, mask, ply, gltf, npz, manifest, scene, prompts, keypoints, project, coco (default:
+//! Targets: image, mask, ply, gltf, npz, manifest, scene, prompts, keypoints, project, coco, yolo,
+//! labelme (default:
 //! all). It prints executions, executions per second and findings per target.
 
 use std::panic::AssertUnwindSafe;
@@ -164,6 +165,33 @@ fn run_target(kind: &str, bytes: &[u8], scratch: &Path) {
             }
         }
         "project" => drop(io::project::Project::load(&file("carve"))),
+        "yolo" | "labelme" => {
+            // Imported into a one-image dataset, as `carve dataset import` does.
+            let dataset = io::dataset::Dataset {
+                images: vec![io::dataset::DatasetImage {
+                    id: 1,
+                    file_name: "photo.png".into(),
+                    width: 64,
+                    height: 48,
+                    status: Default::default(),
+                }],
+                ..Default::default()
+            };
+            let from = scratch.join("from");
+            drop(std::fs::remove_dir_all(&from));
+            if kind == "yolo" {
+                std::fs::create_dir_all(from.join("labels")).expect("scratch");
+                std::fs::write(from.join("data.yaml"), "names: [cat, dog]\n").expect("scratch");
+                std::fs::write(from.join("labels/photo.txt"), bytes).expect("scratch");
+                drop(io::label_import::read_yolo(&from, &dataset));
+                // The same bytes as a data.yaml.
+                drop(io::label_import::yolo_names(&String::from_utf8_lossy(bytes)));
+            } else {
+                std::fs::create_dir_all(&from).expect("scratch");
+                std::fs::write(from.join("photo.json"), bytes).expect("scratch");
+                drop(io::label_import::read_labelme(&from, &dataset));
+            }
+        }
         "coco" => {
             // Read, then what import does with it: decode every annotation's mask.
             if let Ok(d) = io::dataset::Dataset::load(&file("json")) {
@@ -249,10 +277,23 @@ fn main() {
         }
     }
     if targets.is_empty() {
-        targets =
-            ["image", "mask", "ply", "gltf", "npz", "manifest", "scene", "prompts", "keypoints", "project", "coco"]
-                .map(String::from)
-                .to_vec();
+        targets = [
+            "image",
+            "mask",
+            "ply",
+            "gltf",
+            "npz",
+            "manifest",
+            "scene",
+            "prompts",
+            "keypoints",
+            "project",
+            "coco",
+            "yolo",
+            "labelme",
+        ]
+        .map(String::from)
+        .to_vec();
     }
     // Panics are findings, reported below, not printed as they happen.
     let last_panic = Arc::new(Mutex::new(String::new()));

@@ -808,6 +808,46 @@ def coco_cases(rng: random.Random):
         put(f"coco/{name}.json", text)
 
 
+def label_cases(rng: random.Random):
+    """YOLO-seg label files (read with a good data.yaml naming cat, dog) and labelme files, imported
+    into a dataset holding photo.png (64×48): bad labels are notes, never fatal ("any"); a file that
+    is not a label file at all is a note too."""
+    yolo = {
+        "valid": ("0 0.1 0.1 0.5 0.1 0.5 0.5\n1 0.2 0.2 0.9 0.2 0.9 0.9 0.2 0.9\n", "ok"),
+        "outside": ("0 0.1 0.1 1.5 0.1 0.5 0.5\n", "any"), "negative": ("0 -0.1 0.1 0.5 0.1 0.5 0.5\n", "any"),
+        "nan": ("0 nan 0.1 0.5 0.1 0.5 0.5\n", "any"), "inf": ("0 inf 0.1 0.5 0.1 0.5 0.5\n", "any"),
+        "class_unknown": ("7 0.1 0.1 0.5 0.1 0.5 0.5\n", "any"), "class_negative": ("-1 0.1 0.1 0.5 0.1 0.5 0.5\n", "any"),
+        "class_huge": ("99999999999999999999 0.1 0.1 0.5 0.1 0.5 0.5\n", "any"),
+        "two_points": ("0 0.1 0.1 0.5 0.5\n", "any"), "odd": ("0 0.1 0.1 0.5 0.1 0.5\n", "any"),
+        "words": ("cat is here\n", "any"), "binary": (bytes(range(256)) * 4, "any"), "empty": ("", "ok"),
+        "many_points": ("0 " + " ".join(["0.5 0.5"] * 50000) + "\n", "any"),
+        "degenerate": ("0 0.5 0.5 0.5 0.5 0.5 0.5\n", "any"),
+    }
+    for name, (text, expect) in yolo.items():
+        put(f"yolo/{name}.txt", text, expect)
+    shape = {"label": "cat", "points": [[1, 1], [30, 1], [30, 30]], "shape_type": "polygon"}
+    base = {"version": "5.5.0", "shapes": [shape], "imagePath": "photo.png", "imageHeight": 48, "imageWidth": 64}
+
+    def lm(name, fn, expect="any"):
+        d = json.loads(json.dumps(base))
+        fn(d)
+        put(f"labelme/{name}.json", json.dumps(d), expect)
+    lm("valid", lambda d: None, "ok")
+    lm("size_disagrees", lambda d: d.update(imageWidth=65))
+    lm("image_missing", lambda d: d.update(imagePath="other.png"))
+    lm("traversal", lambda d: d.update(imagePath="../../etc/passwd"))
+    lm("two_points", lambda d: d["shapes"][0].update(points=[[1, 1], [2, 2]]))
+    lm("circle", lambda d: d["shapes"][0].update(shape_type="circle"))
+    lm("rectangle", lambda d: d["shapes"][0].update(shape_type="rectangle", points=[[1, 1], [20, 20]]), "ok")
+    lm("rectangle_three", lambda d: d["shapes"][0].update(shape_type="rectangle"))
+    lm("huge_coords", lambda d: d["shapes"][0].update(points=[[0, 0], [1e300, 0], [0, 1e300]]))
+    lm("no_shapes", lambda d: d.pop("shapes"), "ok")
+    lm("points_strings", lambda d: d["shapes"][0].update(points=[["a", "b"]] * 3))
+    lm("zero_size", lambda d: d.update(imageWidth=0, imageHeight=0))
+    for name, text in {"not_json": "{", "empty": "", "deep": "[" * 100000, "array": "[]"}.items():
+        put(f"labelme/{name}.json", text, "any")
+
+
 def main():
     if OUT.exists():
         for p in OUT.iterdir():
@@ -818,7 +858,8 @@ def main():
             elif p.name == "cases.json":
                 p.unlink()
     rng = random.Random(13)
-    for gen in (images, masks, ply_cases, gltf_cases, npz_cases, manifest_cases, json_cases, coco_cases):
+    for gen in (images, masks, ply_cases, gltf_cases, npz_cases, manifest_cases, json_cases, coco_cases,
+                label_cases):
         gen(rng)
     (OUT / "cases.json").write_text(json.dumps(dict(sorted(CASES.items())), indent=1) + "\n")
     total = sum(f.stat().st_size for f in OUT.rglob("*") if f.is_file())

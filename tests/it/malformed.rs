@@ -188,9 +188,41 @@ fn command_for(case: &Case, scratch: &Path, data_home: &Path) -> Vec<(Command, S
             std::fs::write(ds.join("dataset.json"), doc).expect("dataset.json");
             cmd.args(["dataset", "import"]).arg(&ds).arg("--coco").arg(&case.path);
         }
+        "yolo" | "labelme" => {
+            // A dataset holding photo.png (64×48) imports the case: a YOLO folder (a good data.yaml,
+            // the case as labels/photo.txt) or a labelme folder holding the case.
+            let ds = scratch.join("dataset");
+            std::fs::create_dir_all(&ds).expect("dataset folder");
+            let doc = r#"{"images": [{"id": 1, "file_name": "photo.png", "width": 64, "height": 48}],
+                          "annotations": [], "categories": []}"#;
+            std::fs::write(ds.join("dataset.json"), doc).expect("dataset.json");
+            let from = scratch.join("from");
+            if kind == "yolo" {
+                std::fs::create_dir_all(from.join("labels")).expect("labels folder");
+                std::fs::write(from.join("data.yaml"), "nc: 2\nnames:\n  0: cat\n  1: dog\n").expect("data.yaml");
+                copy_case(&case.path, &from.join("labels/photo.txt"));
+            } else {
+                std::fs::create_dir_all(&from).expect("labelme folder");
+                copy_case(&case.path, &from.join("photo.json"));
+            }
+            cmd.args(["dataset", "import"]).arg(&ds).arg(format!("--{kind}")).arg(&from);
+            // The label file is read under the folder: its own name is in the notes, not the error.
+            return vec![(cmd, String::new())];
+        }
         other => panic!("no command for kind {other}"),
     }
     vec![(cmd, file_name)]
+}
+
+/// Puts a case where the command reads it: a symlink for special files (FIFOs, `/dev/zero`, loops,
+/// folders), a copy otherwise.
+fn copy_case(from: &Path, to: &Path) {
+    match std::fs::symlink_metadata(from) {
+        Ok(m) if m.is_file() => {
+            std::fs::copy(from, to).expect("copy case");
+        }
+        _ => std::os::unix::fs::symlink(from, to).expect("link case"),
+    }
 }
 
 /// Files the corpus cannot hold, for each kind: a FIFO, `/dev/zero`, a folder, a missing file, a
@@ -209,6 +241,8 @@ fn special_cases(dir: &Path) -> Vec<Case> {
         ("prompts", "json"),
         ("keypoints", "json"),
         ("coco", "json"),
+        ("yolo", "txt"),
+        ("labelme", "json"),
     ] {
         let base = dir.join(format!("{kind}_{ext}"));
         std::fs::create_dir_all(&base).expect("special folder");
@@ -225,7 +259,9 @@ fn special_cases(dir: &Path) -> Vec<Case> {
         std::os::unix::fs::symlink(&looped, &looped).expect("symlink loop");
         for path in [fifo, zero, folder, missing, looped] {
             let name = format!("{kind}/special/{}", path.file_name().unwrap_or_default().to_string_lossy());
-            cases.push(Case { name, path, expect: "error" });
+            // Label files inside a folder being imported are notes when unreadable, not errors.
+            let expect = if matches!(kind, "yolo" | "labelme") { "any" } else { "error" };
+            cases.push(Case { name, path, expect });
         }
     }
     // A .gltf whose buffer file is a FIFO, one whose buffer is a link to /dev/zero.
@@ -295,7 +331,7 @@ fn corpus_cases() -> Vec<Case> {
         .map(|(name, e)| Case { name: name.clone(), path: dir.join(name), expect: expect_of(e) })
         .collect();
     // What the fuzz targets found: never a panic; either outcome.
-    for kind in ["image", "mask", "ply", "gltf", "npz", "scene", "prompts", "keypoints", "coco"] {
+    for kind in ["image", "mask", "ply", "gltf", "npz", "scene", "prompts", "keypoints", "coco", "yolo", "labelme"] {
         let Ok(found) = std::fs::read_dir(dir.join(kind).join("found")) else { continue };
         for entry in found.flatten() {
             let name = format!("{kind}/found/{}", entry.file_name().to_string_lossy());
