@@ -252,6 +252,26 @@ fn bad_masks_are_clear_errors_or_sensible() {
     assert!(tmp.path().join("out/object.glb").exists() && tmp.path().join("out/scene.json").exists());
 }
 
+/// `carve lift` of the demo's mug with the model folder `models`, `iters` refinement steps, `--json`.
+fn lift_demo_mug(
+    home: &std::path::Path,
+    models: &std::path::Path,
+    iters: u32,
+    out: &std::path::Path,
+) -> std::process::Output {
+    common::carve(home)
+        .arg("lift")
+        .arg(common::repo_root().join("assets/demo/still_life.jpg"))
+        .arg("--mask")
+        .arg(common::repo_root().join("assets/demo/masks/mug.png"))
+        .args(["--iters", &iters.to_string(), "--json", "--models"])
+        .arg(models)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn depth_model_path_runs_end_to_end() {
     // The random-weight tiny Depth Anything export: the code path is real, the depth meaningless.
@@ -260,17 +280,7 @@ fn depth_model_path_runs_end_to_end() {
     let script = common::repo_root().join("tools/export_depth.py");
     common::run_python(&[script.as_os_str(), "--out".as_ref(), models.as_os_str(), "--tiny".as_ref()]);
     let out = tmp.path().join("out");
-    let r = common::carve(tmp.path())
-        .arg("lift")
-        .arg(common::repo_root().join("assets/demo/still_life.jpg"))
-        .arg("--mask")
-        .arg(common::repo_root().join("assets/demo/masks/mug.png"))
-        .args(["--iters", "10", "--json", "--models"])
-        .arg(&models)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let r = lift_demo_mug(tmp.path(), &models, 10, &out);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let json: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
     assert!(json["engine"].as_str().unwrap().starts_with("depth model: Depth Anything"), "{json}");
@@ -373,17 +383,7 @@ fn depth_pro_export_matches_the_official_post_processing_and_lifts() {
     assert!(report["official_depth_max_rel_diff"].as_f64().unwrap() < 1e-5, "{report}");
     assert!(report["official_fov_diff"].as_f64().unwrap() < 1e-4, "{report}");
     let out = tmp.path().join("out");
-    let r = common::carve(tmp.path())
-        .arg("lift")
-        .arg(common::repo_root().join("assets/demo/still_life.jpg"))
-        .arg("--mask")
-        .arg(common::repo_root().join("assets/demo/masks/mug.png"))
-        .args(["--iters", "5", "--json", "--models"])
-        .arg(&models)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let r = lift_demo_mug(tmp.path(), &models, 5, &out);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let json: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
     let engine = json["engine"].as_str().unwrap();
