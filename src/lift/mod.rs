@@ -185,18 +185,18 @@ pub fn lift_with(
             progress.set(0.04, format!("estimating depth with {}", model.name));
             let prediction = model.predict(image)?;
             let surface = surface::from_model(mask, &prediction, default_camera(w, h))?;
-            let engine = format!(
-                "depth model: {} ({}; focal length from {})",
-                model.name,
-                surface.completion.describe(),
-                surface.focal_source
-            );
+            let engine = model_engine(&model.name, &surface);
             (surface, engine)
         }
     };
     let surface_ms = t0.elapsed().as_secs_f64() * 1e3;
     let measured = depth.is_some();
     lift_surface(image, mask, &surface, engine, measured, params, surface_ms, progress)
+}
+
+/// The engine line of a lift through the depth model `name`: its completion and focal source.
+fn model_engine(name: &str, surface: &surface::Surface) -> String {
+    format!("depth model: {name} ({}; focal length from {})", surface.completion.describe(), surface.focal_source)
 }
 
 /// Refuses masks too small to lift.

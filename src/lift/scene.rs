@@ -118,8 +118,7 @@ pub fn lift_scene(
             object,
             mask,
             &shared,
-            &mids,
-            i,
+            mids.get(i).copied(),
             camera,
             depth,
             params,
@@ -167,39 +166,30 @@ fn lift_object(
     object: &SceneObject,
     mask: &Mask,
     shared: &Option<(DepthMap, &'static str)>,
-    mids: &[f64],
-    index: usize,
+    mid_depth: Option<f64>,
     camera: Camera,
     depth: Option<&DepthModel>,
     params: &LiftParams,
     surface_ms: f64,
     part: &Progress,
 ) -> Result<(LiftOutput, String), LiftError> {
-    {
-        let i = index;
-        part.set(0.0, format!("lifting {}", object.name));
-        let (surface, object_engine) = match shared {
-            Some((map, focal_source)) => {
-                let prediction = DepthPrediction { map: map.clone(), focal_px: Some(camera.fx) };
-                let mut s = surface::from_model(mask, &prediction, camera)?;
-                s.focal_source = focal_source;
-                let e = format!(
-                    "depth model: {} ({}; focal length from {})",
-                    depth.map_or("", |m| m.name.as_str()),
-                    s.completion.describe(),
-                    focal_source
-                );
-                (s, e)
-            }
-            None => (
-                surface::inflated_at(mask, camera, params.thickness, Some(mids[i]))?,
-                "silhouette inflation (built-in), standing on a shared ground plane".to_owned(),
-            ),
-        };
-        let output =
-            lift_surface(image, mask, &surface, object_engine.clone(), shared.is_some(), params, surface_ms, part)?;
-        Ok((output, object_engine))
-    }
+    part.set(0.0, format!("lifting {}", object.name));
+    let (surface, object_engine) = match shared {
+        Some((map, focal_source)) => {
+            let prediction = DepthPrediction { map: map.clone(), focal_px: Some(camera.fx) };
+            let mut s = surface::from_model(mask, &prediction, camera)?;
+            s.focal_source = focal_source;
+            let e = super::model_engine(depth.map_or("", |m| m.name.as_str()), &s);
+            (s, e)
+        }
+        None => (
+            surface::inflated_at(mask, camera, params.thickness, mid_depth)?,
+            "silhouette inflation (built-in), standing on a shared ground plane".to_owned(),
+        ),
+    };
+    let output =
+        lift_surface(image, mask, &surface, object_engine.clone(), shared.is_some(), params, surface_ms, part)?;
+    Ok((output, object_engine))
 }
 
 /// The model's answer turned into one map every object shares: metric depth stays; a point map
