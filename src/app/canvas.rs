@@ -201,8 +201,10 @@ impl CarveApp {
                         let pixels: Vec<egui::Color32> = (0..size[0] * size[1])
                             .map(|k| {
                                 let (x, y) = ((k % size[0]) * iw / size[0], (k / size[0]) * ih / size[1]);
+                                // Pre-labels are hatched: a proposal, not yet the user's.
+                                let stripe = !m.prelabel || ((k % size[0]) + (k / size[0])) % 8 < 3;
                                 if m.mask.get(x as u32, y as u32) {
-                                    egui::Color32::from_rgba_unmultiplied(r, g, b, 110)
+                                    egui::Color32::from_rgba_unmultiplied(r, g, b, if stripe { 110 } else { 25 })
                                 } else {
                                     egui::Color32::TRANSPARENT
                                 }

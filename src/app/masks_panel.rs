@@ -1,5 +1,6 @@
 //! The Masks tab: the engine picker, the tools and the text prompt, the mask list (colour, name,
-//! engine and score, visibility, merge, delete), the selected mask's name, export and hypotheses,
+//! engine and score, visibility, merge, delete; grouped by class for a dataset's photo, pre-labels
+//! outlined with an accept button), the selected mask's name, export and hypotheses,
 //! and the lift button with the lifted object's panel below it.
 
 use super::cache::GenerationCache;
@@ -120,34 +121,57 @@ impl CarveApp {
         });
     }
 
-    /// One row per mask, then the selected mask's name, export and hypotheses.
+    /// One row per mask (grouped by class when the photo belongs to a dataset), then the selected
+    /// mask's name, export and hypotheses.
     fn mask_list_ui(&mut self, ui: &mut egui::Ui) {
         let mut delete = None;
         let mut visibility = None;
         let mut merge = None;
-        for (i, m) in self.workbench.masks.iter().enumerate() {
-            ui.horizontal(|ui| {
-                let [r, g, b] = m.color;
-                let (swatch, _) = ui.allocate_exact_size(egui::vec2(12.0, 12.0), egui::Sense::hover());
-                ui.painter().rect_filled(swatch, 2.0, egui::Color32::from_rgb(r, g, b));
-                let mut visible = m.visible;
-                if ui.checkbox(&mut visible, "show").changed() {
-                    visibility = Some((i, visible));
-                }
-                if ui.selectable_label(self.workbench.selected == Some(i), &m.name).clicked() {
-                    self.workbench.selected = Some(i);
-                }
-                ui.weak(format!("{} {:.2}", m.engine.as_str(), m.score));
-                if ui.small_button("delete").clicked() {
-                    delete = Some(i);
-                }
-                if let Some(s) = self.workbench.selected
-                    && s != i
-                    && ui.small_button("merge").on_hover_text("merge into the selected mask").clicked()
-                {
-                    merge = Some((s, i));
-                }
-            });
+        let mut accept = None;
+        for (group, rows) in self.mask_groups() {
+            if let Some(class) = group {
+                ui.strong(format!("{class} ({})", rows.len()));
+            }
+            for i in rows {
+                let m = &self.workbench.masks[i];
+                ui.horizontal(|ui| {
+                    let [r, g, b] = m.color;
+                    let (swatch, _) = ui.allocate_exact_size(egui::vec2(12.0, 12.0), egui::Sense::hover());
+                    if m.prelabel {
+                        ui.painter().rect_stroke(
+                            swatch,
+                            2.0,
+                            egui::Stroke::new(2.0, egui::Color32::from_rgb(r, g, b)),
+                            egui::StrokeKind::Inside,
+                        );
+                    } else {
+                        ui.painter().rect_filled(swatch, 2.0, egui::Color32::from_rgb(r, g, b));
+                    }
+                    let mut visible = m.visible;
+                    if ui.checkbox(&mut visible, "show").changed() {
+                        visibility = Some((i, visible));
+                    }
+                    if ui.selectable_label(self.workbench.selected == Some(i), &m.name).clicked() {
+                        self.workbench.selected = Some(i);
+                    }
+                    ui.weak(format!("{} {:.2}", m.engine.as_str(), m.score));
+                    if m.prelabel && ui.small_button("accept").on_hover_text("a pre-label: Y accepts it").clicked() {
+                        accept = Some(i);
+                    }
+                    if ui.small_button("delete").clicked() {
+                        delete = Some(i);
+                    }
+                    if let Some(s) = self.workbench.selected
+                        && s != i
+                        && ui.small_button("merge").on_hover_text("merge into the selected mask").clicked()
+                    {
+                        merge = Some((s, i));
+                    }
+                });
+            }
+        }
+        if let Some(i) = accept {
+            self.workbench.accept_prelabels(Some(i));
         }
         if let Some((into, from)) = merge {
             self.workbench.merge(into, from);
@@ -178,6 +202,29 @@ impl CarveApp {
         if let Some(i) = delete {
             self.workbench.delete(i);
         }
+    }
+
+    /// The masks' indices in list order: one group per class, in the class list's order (classes
+    /// not listed after), when the photo belongs to a dataset; else one unnamed group.
+    fn mask_groups(&self) -> Vec<(Option<String>, Vec<usize>)> {
+        let masks = &self.workbench.masks;
+        let Some(classes) = &self.workbench.classes else { return vec![(None, (0..masks.len()).collect())] };
+        let mut names: Vec<String> = classes.colors.iter().map(|(n, _)| n.clone()).collect();
+        for m in masks {
+            let l = m.label.clone().unwrap_or_default();
+            if !names.contains(&l) {
+                names.push(l);
+            }
+        }
+        names
+            .into_iter()
+            .map(|n| {
+                let rows: Vec<usize> =
+                    (0..masks.len()).filter(|&i| masks[i].label.as_deref().unwrap_or("") == n).collect();
+                (Some(n), rows)
+            })
+            .filter(|(_, rows)| !rows.is_empty())
+            .collect()
     }
 
     /// Thumbnails of the selected mask's hypotheses (the photo with the mask tinted).

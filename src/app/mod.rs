@@ -8,6 +8,8 @@
 //! - `status_bar` (and the top bar), `file_menu`, `help`, `toasts` (and [`CarveApp`]'s one
 //!   `report` path for outcomes), `shortcuts` (the one table of keys);
 //! - `tasks`: background work reaching the window each frame, before anything is drawn;
+//! - `folder` (a folder labelled as a dataset; no UI) and `folder_panel` (its tab, moving between
+//!   photos);
 //! - `session` (files, projects, autosave, recent files), `photo`, `engine` (the segmentation
 //!   engine picker), `viewport` (the 3D pane), `history` (undo/redo), `cache`, `frame_stats`.
 //!
@@ -19,6 +21,8 @@ mod cache;
 mod canvas;
 mod engine;
 mod file_menu;
+pub mod folder;
+mod folder_panel;
 mod frame_stats;
 mod help;
 pub mod history;
@@ -114,6 +118,8 @@ pub enum Tool {
 pub enum SideTab {
     Masks,
     Bodies,
+    /// A folder labelled as a dataset.
+    Folder,
 }
 
 /// The workbench window's state.
@@ -132,6 +138,9 @@ pub struct CarveApp {
     pub lift: lift_panel::LiftView,
     body_view: bodies_panel::BodyView,
     session: session::Session,
+    /// The folder being labelled, if one is open.
+    folder: Option<folder::Folder>,
+    folder_panel: folder_panel::FolderPanelState,
     viewport: viewport::ViewportPane,
     /// The status line (empty: a hint).
     status: String,
@@ -158,6 +167,8 @@ impl CarveApp {
             lift: lift_panel::LiftView::default(),
             body_view: bodies_panel::BodyView::default(),
             session: session::Session::from_user_data(),
+            folder: None,
+            folder_panel: folder_panel::FolderPanelState::default(),
             viewport: viewport::ViewportPane::default(),
             status: String::new(),
             toasts: toasts::Toasts::default(),
@@ -218,6 +229,7 @@ impl CarveApp {
         }
         self.poll_tasks();
         self.shortcuts(&ctx);
+        self.poll_folder(&ctx);
         self.update_body_scene();
         if self.busy() {
             ctx.request_repaint_after(std::time::Duration::from_millis(50));
@@ -235,11 +247,13 @@ impl CarveApp {
             ui.horizontal(|ui| {
                 ui.selectable_value(&mut self.side_tab, SideTab::Masks, "Masks");
                 ui.selectable_value(&mut self.side_tab, SideTab::Bodies, "Bodies");
+                ui.selectable_value(&mut self.side_tab, SideTab::Folder, "Folder");
             });
             ui.separator();
             egui::ScrollArea::vertical().show(ui, |ui| match self.side_tab {
                 SideTab::Masks => self.masks_ui(ui),
                 SideTab::Bodies => self.bodies_ui(ui),
+                SideTab::Folder => self.folder_ui(ui),
             });
         });
         egui::CentralPanel::default().show(ui, |ui| match self.view {

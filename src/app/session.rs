@@ -66,6 +66,10 @@ impl CarveApp {
     /// Opens a dropped or chosen file: a photo, a 3D file for the viewport, a SAM 3D Body output
     /// or a project.
     pub(super) fn open_path(&mut self, path: &Path) {
+        if path.is_dir() {
+            self.open_folder(path);
+            return;
+        }
         let ext = path.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
         match ext.as_str() {
             "npz" => {
@@ -96,6 +100,7 @@ impl CarveApp {
     /// file never loses what the user has open.
     fn open_image(&mut self, path: &Path) {
         let Some(image) = self.check(Image::load(path)) else { return };
+        self.close_folder();
         self.viewport.show(photo_scene(&image), -glam::Vec3::Y, true);
         let (segmenter, engine_error) = window_segmenter();
         self.workbench = Workbench::new(image.clone(), segmenter);
@@ -145,6 +150,7 @@ impl CarveApp {
         };
         let image = image.map_err(|e| format!("{}: its photo cannot be opened: {e}", path.display()));
         let Some(image) = self.check(image) else { return };
+        self.close_folder();
         let (segmenter, engine_error) = window_segmenter();
         if let Some(e) = engine_error {
             // Deliberately no toast (the window said so when it started): the project opens with

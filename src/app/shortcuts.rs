@@ -18,13 +18,21 @@ pub enum Action {
     /// Back to the whole photo (zoom 1).
     FitPhoto,
     ToggleHelp,
+    /// The folder's next / previous photo.
+    NextImage,
+    PreviousImage,
+    /// Accept the selected pre-label / every pre-label of the photo.
+    AcceptPrelabel,
+    AcceptAllPrelabels,
 }
 
 /// The keys of a binding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Chord {
-    /// The key without Ctrl/Cmd or Alt (Shift allowed), and only while no text field has focus.
+    /// The key alone (no Ctrl/Cmd, Alt or Shift), and only while no text field has focus.
     Plain(egui::Key),
+    /// Shift with the key (no Ctrl/Cmd or Alt), only while no text field has focus.
+    Shifted(egui::Key),
     /// The key with any modifiers, even while typing.
     Any(egui::Key),
     /// Ctrl (Cmd on macOS) with the key, Shift as given, even while typing.
@@ -34,14 +42,15 @@ pub enum Chord {
 impl Chord {
     fn key(self) -> egui::Key {
         match self {
-            Chord::Plain(key) | Chord::Any(key) | Chord::Command { key, .. } => key,
+            Chord::Plain(key) | Chord::Shifted(key) | Chord::Any(key) | Chord::Command { key, .. } => key,
         }
     }
 
     fn pressed(self, input: &egui::InputState, typing: bool) -> bool {
         let m = input.modifiers;
         match self {
-            Chord::Plain(key) => !m.command && !m.alt && !typing && input.key_pressed(key),
+            Chord::Plain(key) => !m.command && !m.alt && !m.shift && !typing && input.key_pressed(key),
+            Chord::Shifted(key) => !m.command && !m.alt && m.shift && !typing && input.key_pressed(key),
             Chord::Any(key) => input.key_pressed(key),
             Chord::Command { key, shift } => input.key_pressed(key) && m.command && m.shift == shift,
         }
@@ -123,6 +132,24 @@ pub const SHORTCUTS: &[Shortcut] = &[
         ],
     },
     Shortcut {
+        keys: "D / A",
+        what: "folder: next / previous photo (the dataset is saved after every edit)",
+        bindings: &[plain(egui::Key::D, Action::NextImage), plain(egui::Key::A, Action::PreviousImage)],
+    },
+    Shortcut {
+        keys: "1–9 (folder open)",
+        what: "the class of the selected mask and of new masks (instead of the views)",
+        bindings: &[],
+    },
+    Shortcut {
+        keys: "Y · Shift+Y",
+        what: "accept the selected pre-label · every pre-label of the photo",
+        bindings: &[
+            plain(egui::Key::Y, Action::AcceptPrelabel),
+            Binding { chord: Chord::Shifted(egui::Key::Y), action: Action::AcceptAllPrelabels },
+        ],
+    },
+    Shortcut {
         keys: "photo: wheel · middle-drag · F",
         what: "zoom to the cursor · pan · fit",
         bindings: &[plain(egui::Key::F, Action::FitPhoto)],
@@ -134,12 +161,29 @@ pub const SHORTCUTS: &[Shortcut] = &[
         what: "this help",
         bindings: &[Binding { chord: Chord::Any(egui::Key::F1), action: Action::ToggleHelp }],
     },
-    Shortcut { keys: "drop a file", what: "photo, .ply, .glb, SAM 3D Body .npz or .carve project", bindings: &[] },
+    Shortcut {
+        keys: "drop a file",
+        what: "photo, .ply, .glb, SAM 3D Body .npz or .carve project; a folder: label it",
+        bindings: &[],
+    },
     Shortcut {
         keys: "File menu",
         what: "projects (.carve), recent files, recover the autosaved session",
         bindings: &[],
     },
+];
+
+/// The keys 1..9.
+const DIGITS: [egui::Key; 9] = [
+    egui::Key::Num1,
+    egui::Key::Num2,
+    egui::Key::Num3,
+    egui::Key::Num4,
+    egui::Key::Num5,
+    egui::Key::Num6,
+    egui::Key::Num7,
+    egui::Key::Num8,
+    egui::Key::Num9,
 ];
 
 /// Every binding, in table order.
@@ -161,7 +205,19 @@ pub fn pressed(ctx: &egui::Context) -> Vec<Action> {
 impl CarveApp {
     /// Carries out the shortcuts pressed this frame.
     pub(super) fn shortcuts(&mut self, ctx: &egui::Context) {
+        // With a folder open, the digits give classes instead of switching views.
+        let classes = self.folder.is_some();
+        if classes && !ctx.egui_wants_keyboard_input() {
+            let digit = ctx
+                .input(|i| DIGITS.iter().position(|&k| i.key_pressed(k) && !i.modifiers.command && !i.modifiers.alt));
+            if let Some(d) = digit {
+                self.class_key(&(d + 1).to_string());
+            }
+        }
         for action in pressed(ctx) {
+            if classes && matches!(action, Action::View(_)) {
+                continue;
+            }
             self.apply(action);
         }
     }
@@ -195,6 +251,23 @@ impl CarveApp {
             Action::View(view) => self.view = view,
             Action::FitPhoto => self.canvas.fit(),
             Action::ToggleHelp => self.show_help = !self.show_help,
+            Action::NextImage => {
+                self.step_image(1);
+            }
+            Action::PreviousImage => {
+                self.step_image(-1);
+            }
+            Action::AcceptPrelabel => {
+                if let Some(i) = self.workbench.selected {
+                    self.workbench.accept_prelabels(Some(i));
+                }
+            }
+            Action::AcceptAllPrelabels => {
+                let n = self.workbench.accept_prelabels(None);
+                if n > 0 {
+                    self.set_status(format!("{n} pre-labels accepted"));
+                }
+            }
         }
     }
 }
@@ -217,6 +290,7 @@ mod tests {
                     Chord::Command { shift, .. } => {
                         row.keys == format!("Ctrl+{}{name}", if shift { "Shift+" } else { "" })
                     }
+                    Chord::Shifted(_) => row.keys.contains(&format!("Shift+{name}")),
                     Chord::Plain(_) | Chord::Any(_) => {
                         words(row.keys).contains(&name) || words(row.what).contains(&name)
                     }
@@ -249,6 +323,10 @@ mod tests {
             Action::View(View::ThreeD),
             Action::FitPhoto,
             Action::ToggleHelp,
+            Action::NextImage,
+            Action::PreviousImage,
+            Action::AcceptPrelabel,
+            Action::AcceptAllPrelabels,
         ];
         for action in actions {
             assert!(key_name(action).is_some(), "{action:?} has no key");

@@ -253,6 +253,31 @@ impl Dataset {
         Ok((dataset, skipped))
     }
 
+    /// The dataset of folder `dir`: its `dataset.json` with the images added since (labels kept),
+    /// or a new one from a scan; `classes` are added when missing. Returns the dataset (not yet
+    /// saved), how many images are new, and the files the scan skipped with the reason.
+    pub fn open_folder(dir: &Path, classes: &[String]) -> Result<(Self, usize, Vec<Skipped>), DatasetError> {
+        let path = dir.join(DATASET_FILE);
+        let (scanned, skipped) = Dataset::scan(dir, classes)?;
+        if !path.exists() {
+            let added = scanned.images.len();
+            return Ok((scanned, added, skipped));
+        }
+        let mut dataset = Dataset::load(&path)?;
+        let known: HashSet<String> = dataset.images.iter().map(|im| im.file_name.clone()).collect();
+        let first = dataset.images.iter().map(|im| im.id).max().unwrap_or(0) + 1;
+        let new: Vec<DatasetImage> = scanned.images.into_iter().filter(|im| !known.contains(&im.file_name)).collect();
+        let added = new.len();
+        for (id, mut image) in (first..).zip(new) {
+            image.id = id;
+            dataset.images.push(image);
+        }
+        for c in classes {
+            dataset.category_id(c);
+        }
+        Ok((dataset, added, skipped))
+    }
+
     /// The id of the category `name`, added (with the next colour and, for the first nine, the
     /// key `1`..`9`) when missing.
     pub fn category_id(&mut self, name: &str) -> u64 {

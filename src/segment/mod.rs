@@ -7,6 +7,7 @@ pub mod classical;
 pub mod eval;
 pub mod maxflow;
 pub mod postprocess;
+pub mod prelabel;
 pub mod run;
 pub mod sam2;
 pub mod sam3;

@@ -458,3 +458,110 @@ fn lift_all_makes_one_scene_of_every_mask() {
     assert_eq!(scene.objects.len(), 2);
     assert!(scene.objects.iter().all(|o| !o.output.splats.is_empty()));
 }
+
+/// The centre (deepest pixel) of a demo object's mask, in image pixels, mirrored when `flip`.
+fn object_centre(name: &str, flip: bool) -> (f32, f32, carve::Mask) {
+    let (_, mask) = carve::core::demo::still_life_masks().into_iter().find(|(n, _)| *n == name).expect("mask");
+    let d = mask.distance_to_outside();
+    let (i, _) = d.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).expect("pixels");
+    let (x, y) = ((i as u32 % mask.width()) as f32 + 0.5, (i as u32 / mask.width()) as f32 + 0.5);
+    let x = if flip { mask.width() as f32 - x } else { x };
+    (x, y, mask)
+}
+
+fn press(h: &mut Harness<'static, CarveApp>, key: egui::Key) {
+    h.key_press(key);
+    h.run_steps(2);
+}
+
+/// The masks of the photo shown: (class, pre-label, mask).
+fn shown_masks(app: &CarveApp) -> Vec<(String, bool, carve::Mask)> {
+    app.workbench.masks.iter().map(|m| (m.label.clone().unwrap_or_default(), m.prelabel, m.mask.clone())).collect()
+}
+
+/// Issue 15: a folder dropped on the window opens as a dataset; two photos labelled with classes
+/// (a click, then the class key 1/2; a new mask takes the class used last, changed with a key),
+/// back and forth with A/D, the window closed
+/// and a new one opened on the folder: every mask is there with its class, and `dataset.json`
+/// (read back by the library's validating reader) holds them as human labels.
+#[test]
+fn folder_labelling_survives_quit_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = carve::core::demo::still_life();
+    let flipped = image::imageops::flip_horizontal(demo.rgb());
+    demo.rgb().save(dir.path().join("a.png")).unwrap();
+    flipped.save(dir.path().join("b.png")).unwrap();
+    demo.rgb().save(dir.path().join("c.png")).unwrap();
+    std::fs::write(dir.path().join("notes.png"), b"not a png").unwrap();
+    let (dataset, _) = carve::io::dataset::Dataset::scan(dir.path(), &["mug".to_owned(), "ball".to_owned()]).unwrap();
+    dataset.save(&dir.path().join("dataset.json")).unwrap();
+
+    let mut h = harness();
+    h.state_mut().set_autosave_path(None);
+    h.run_steps(3);
+    h.input_mut().dropped_files.push(std::sync::Arc::new(Dropped(dir.path().to_owned())));
+    h.run_steps(3);
+    assert_eq!(h.state().side_tab(), SideTab::Folder);
+    assert!(
+        h.state().toasts().iter().any(|t| t.is_error && t.text.contains("notes.png")),
+        "the unreadable file is named: {:?}",
+        h.state().toasts()
+    );
+    let _ = h.get_by_label_contains("3 images · 0 done");
+    assert_eq!(h.state().folder().map(|f| f.current), Some(0));
+    let mut steps = Vec::new();
+    // Photo a: the mug, then key 1 ("mug"); the ball, then key 2 ("ball").
+    for (key, name) in [(egui::Key::Num1, "mug"), (egui::Key::Num2, "ball")] {
+        let (x, y, _) = object_centre(name, false);
+        let pos = to_screen(h.state(), x, y);
+        click_at(&mut h, pos);
+        wait_idle(&mut h, &mut steps);
+        press(&mut h, key);
+    }
+    let a_masks = shown_masks(h.state());
+    let classes: Vec<&str> = a_masks.iter().map(|m| m.0.as_str()).collect();
+    assert_eq!(classes, ["mug", "ball"]);
+    assert!(a_masks.iter().all(|m| !m.1));
+    // The digits chose classes, not views.
+    let (_, mug_truth) = carve::core::demo::still_life_masks().into_iter().find(|(n, _)| *n == "mug").unwrap();
+    assert!(a_masks[0].2.iou(&mug_truth) > 0.8, "mug IoU {}", a_masks[0].2.iou(&mug_truth));
+    // Photo b (mirrored): the mug comes as "ball" (the class used last); key 1 makes it "mug".
+    press(&mut h, egui::Key::D);
+    assert_eq!(h.state().folder().map(|f| f.current), Some(1));
+    assert!(h.state().workbench.masks.is_empty());
+    let (x, y, _) = object_centre("mug", true);
+    let pos = to_screen(h.state(), x, y);
+    click_at(&mut h, pos);
+    wait_idle(&mut h, &mut steps);
+    assert_eq!(shown_masks(h.state())[0].0, "ball");
+    press(&mut h, egui::Key::Num1);
+    let b_masks = shown_masks(h.state());
+    assert_eq!(b_masks.len(), 1);
+    assert_eq!(b_masks[0].0, "mug", "key 1 changed the selected mask's class");
+    // Back and forth.
+    let t0 = Instant::now();
+    press(&mut h, egui::Key::A);
+    let back_ms = t0.elapsed().as_secs_f64() * 1e3;
+    assert_eq!(shown_masks(h.state()), a_masks);
+    press(&mut h, egui::Key::D);
+    assert_eq!(shown_masks(h.state()), b_masks);
+    eprintln!("previous photo (A, 2 frames, classical engine): {back_ms:.0} ms");
+    // Quit; a new window on the folder.
+    drop(h);
+    let saved = carve::io::dataset::Dataset::load(&dir.path().join("dataset.json")).unwrap();
+    let stats = saved.stats();
+    assert_eq!((stats.done, stats.todo, stats.human, stats.prelabels), (2, 1, 3, 0));
+    assert_eq!(stats.per_category.get("mug"), Some(&2));
+    let mut h = harness();
+    h.state_mut().set_autosave_path(None);
+    h.run_steps(2);
+    h.state_mut().open_folder(dir.path());
+    h.run_steps(3);
+    assert_eq!(h.state().folder().map(|f| f.current), Some(2), "the first photo not done opens");
+    assert!(h.state().workbench.masks.is_empty());
+    press(&mut h, egui::Key::A);
+    assert_eq!(shown_masks(h.state()), b_masks);
+    press(&mut h, egui::Key::A);
+    assert_eq!(shown_masks(h.state()), a_masks);
+    let _ = h.get_by_label_contains("2 done");
+}

@@ -90,6 +90,59 @@ impl Workbench {
         }
     }
 
+    /// Gives mask `i` the class `class` shown in `color` (undoable); a pre-label given a class by
+    /// the user becomes the user's label.
+    pub fn set_class(&mut self, i: usize, class: &str, color: [u8; 3]) {
+        let Some(m) = self.masks.get(i) else { return };
+        if m.label.as_deref() == Some(class) && m.color == color && !m.prelabel {
+            return;
+        }
+        self.snapshot();
+        let m = &mut self.masks[i];
+        if let Some(old) = m.label.as_deref()
+            && let Some(rest) = m.name.strip_prefix(old)
+        {
+            m.name = format!("{class}{rest}");
+        }
+        m.label = Some(class.to_owned());
+        m.color = color;
+        m.prelabel = false;
+        self.changed();
+    }
+
+    /// Accepts pre-label `i` (or, with `None`, every pre-label of the photo) as the user's label
+    /// (one undo step); returns how many were accepted.
+    pub fn accept_prelabels(&mut self, only: Option<usize>) -> usize {
+        let which: Vec<usize> =
+            (0..self.masks.len()).filter(|&i| self.masks[i].prelabel && only.is_none_or(|j| j == i)).collect();
+        if which.is_empty() {
+            return 0;
+        }
+        self.snapshot();
+        for &i in &which {
+            self.masks[i].prelabel = false;
+        }
+        self.changed();
+        which.len()
+    }
+
+    /// Adds pre-labels found for this photo elsewhere (a concept run over the folder), after the
+    /// masks there are, never touching them (one undo step).
+    pub fn add_prelabels(&mut self, found: Vec<super::MaskEntry>) {
+        let (w, h) = (self.image.width(), self.image.height());
+        let found: Vec<_> = found.into_iter().filter(|m| (m.mask.width(), m.mask.height()) == (w, h)).collect();
+        if found.is_empty() {
+            return;
+        }
+        self.snapshot();
+        for mut m in found {
+            m.prelabel = true;
+            self.masks.push(m);
+            self.next_name += 1;
+        }
+        self.changed();
+    }
+
     /// Shows or hides mask `i` (undoable).
     pub fn set_visible(&mut self, i: usize, visible: bool) {
         if i < self.masks.len() && self.masks[i].visible != visible {

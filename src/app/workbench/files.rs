@@ -102,6 +102,7 @@ impl Workbench {
                 points: m.points.clone(),
                 hypotheses: Vec::new(),
                 label: m.label.clone(),
+                prelabel: false,
             });
         }
         self.next_name = entries.len() + 1;

@@ -49,8 +49,28 @@ pub struct MaskEntry {
     /// Every hypothesis the engine gave for the last prompt (SAM 3 gives three per click), best
     /// first; [`Workbench::choose_hypothesis`] swaps one in.
     pub hypotheses: Vec<ScoredMask>,
-    /// The concept, for masks from a text prompt.
+    /// The concept, for masks from a text prompt; the class, for the masks of a dataset's photo.
     pub label: Option<String>,
+    /// A model's proposal not yet accepted by the user (a dataset's pre-label): drawn apart,
+    /// accepted with a key, never merged into a human label.
+    pub prelabel: bool,
+}
+
+/// The classes of a dataset's photo: new masks take the active one, and concept results arrive
+/// as pre-labels of the concept's class.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ClassList {
+    /// The class new masks get.
+    pub active: String,
+    /// Every class and its colour.
+    pub colors: Vec<(String, [u8; 3])>,
+}
+
+impl ClassList {
+    /// The colour of class `name`, if it is listed.
+    pub fn color_of(&self, name: &str) -> Option<[u8; 3]> {
+        self.colors.iter().find(|(n, _)| n == name).map(|(_, c)| *c)
+    }
 }
 
 /// What one undo step restores: the mask list and the selection.
@@ -126,6 +146,11 @@ pub struct Workbench {
     /// Bumped whenever masks change, so the UI can refresh its overlays.
     pub generation: u64,
     next_name: usize,
+    /// Set while the photo belongs to a dataset.
+    pub classes: Option<ClassList>,
+    /// Photos of the folder encoded ahead into the feature cache (not counted as busy: nothing
+    /// waits for it).
+    preencode: Option<Task<Result<usize, SegmentError>>>,
 }
 
 /// What finished since the last [`Workbench::poll`].
@@ -148,9 +173,71 @@ impl Workbench {
             pending: Vec::new(),
             generation: 0,
             next_name: 1,
+            classes: None,
+            preencode: None,
         };
         wb.start_prepare();
         wb
+    }
+
+    /// Shows another photo with its masks (a dataset's next image): the engine stays (and its
+    /// cache of encoded photos), what ran for the last photo is cancelled and dropped, the history
+    /// starts afresh, and a model engine starts encoding the photo.
+    pub fn show_photo(&mut self, image: Image, masks: Vec<MaskEntry>) {
+        self.cancel_all();
+        self.pending.clear();
+        self.image = Arc::new(image);
+        self.next_name = masks.len() + 1;
+        self.masks = masks;
+        self.selected = None;
+        self.history.clear();
+        self.changed();
+        self.start_prepare();
+    }
+
+    /// Encodes the photos at `paths` ahead, one after the other, into the engine's feature cache
+    /// (memory and disk), so going to them later answers at once; replaces any earlier run. Clicks
+    /// meanwhile are answered by the classical engine while the model is held. Nothing happens
+    /// for engines without an image encoder.
+    pub fn preencode(&mut self, paths: Vec<std::path::PathBuf>) {
+        if let Some(task) = self.preencode.take() {
+            task.cancel();
+        }
+        if paths.is_empty() || !self.engine_kind.encodes_images() {
+            return;
+        }
+        let segmenter = self.segmenter.clone();
+        self.preencode = Some(Task::spawn("pre-encoding", move |progress: &Progress| {
+            let n = paths.len() as f32;
+            for (k, path) in paths.iter().enumerate() {
+                progress.check()?;
+                progress.set(k as f32 / n, format!("pre-encoding {}", path.display()));
+                // An unreadable photo is reported when the user goes to it, not here.
+                let Ok(image) = Image::load(path) else { continue };
+                let mut engine = segmenter.lock().map_err(|_| SegmentError::NoImage)?;
+                engine.set_image(&image, &progress.sub(k as f32 / n, (k + 1) as f32 / n))?;
+            }
+            Ok(paths.len())
+        }));
+    }
+
+    /// The engine, for work on other photos (a concept over a folder); hold it briefly.
+    pub fn segmenter_handle(&self) -> Arc<Mutex<Box<dyn Segmenter>>> {
+        self.segmenter.clone()
+    }
+
+    /// The pre-encoding run's progress, while one runs.
+    pub fn preencode_progress(&self) -> Option<TaskProgress> {
+        self.preencode.as_ref().filter(|t| !t.is_finished()).map(TaskProgress::of)
+    }
+
+    /// Waits for the pre-encoding run (tests).
+    pub fn wait_preencode(&mut self) -> Option<Result<usize, String>> {
+        let task = self.preencode.take()?;
+        Some(match task.wait() {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        })
     }
 
     /// Starts preparing the photo for a model engine (SAM 3 / SAM 2.1 encode it once, in the background).
@@ -192,6 +279,9 @@ impl Workbench {
     pub fn cancel_all(&self) {
         for p in &self.pending {
             p.cancel();
+        }
+        if let Some(task) = &self.preencode {
+            task.cancel();
         }
     }
 
@@ -299,8 +389,12 @@ impl Workbench {
                             finished.push(Finished::Failed(format!("no '{}' found", text.unwrap_or_default())));
                         } else {
                             self.snapshot();
+                            let prelabels = self.classes.is_some();
                             for m in found {
                                 self.push_mask(Vec::new(), m, Vec::new(), text.clone());
+                                if let Some(last) = self.masks.last_mut() {
+                                    last.prelabel = prelabels;
+                                }
                             }
                             self.changed();
                         }
@@ -354,7 +448,9 @@ impl Workbench {
     }
 
     fn push_mask(&mut self, points: Vec<PointPrompt>, best: ScoredMask, all: Vec<ScoredMask>, label: Option<String>) {
-        let color = PALETTE[(self.next_name - 1) % PALETTE.len()];
+        let label = label.or_else(|| self.classes.as_ref().map(|c| c.active.clone()));
+        let class_color = self.classes.as_ref().zip(label.as_deref()).and_then(|(c, l)| c.color_of(l));
+        let color = class_color.unwrap_or(PALETTE[(self.next_name - 1) % PALETTE.len()]);
         let name = match &label {
             Some(l) => format!("{l} {}", self.next_name),
             None => format!("object {}", self.next_name),
@@ -369,6 +465,7 @@ impl Workbench {
             points,
             hypotheses: all,
             label,
+            prelabel: false,
         });
         self.next_name += 1;
         self.selected = Some(self.masks.len() - 1);

@@ -282,8 +282,6 @@ fn prelabel(
     models: &crate::args::ModelsArg,
     json: bool,
 ) -> anyhow::Result<()> {
-    use carve::segment::Segmenter as _;
-    let path = dataset_path(dir);
     let mut dataset = load(dir)?;
     if let Some(score) = min_score
         && !(0.0..=1.0).contains(&score)
@@ -300,51 +298,12 @@ fn prelabel(
     if let Some(score) = min_score {
         sam3.score_threshold = score;
     }
-    let engine = sam3.engine().as_str();
-    let prompt = carve::core::prompt::Prompt { text: Some(concept.to_owned()), ..Default::default() };
-    let todo: Vec<(u64, String)> = dataset
-        .images
-        .iter()
-        .filter(|im| im.status == carve::io::dataset::Status::Todo)
-        .map(|im| (im.id, im.file_name.clone()))
-        .collect();
-    let already = dataset.images.len() - todo.len();
-    let (mut images, mut prelabels, mut failed) = (0, 0, Vec::new());
-    for (k, (id, file_name)) in todo.iter().enumerate() {
-        eprintln!("prelabel: {}/{} {file_name}", k + 1, todo.len());
-        let image = match carve::Image::load(dir.join(file_name)) {
-            Ok(image) => image,
-            Err(e) => {
-                failed.push((file_name.clone(), e.to_string()));
-                continue;
-            }
-        };
-        let cleanup = carve::segment::postprocess::Cleanup::for_image(image.width(), image.height());
-        let outcome = match carve::segment::run::segment_image(
-            &mut sam3,
-            &image,
-            &prompt,
-            Some(cleanup),
-            &carve::Progress::new(),
-        ) {
-            Ok(outcome) => outcome,
-            Err(e) => {
-                failed.push((file_name.clone(), e.to_string()));
-                continue;
-            }
-        };
-        let found: Vec<_> = outcome
-            .masks
-            .into_iter()
-            .filter(|m| m.mask.area() >= 16)
-            .take(max_per_image)
-            .map(|m| (m.mask, class.to_owned(), engine.to_owned(), m.score))
-            .collect();
-        prelabels += dataset.add_prelabels(*id, &found).len();
-        images += 1;
-        // Saved after each image: a kill loses at most the image being segmented.
-        dataset.save(&path)?;
-    }
+    let options = carve::segment::prelabel::PrelabelOptions {
+        concepts: vec![carve::segment::prelabel::Concept { text: concept.to_owned(), class: class.to_owned() }],
+        max_per_image,
+        ..Default::default()
+    };
+    let (images, prelabels, failed, already) = prelabel_todo(dir, &mut dataset, Box::new(sam3), &options)?;
     let summary = PrelabelSummary { images, prelabels, already, failed, stats: dataset.stats() };
     output::finish(json, &summary, |s| {
         for (file, why) in &s.failed {
@@ -357,28 +316,49 @@ fn prelabel(
     })
 }
 
+/// Runs `options`' concepts over every image of `dataset` still to do, saving the dataset after
+/// each image (a kill loses at most the image being segmented; a re-run resumes). Returns the
+/// images pre-labelled, the pre-labels added, the images that failed (file, reason) and the images
+/// that were already pre-labelled or done.
+pub fn prelabel_todo(
+    dir: &Path,
+    dataset: &mut Dataset,
+    segmenter: Box<dyn carve::segment::Segmenter>,
+    options: &carve::segment::prelabel::PrelabelOptions,
+) -> anyhow::Result<(usize, usize, Vec<(String, String)>, usize)> {
+    let path = dataset_path(dir);
+    let todo: Vec<(u64, PathBuf)> = dataset
+        .images
+        .iter()
+        .filter(|im| im.status == carve::io::dataset::Status::Todo)
+        .map(|im| (im.id, dir.join(&im.file_name)))
+        .collect();
+    let already = dataset.images.len() - todo.len();
+    let (mut prelabels, mut failed) = (0, Vec::new());
+    let progress = carve::Progress::new();
+    let segmenter = std::sync::Mutex::new(segmenter);
+    let images =
+        carve::segment::prelabel::prelabel_images(&segmenter, &todo, options, &progress, |id, file, found| {
+            let name = file.strip_prefix(dir).unwrap_or(file).display().to_string();
+            eprintln!("prelabel: {name}");
+            match found {
+                Ok(found) => {
+                    let found: Vec<_> = found.into_iter().map(|p| p.into_tuple()).collect();
+                    prelabels += dataset.add_prelabels(id, &found).len();
+                    dataset.save(&path)
+                }
+                Err(e) => {
+                    failed.push((name, e.to_string()));
+                    Ok(())
+                }
+            }
+        })?;
+    Ok((images - failed.len(), prelabels, failed, already))
+}
+
 fn init(dir: &Path, classes: &[String], json: bool) -> anyhow::Result<()> {
     let path = dataset_path(dir);
-    let (scanned, skipped) = Dataset::scan(dir, classes)?;
-    let (dataset, added) = if path.exists() {
-        // Again: keep every label, add the images that are new.
-        let mut dataset = Dataset::load(&path)?;
-        let known: std::collections::HashSet<String> = dataset.images.iter().map(|im| im.file_name.clone()).collect();
-        let first = dataset.images.iter().map(|im| im.id).max().unwrap_or(0) + 1;
-        let new: Vec<_> = scanned.images.into_iter().filter(|im| !known.contains(&im.file_name)).collect();
-        let added = new.len();
-        for (id, mut image) in (first..).zip(new) {
-            image.id = id;
-            dataset.images.push(image);
-        }
-        for c in classes {
-            dataset.category_id(c);
-        }
-        (dataset, added)
-    } else {
-        let added = scanned.images.len();
-        (scanned, added)
-    };
+    let (dataset, added, skipped) = Dataset::open_folder(dir, classes)?;
     dataset.save(&path)?;
     for s in &skipped {
         eprintln!("note: skipped {}: {}", s.file.display(), s.reason);

@@ -16,7 +16,9 @@ use crate::output::{self, Text};
 #[command(
     after_help = "Coordinates are pixels of the original image: x right, y down, origin at the top-left corner.\n\
 Batch mode: carve segment --batch DIR --prompts prompts.json --out-dir OUT, where prompts.json maps file names to\n\
-{\"points\": [[x, y]], \"neg_points\": [[x, y]], \"box\": [x0, y0, x1, y1], \"text\": \"...\"}."
+{\"points\": [[x, y]], \"neg_points\": [[x, y]], \"box\": [x0, y0, x1, y1], \"text\": \"...\"}.\n\
+Into a dataset: carve segment --batch DIR --dataset (--text CONCEPT [--class NAME] | --classes a,b): pre-labels in\n\
+DIR/dataset.json for every image still to do (resumable; human labels are never touched)."
 )]
 pub struct SegmentArgs {
     /// The photo to segment.
@@ -62,9 +64,21 @@ pub struct SegmentArgs {
     /// Write a labelme JSON file (polygon shapes, `imagePath` the photo's file name).
     #[arg(long, value_name = "OUT.json")]
     labelme: Option<PathBuf>,
-    /// Batch mode: segment the files named in --prompts from this folder.
-    #[arg(long, value_name = "DIR", requires_all = ["prompts", "out_dir"])]
+    /// Batch mode: segment the files named in --prompts from this folder (or, with --dataset, every
+    /// image of it still to do).
+    #[arg(long, value_name = "DIR")]
     batch: Option<PathBuf>,
+    /// Batch mode: write pre-labels into the folder's dataset (`DIR/dataset.json`, made when
+    /// missing) for every image still to do, saved after each image, so a re-run resumes; human
+    /// labels are never changed. Concepts from --text (class: --class, else the text) or --classes.
+    #[arg(long, requires = "batch", conflicts_with_all = ["prompts", "out_dir"])]
+    dataset: bool,
+    /// With --dataset: class names, each also the concept prompt that finds its instances.
+    #[arg(long, value_delimiter = ',', requires = "dataset")]
+    classes: Vec<String>,
+    /// With --dataset --text: the class the concept's instances get (default: the text).
+    #[arg(long, value_name = "NAME", requires_all = ["dataset", "text"])]
+    class: Option<String>,
     /// Batch mode: prompts per file name (JSON).
     #[arg(long, value_name = "prompts.json")]
     prompts: Option<PathBuf>,
@@ -119,6 +133,9 @@ pub fn run(args: &SegmentArgs) -> anyhow::Result<()> {
     let models = args.models.discover()?;
     let mut segmenter = make_segmenter(args.engine, args.precision, &models)?;
     if let Some(dir) = &args.batch {
+        if args.dataset {
+            return dataset_batch(args, dir, segmenter);
+        }
         return batch(args, dir, segmenter);
     }
     let (Some(image_path), Some(out)) = (&args.image, &args.out) else {
@@ -212,6 +229,74 @@ pub fn run(args: &SegmentArgs) -> anyhow::Result<()> {
             s.encode_ms,
             s.decode_ms,
             out.display()
+        ))
+    })
+}
+
+/// What `carve segment --batch DIR --dataset --json` prints.
+#[derive(Serialize)]
+struct DatasetBatchSummary {
+    dataset: PathBuf,
+    engine: EngineKind,
+    /// Images pre-labelled by this run.
+    images: usize,
+    prelabels: usize,
+    /// Images already pre-labelled or done (skipped: the run resumes).
+    already: usize,
+    /// (file, reason) of the images that failed.
+    failed: Vec<(String, String)>,
+    stats: carve::io::dataset::Stats,
+}
+
+/// `--batch DIR --dataset`: every image of DIR's dataset still to do, pre-labelled with the concepts.
+fn dataset_batch(args: &SegmentArgs, dir: &Path, segmenter: Box<dyn carve::segment::Segmenter>) -> anyhow::Result<()> {
+    use carve::segment::prelabel::{Concept, PrelabelOptions};
+    let mut concepts: Vec<Concept> =
+        args.classes.iter().filter(|c| !c.trim().is_empty()).map(|c| Concept::named(c)).collect();
+    if let Some(text) = args.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        concepts.push(Concept { text: text.to_owned(), class: args.class.clone().unwrap_or_else(|| text.to_owned()) });
+    }
+    if concepts.is_empty() {
+        anyhow::bail!("--dataset needs concepts: --text CONCEPT [--class NAME] or --classes a,b");
+    }
+    if let Some(long) = concepts.iter().find(|c| c.text.chars().count() > carve::core::prompt::MAX_TEXT_CHARS) {
+        anyhow::bail!(
+            "the concept \"{}…\" is longer than {} characters",
+            long.text.chars().take(40).collect::<String>(),
+            carve::core::prompt::MAX_TEXT_CHARS
+        );
+    }
+    let engine = segmenter.engine();
+    if engine != EngineKind::Sam3 {
+        anyhow::bail!(
+            "concept prompts need a SAM 3 model folder; the engine here is {} (see `carve models`)",
+            engine.as_str()
+        );
+    }
+    let path = dir.join(carve::io::dataset::DATASET_FILE);
+    let classes: Vec<String> = concepts.iter().map(|c| c.class.clone()).collect();
+    let (mut dataset, added, skipped) = carve::io::dataset::Dataset::open_folder(dir, &classes)?;
+    for s in &skipped {
+        eprintln!("note: skipped {}: {}", s.file.display(), s.reason);
+    }
+    if added > 0 {
+        eprintln!("{}: {added} new images", path.display());
+    }
+    dataset.save(&path)?;
+    let options = PrelabelOptions { concepts, ..Default::default() };
+    let (images, prelabels, failed, already) = crate::dataset::prelabel_todo(dir, &mut dataset, segmenter, &options)?;
+    let summary =
+        DatasetBatchSummary { dataset: path, engine, images, prelabels, already, failed, stats: dataset.stats() };
+    output::finish(args.output.json, &summary, |s| {
+        for (file, why) in &s.failed {
+            eprintln!("note: skipped {file}: {why}");
+        }
+        Text::Stderr(format!(
+            "pre-labelled {} images ({} pre-labels) into {}; {} were already pre-labelled or done",
+            s.images,
+            s.prelabels,
+            s.dataset.display(),
+            s.already
         ))
     })
 }
