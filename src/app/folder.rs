@@ -244,8 +244,9 @@ impl Folder {
 
     /// Puts the workbench's `masks` of image `index` into the dataset (replacing that image's
     /// annotations; a mask without a class gets the active one), updates the image's status and
-    /// saves. The status: pre-labelled while pre-labels wait, done once it has only human labels
-    /// (or was marked done), else to do.
+    /// saves. The status: pre-labelled while pre-labels wait; once the last is accepted or
+    /// deleted, done (to do if nothing is left); otherwise as it was (done comes from
+    /// [`Folder::leave`] or the user).
     pub fn store(&mut self, index: usize, masks: &[MaskEntry]) -> Result<(), DatasetError> {
         let Some(image) = self.dataset.images.get(index) else { return Ok(()) };
         let (image_id, was) = (image.id, image.status);
@@ -259,17 +260,31 @@ impl Folder {
             };
             self.dataset.add(image_id, &class, &m.mask, origin);
         }
-        let status = if masks.iter().any(|m| m.prelabel) {
-            Status::Prelabelled
-        } else if !masks.is_empty() || was == Status::Done {
-            Status::Done
-        } else {
-            Status::Todo
+        let status = match was {
+            _ if masks.iter().any(|m| m.prelabel) => Status::Prelabelled,
+            Status::Prelabelled if masks.is_empty() => Status::Todo,
+            Status::Prelabelled => Status::Done,
+            other => other,
         };
         if let Some(im) = self.dataset.images.get_mut(index) {
             im.status = status;
         }
         self.dataset.save(&self.path())
+    }
+
+    /// The user moves on from image `index`: labelled by hand (human labels only) and still to
+    /// do, it is done.
+    pub fn leave(&mut self, index: usize) -> Result<(), DatasetError> {
+        let Some(image) = self.dataset.images.get(index) else { return Ok(()) };
+        let id = image.id;
+        let mut mine = self.dataset.annotations.iter().filter(|a| a.image_id == id).peekable();
+        let labelled = mine.peek().is_some();
+        let human_only = mine.all(|a| a.origin == Origin::Human);
+        if image.status == Status::Todo && labelled && human_only {
+            self.dataset.images[index].status = Status::Done;
+            return self.dataset.save(&self.path());
+        }
+        Ok(())
     }
 
     /// Marks image `index` done (checked, even with nothing in it) or, when it is, to do again.
@@ -417,6 +432,9 @@ mod tests {
         folder.add_class("cat").unwrap();
         folder.store(0, &[entry(square(2, 2, 5), "cat", false), entry(square(10, 10, 4), "dog", true)]).unwrap();
         folder.store(1, &[entry(square(1, 1, 3), "object", false)]).unwrap();
+        assert_eq!(folder.dataset.images[1].status, Status::Todo, "labelled, not yet left");
+        folder.leave(1).unwrap();
+        folder.leave(2).unwrap();
         let back = Folder::open(dir.path()).unwrap();
         let statuses: Vec<Status> = back.dataset.images.iter().map(|im| im.status).collect();
         assert_eq!(statuses, [Status::Prelabelled, Status::Done, Status::Todo]);
@@ -435,6 +453,7 @@ mod tests {
         let (_dir, mut folder) = folder_of(2);
         let human = entry(square(2, 2, 8), "cat", false);
         folder.store(1, std::slice::from_ref(&human)).unwrap();
+        folder.leave(1).unwrap();
         let before: Vec<_> = folder.dataset.annotations.clone();
         // A pre-label on exactly the human mask, and one elsewhere.
         let found = vec![

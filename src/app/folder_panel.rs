@@ -68,6 +68,7 @@ impl CarveApp {
     pub fn go_to_image(&mut self, index: usize) -> bool {
         self.store_folder_image();
         let Some(folder) = &self.folder else { return false };
+        let leaving = folder.stored_generation.map(|_| folder.current).filter(|&k| k != index);
         let Some(path) = folder.image_path(index) else { return false };
         let image = match Image::load(&path) {
             Ok(image) => image,
@@ -100,8 +101,10 @@ impl CarveApp {
         self.photo = Photo::new(image, Some(path));
         self.canvas.fit();
         if let Some(folder) = &mut self.folder {
+            let left = leaving.map(|k| folder.leave(k)).transpose();
             folder.current = index;
             folder.stored_generation = Some(self.workbench.generation);
+            self.check(left);
         }
         true
     }
@@ -331,10 +334,16 @@ impl CarveApp {
 
     /// A concept over this photo (pre-labels at once) or over the folder (in the background).
     fn concept_ui(&mut self, ui: &mut egui::Ui) {
-        ui.label("Find a concept (SAM 3): pre-labels of that class");
-        ui.add(
-            egui::TextEdit::singleline(&mut self.folder_panel.concept).hint_text("e.g. red car").desired_width(200.0),
-        );
+        ui.weak("Find a concept (SAM 3): pre-labels of that class");
+        ui.horizontal(|ui| {
+            let label = ui.label("Concept");
+            ui.add(
+                egui::TextEdit::singleline(&mut self.folder_panel.concept)
+                    .hint_text("e.g. red car")
+                    .desired_width(160.0),
+            )
+            .labelled_by(label.id);
+        });
         let concept = self.folder_panel.concept.trim().to_owned();
         let running = self.folder.as_ref().and_then(|f| f.concept.as_ref().map(|r| r.progress()));
         ui.horizontal(|ui| {

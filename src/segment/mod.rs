@@ -139,6 +139,10 @@ pub trait Segmenter: Send {
         None
     }
 
+    /// Sets the score below which concept (text) instances are dropped; engines without concepts
+    /// ignore it.
+    fn set_min_instance_score(&mut self, _score: f32) {}
+
     /// Answers a prompt on the current image: up to 3 hypotheses, best first, for clicks/boxes;
     /// every instance for text. `previous` is the mask being refined, if any.
     fn segment(&mut self, prompt: &Prompt, previous: Option<&Mask>) -> Result<Vec<ScoredMask>, SegmentError>;

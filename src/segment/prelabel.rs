@@ -36,15 +36,16 @@ pub struct PrelabelOptions {
     pub concepts: Vec<Concept>,
     /// Instances kept per concept and image, best first.
     pub max_per_image: usize,
-    /// Instances scored below are dropped (the engine's own threshold applies first).
-    pub min_score: f32,
+    /// Instances scored at or below are dropped (`None`: the engine's own threshold, SAM 3's
+    /// manifest `score_threshold`, 0.5 by default).
+    pub min_score: Option<f32>,
     /// Instances smaller than this (pixels, after clean-up) are dropped.
     pub min_area_px: u64,
 }
 
 impl Default for PrelabelOptions {
     fn default() -> Self {
-        Self { concepts: Vec::new(), max_per_image: 50, min_score: 0.0, min_area_px: 16 }
+        Self { concepts: Vec::new(), max_per_image: 50, min_score: None, min_area_px: 16 }
     }
 }
 
@@ -84,6 +85,9 @@ pub fn prelabel_image(
 ) -> Result<Vec<Prelabel>, SegmentError> {
     let cleanup = Cleanup::for_image(image.width(), image.height());
     let engine = segmenter.engine().as_str().to_owned();
+    if let Some(score) = options.min_score {
+        segmenter.set_min_instance_score(score);
+    }
     let mut out = Vec::new();
     let n = options.concepts.len().max(1) as f32;
     for (k, concept) in options.concepts.iter().enumerate() {
@@ -91,17 +95,9 @@ pub fn prelabel_image(
         let step = progress.sub(k as f32 / n, (k + 1) as f32 / n);
         let outcome = segment_image(segmenter, image, &prompt, Some(cleanup), &step)?;
         out.extend(
-            outcome
-                .masks
-                .into_iter()
-                .filter(|m| m.score >= options.min_score && m.mask.area() >= options.min_area_px)
-                .take(options.max_per_image)
-                .map(|m| Prelabel {
-                    mask: m.mask,
-                    class: concept.class.clone(),
-                    engine: engine.clone(),
-                    score: m.score,
-                }),
+            outcome.masks.into_iter().filter(|m| m.mask.area() >= options.min_area_px).take(options.max_per_image).map(
+                |m| Prelabel { mask: m.mask, class: concept.class.clone(), engine: engine.clone(), score: m.score },
+            ),
         );
     }
     Ok(out)

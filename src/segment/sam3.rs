@@ -247,6 +247,10 @@ fn features_from(click: &ClickDecoder, encoder: &Path, outputs: Vec<Tensor>) -> 
 }
 
 impl Segmenter for Sam3Segmenter {
+    fn set_min_instance_score(&mut self, score: f32) {
+        self.score_threshold = score;
+    }
+
     fn engine(&self) -> EngineKind {
         EngineKind::Sam3
     }

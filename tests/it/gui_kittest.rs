@@ -565,3 +565,91 @@ fn folder_labelling_survives_quit_and_reopen() {
     assert_eq!(shown_masks(h.state()), a_masks);
     let _ = h.get_by_label_contains("2 done");
 }
+
+/// Issue 15: a concept run over every photo of the folder (SAM 3, the tiny random-weight export
+/// with its instance threshold at 0 so that it finds something) brings pre-labels — hatched in the
+/// photo shown, into `dataset.json` for the others — and never changes the human mask drawn
+/// before; Y accepts one pre-label, Shift+Y the rest, and the photo is done.
+#[test]
+fn concept_across_the_folder_brings_prelabels_and_never_touches_human_masks() {
+    let root = crate::common::repo_root();
+    let model_dir = tempfile::tempdir_in(root.join("target")).unwrap();
+    let model = model_dir.path().join("sam3");
+    std::fs::create_dir_all(&model).unwrap();
+    for entry in std::fs::read_dir(&crate::sam3_engine::fixture().model).unwrap() {
+        let from = entry.unwrap().path();
+        let to = model.join(from.file_name().unwrap());
+        if from.file_name().unwrap() == "manifest.toml" {
+            let text = std::fs::read_to_string(&from).unwrap();
+            std::fs::write(&to, text.replace("score_threshold = 0.5", "score_threshold = 0.0")).unwrap();
+        } else if std::fs::hard_link(&from, &to).is_err() {
+            std::fs::copy(&from, &to).unwrap();
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let demo = carve::core::demo::still_life();
+    demo.rgb().save(dir.path().join("a.png")).unwrap();
+    image::imageops::flip_horizontal(demo.rgb()).save(dir.path().join("b.png")).unwrap();
+
+    let mut h = harness();
+    h.state_mut().set_autosave_path(None);
+    h.run_steps(3);
+    h.state_mut().open_folder(dir.path());
+    h.run_steps(3);
+    // A human mask on photo a, with the classical engine.
+    let mut steps = Vec::new();
+    let (x, y, _) = object_centre("mug", false);
+    let pos = to_screen(h.state(), x, y);
+    click_at(&mut h, pos);
+    wait_idle(&mut h, &mut steps);
+    let human = shown_masks(h.state());
+    assert_eq!(human.len(), 1);
+    // SAM 3 loads; the mask stays.
+    h.state_mut().set_model_folder(model.display().to_string());
+    h.state_mut().load_engine();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while h.state().workbench.engine() != Some(carve::segment::EngineKind::Sam3) {
+        h.step();
+        assert!(Instant::now() < deadline, "SAM 3 did not load: {:?}", h.state().toasts());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    wait_idle(&mut h, &mut steps);
+    // The concept over the folder, from the Folder tab.
+    h.get_by_label("Concept").focus();
+    h.step();
+    h.get_by_label("Concept").type_text("mug");
+    h.step();
+    h.get_by_label("In every photo").click();
+    h.run_steps(2);
+    assert!(h.state().folder().is_some_and(|f| f.concept.is_some()), "the run is in the background");
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while h.state().folder().is_some_and(|f| f.concept.is_some()) {
+        h.step();
+        assert!(Instant::now() < deadline, "the concept run did not end");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    h.run_steps(3);
+    let shown = shown_masks(h.state());
+    assert_eq!(shown[0], human[0], "the human mask is untouched");
+    let prelabels = shown.iter().filter(|m| m.1).count();
+    assert!(prelabels >= 1, "pre-labels in the photo shown: {}", shown.len());
+    assert!(shown[1..].iter().all(|m| m.1 && m.0 == "mug"));
+    let saved = carve::io::dataset::Dataset::load(&dir.path().join("dataset.json")).unwrap();
+    let b = saved.images.iter().find(|im| im.file_name == "b.png").unwrap();
+    assert_eq!(b.status, carve::io::dataset::Status::Prelabelled);
+    let humans: Vec<_> = saved.annotations.iter().filter(|a| a.origin == carve::io::dataset::Origin::Human).collect();
+    assert_eq!(humans.len(), 1);
+    assert_eq!(saved.mask_of(humans[0]).unwrap(), human[0].2, "the saved human mask is untouched");
+    // Y accepts the selected pre-label; Shift+Y every other.
+    h.state_mut().workbench.selected = Some(1);
+    press(&mut h, egui::Key::Y);
+    assert!(!h.state().workbench.masks[1].prelabel);
+    h.key_press_modifiers(egui::Modifiers::SHIFT, egui::Key::Y);
+    h.run_steps(2);
+    assert!(h.state().workbench.masks.iter().all(|m| !m.prelabel));
+    press(&mut h, egui::Key::D);
+    let saved = carve::io::dataset::Dataset::load(&dir.path().join("dataset.json")).unwrap();
+    let a = saved.images.iter().find(|im| im.file_name == "a.png").unwrap();
+    assert_eq!(a.status, carve::io::dataset::Status::Done);
+    assert!(shown_masks(h.state()).iter().all(|m| m.1), "photo b shows its pre-labels");
+}

@@ -294,13 +294,11 @@ fn prelabel(
         carve::segment::run::make_segmenter(carve::segment::EngineChoice::Sam3, Default::default(), &found)?;
         anyhow::bail!("a SAM 3 model folder is needed for concepts");
     };
-    let mut sam3 = carve::segment::sam3::Sam3Segmenter::load(folder, Default::default())?;
-    if let Some(score) = min_score {
-        sam3.score_threshold = score;
-    }
+    let sam3 = carve::segment::sam3::Sam3Segmenter::load(folder, Default::default())?;
     let options = carve::segment::prelabel::PrelabelOptions {
         concepts: vec![carve::segment::prelabel::Concept { text: concept.to_owned(), class: class.to_owned() }],
         max_per_image,
+        min_score,
         ..Default::default()
     };
     let (images, prelabels, failed, already) = prelabel_todo(dir, &mut dataset, Box::new(sam3), &options)?;

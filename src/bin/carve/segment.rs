@@ -79,6 +79,12 @@ pub struct SegmentArgs {
     /// With --dataset --text: the class the concept's instances get (default: the text).
     #[arg(long, value_name = "NAME", requires_all = ["dataset", "text"])]
     class: Option<String>,
+    /// With --dataset: instances scored at or below are dropped (default: the model's threshold).
+    #[arg(long, value_name = "SCORE", requires = "dataset")]
+    min_score: Option<f32>,
+    /// With --dataset: instances kept per concept and image, best first.
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    max_per_image: usize,
     /// Batch mode: prompts per file name (JSON).
     #[arg(long, value_name = "prompts.json")]
     prompts: Option<PathBuf>,
@@ -256,6 +262,11 @@ fn dataset_batch(args: &SegmentArgs, dir: &Path, segmenter: Box<dyn carve::segme
     if let Some(text) = args.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
         concepts.push(Concept { text: text.to_owned(), class: args.class.clone().unwrap_or_else(|| text.to_owned()) });
     }
+    if let Some(score) = args.min_score
+        && !(0.0..=1.0).contains(&score)
+    {
+        anyhow::bail!("--min-score {score} is outside 0..1");
+    }
     if concepts.is_empty() {
         anyhow::bail!("--dataset needs concepts: --text CONCEPT [--class NAME] or --classes a,b");
     }
@@ -283,7 +294,12 @@ fn dataset_batch(args: &SegmentArgs, dir: &Path, segmenter: Box<dyn carve::segme
         eprintln!("{}: {added} new images", path.display());
     }
     dataset.save(&path)?;
-    let options = PrelabelOptions { concepts, ..Default::default() };
+    let options = PrelabelOptions {
+        concepts,
+        min_score: args.min_score,
+        max_per_image: args.max_per_image,
+        ..Default::default()
+    };
     let (images, prelabels, failed, already) = crate::dataset::prelabel_todo(dir, &mut dataset, segmenter, &options)?;
     let summary =
         DatasetBatchSummary { dataset: path, engine, images, prelabels, already, failed, stats: dataset.stats() };
