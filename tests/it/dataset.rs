@@ -226,6 +226,54 @@ fn concept_prelabels_never_modify_human_labels() {
     let again: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
     assert_eq!((again["images"].as_u64(), again["already"].as_u64()), (Some(0), Some(2)), "{again}");
     assert_eq!(carve::io::dataset::Dataset::load(&path).unwrap(), after);
+
+    // `carve segment --batch DIR --dataset` on a second folder: the same photos, the same human
+    // label, and a third photo that is no image. The same pre-labels, the human label untouched,
+    // the bad file named; a re-run (resume) changes nothing.
+    let dir2 = tmp.path().join("photos2");
+    std::fs::create_dir_all(&dir2).unwrap();
+    for name in ["a.png", "b.png"] {
+        std::fs::copy(dir.join(name), dir2.join(name)).unwrap();
+    }
+    std::fs::write(dir2.join("c.png"), b"not a png").unwrap();
+    let mut d2 = carve::io::dataset::Dataset::scan(&dir2, &[]).unwrap().0;
+    d2.add(1, "ball", &human, carve::io::dataset::Origin::Human).unwrap();
+    d2.save(&dir2.join("dataset.json")).unwrap();
+    let batch = || {
+        common::carve(tmp.path())
+            .args(["segment", "--batch"])
+            .arg(&dir2)
+            .args(["--dataset", "--text", "red ball", "--class", "ball", "--min-score", "0", "--max-per-image", "5"])
+            .args(["--json", "--models"])
+            .arg(model)
+            .output()
+            .unwrap()
+    };
+    let r = batch();
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    assert!(r.status.success(), "{stderr}");
+    assert!(stderr.contains("c.png"), "the file that is no image is named: {stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert_eq!((summary["images"].as_u64(), summary["engine"].as_str()), (Some(2), Some("sam3")), "{summary}");
+    let batch_after = carve::io::dataset::Dataset::load(&dir2.join("dataset.json")).unwrap();
+    assert_eq!(batch_after.annotations, after.annotations, "the same labels as `carve dataset prelabel`");
+    let r = batch();
+    let again: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert_eq!((again["images"].as_u64(), again["already"].as_u64()), (Some(0), Some(2)), "{again}");
+    assert_eq!(carve::io::dataset::Dataset::load(&dir2.join("dataset.json")).unwrap(), batch_after);
+    // The classical engine cannot take concepts: one line, and no dataset file is made.
+    let dir3 = tmp.path().join("photos3");
+    std::fs::create_dir_all(&dir3).unwrap();
+    std::fs::copy(dir.join("a.png"), dir3.join("a.png")).unwrap();
+    let r = common::carve(tmp.path())
+        .args(["segment", "--engine", "classical", "--batch"])
+        .arg(&dir3)
+        .args(["--dataset", "--classes", "ball"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    assert!(!r.status.success() && stderr.contains("SAM 3"), "{stderr}");
+    assert!(!dir3.join("dataset.json").exists());
 }
 
 /// A writer killed at any moment leaves a dataset file that reads and validates — the old one or

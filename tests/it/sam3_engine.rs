@@ -362,3 +362,39 @@ fn feature_cache_skips_the_encoder_and_survives_bad_entries() {
     assert_eq!((source.as_str(), masks5), ("encoded", masks));
     assert!(stderr.contains("feature cache"), "{stderr}");
 }
+
+/// Issue 15: while photo k is labelled, the workbench encodes the next photos in the background
+/// (`Workbench::preencode`); going to one then takes its features from memory (no encoder run),
+/// and the first click's masks equal those of a fresh engine that encoded the photo itself.
+#[test]
+fn preencoded_photos_open_from_the_feature_cache() {
+    use carve::app::workbench::Workbench;
+    use carve::segment::FeatureSource;
+    let dir = tempfile::tempdir().unwrap();
+    let demo = carve::core::demo::still_life();
+    let small = image::imageops::resize(demo.rgb(), 320, 240, image::imageops::FilterType::Triangle);
+    let flipped = image::imageops::flip_horizontal(&small);
+    let (a, b) = (dir.path().join("a.png"), dir.path().join("b.png"));
+    small.save(&a).unwrap();
+    flipped.save(&b).unwrap();
+    let mut wb = Workbench::new(carve::Image::load(&a).unwrap(), Box::new(engine()));
+    wb.wait();
+    wb.preencode(vec![b.clone(), dir.path().join("missing.png")]);
+    assert_eq!(wb.wait_preencode(), Some(Ok(2)), "a missing photo is left for when it is opened");
+    wb.show_photo(carve::Image::load(&b).unwrap(), Vec::new());
+    wb.wait();
+    let source = wb.segmenter_handle().lock().unwrap().feature_source();
+    assert_eq!(source, Some(FeatureSource::Memory));
+    wb.click(200.0, 120.0, PointLabel::Positive);
+    wb.wait();
+    let mut fresh = engine();
+    let image = carve::Image::load(&b).unwrap();
+    fresh.set_image(&image, &carve::Progress::new()).unwrap();
+    let prompt = Prompt {
+        points: vec![PointPrompt { x_px: 200.0, y_px: 120.0, label: PointLabel::Positive }],
+        ..Default::default()
+    };
+    let want = fresh.segment(&prompt, None).unwrap();
+    assert_eq!(wb.masks.len(), 1);
+    assert_eq!(wb.masks[0].mask, want[0].mask, "the same mask as from a fresh encode");
+}
