@@ -47,12 +47,15 @@ impl ConceptRun {
     }
 }
 
+/// A thumbnail decoded in the background (`None`: the photo could not be read).
+type DecodedThumbnail = (u64, Option<egui::ColorImage>);
+
 /// Thumbnails of the folder's photos, decoded one at a time in the background, the most recently
 /// asked for first (the rows on screen).
 #[derive(Default)]
 pub struct Thumbnails {
     wanted: Arc<Mutex<Vec<(u64, PathBuf)>>>,
-    decoded: Arc<Mutex<Vec<(u64, Option<egui::ColorImage>)>>>,
+    decoded: Arc<Mutex<Vec<DecodedThumbnail>>>,
     asked: HashSet<u64>,
     worker: Option<Task<()>>,
     textures: HashMap<u64, Option<egui::TextureHandle>>,

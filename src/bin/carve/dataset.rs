@@ -126,14 +126,21 @@ struct ImportSummary {
 
 #[derive(Serialize)]
 struct PrelabelSummary {
-    /// Images segmented this run.
-    images: usize,
-    prelabels: usize,
-    /// Images left as they were (already pre-labelled or done).
-    already: usize,
-    /// Images that could not be read or segmented: [file, reason].
-    failed: Vec<(String, String)>,
+    #[serde(flatten)]
+    run: PrelabelRun,
     stats: Stats,
+}
+
+/// What a pre-labelling run over a dataset did.
+#[derive(Serialize)]
+pub struct PrelabelRun {
+    /// Images segmented this run.
+    pub images: usize,
+    pub prelabels: usize,
+    /// Images left as they were (already pre-labelled or done).
+    pub already: usize,
+    /// Images that could not be read or segmented: [file, reason].
+    pub failed: Vec<(String, String)>,
 }
 
 #[derive(Serialize)]
@@ -301,29 +308,27 @@ fn prelabel(
         min_score,
         ..Default::default()
     };
-    let (images, prelabels, failed, already) = prelabel_todo(dir, &mut dataset, Box::new(sam3), &options)?;
-    let summary = PrelabelSummary { images, prelabels, already, failed, stats: dataset.stats() };
+    let run = prelabel_todo(dir, &mut dataset, Box::new(sam3), &options)?;
+    let summary = PrelabelSummary { run, stats: dataset.stats() };
     output::finish(json, &summary, |s| {
-        for (file, why) in &s.failed {
+        for (file, why) in &s.run.failed {
             eprintln!("note: skipped {file}: {why}");
         }
         Text::Stderr(format!(
             "pre-labelled {} images ({} pre-labels of \"{concept}\"); {} were already pre-labelled or done",
-            s.images, s.prelabels, s.already
+            s.run.images, s.run.prelabels, s.run.already
         ))
     })
 }
 
 /// Runs `options`' concepts over every image of `dataset` still to do, saving the dataset after
-/// each image (a kill loses at most the image being segmented; a re-run resumes). Returns the
-/// images pre-labelled, the pre-labels added, the images that failed (file, reason) and the images
-/// that were already pre-labelled or done.
+/// each image (a kill loses at most the image being segmented; a re-run resumes).
 pub fn prelabel_todo(
     dir: &Path,
     dataset: &mut Dataset,
     segmenter: Box<dyn carve::segment::Segmenter>,
     options: &carve::segment::prelabel::PrelabelOptions,
-) -> anyhow::Result<(usize, usize, Vec<(String, String)>, usize)> {
+) -> anyhow::Result<PrelabelRun> {
     let path = dataset_path(dir);
     let todo: Vec<(u64, PathBuf)> = dataset
         .images
@@ -351,7 +356,7 @@ pub fn prelabel_todo(
                 }
             }
         })?;
-    Ok((images - failed.len(), prelabels, failed, already))
+    Ok(PrelabelRun { images: images - failed.len(), prelabels, already, failed })
 }
 
 fn init(dir: &Path, classes: &[String], json: bool) -> anyhow::Result<()> {

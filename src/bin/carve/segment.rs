@@ -244,13 +244,8 @@ pub fn run(args: &SegmentArgs) -> anyhow::Result<()> {
 struct DatasetBatchSummary {
     dataset: PathBuf,
     engine: EngineKind,
-    /// Images pre-labelled by this run.
-    images: usize,
-    prelabels: usize,
-    /// Images already pre-labelled or done (skipped: the run resumes).
-    already: usize,
-    /// (file, reason) of the images that failed.
-    failed: Vec<(String, String)>,
+    #[serde(flatten)]
+    run: crate::dataset::PrelabelRun,
     stats: carve::io::dataset::Stats,
 }
 
@@ -300,19 +295,18 @@ fn dataset_batch(args: &SegmentArgs, dir: &Path, segmenter: Box<dyn carve::segme
         max_per_image: args.max_per_image,
         ..Default::default()
     };
-    let (images, prelabels, failed, already) = crate::dataset::prelabel_todo(dir, &mut dataset, segmenter, &options)?;
-    let summary =
-        DatasetBatchSummary { dataset: path, engine, images, prelabels, already, failed, stats: dataset.stats() };
+    let run = crate::dataset::prelabel_todo(dir, &mut dataset, segmenter, &options)?;
+    let summary = DatasetBatchSummary { dataset: path, engine, run, stats: dataset.stats() };
     output::finish(args.output.json, &summary, |s| {
-        for (file, why) in &s.failed {
+        for (file, why) in &s.run.failed {
             eprintln!("note: skipped {file}: {why}");
         }
         Text::Stderr(format!(
             "pre-labelled {} images ({} pre-labels) into {}; {} were already pre-labelled or done",
-            s.images,
-            s.prelabels,
+            s.run.images,
+            s.run.prelabels,
             s.dataset.display(),
-            s.already
+            s.run.already
         ))
     })
 }
