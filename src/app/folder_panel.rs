@@ -334,7 +334,7 @@ impl CarveApp {
 
     /// A concept over this photo (pre-labels at once) or over the folder (in the background).
     fn concept_ui(&mut self, ui: &mut egui::Ui) {
-        ui.weak("Find a concept (SAM 3): pre-labels of that class");
+        ui.weak("Find a concept (SAM 3; empty: the active class's name): pre-labels of that class");
         ui.horizontal(|ui| {
             let label = ui.label("Concept");
             ui.add(
@@ -344,7 +344,13 @@ impl CarveApp {
             )
             .labelled_by(label.id);
         });
-        let concept = self.folder_panel.concept.trim().to_owned();
+        // Empty: the active class's name is the concept.
+        let typed = self.folder_panel.concept.trim().to_owned();
+        let concept = if typed.is_empty() {
+            self.folder.as_ref().map(|f| f.active_class.clone()).unwrap_or_default()
+        } else {
+            typed
+        };
         let running = self.folder.as_ref().and_then(|f| f.concept.as_ref().map(|r| r.progress()));
         ui.horizontal(|ui| {
             if ui.add_enabled(!concept.is_empty(), egui::Button::new("In this photo")).clicked() {

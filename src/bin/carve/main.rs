@@ -28,8 +28,8 @@ use clap::{Parser, Subcommand};
 )]
 #[command(after_help = "With no subcommand, carve opens the workbench window on the embedded demo photo.")]
 struct Cli {
-    /// Open this photo in the window instead of the demo.
-    #[arg(long, value_name = "IMAGE")]
+    /// Open this photo in the window instead of the demo (a folder: label it as a dataset).
+    #[arg(long, value_name = "IMAGE|FOLDER")]
     open: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
