@@ -1,7 +1,11 @@
 //! Skinning one pose at LOD 0 (73,639 vertices, up to 8 influences), Carve's native evaluation vs
-//! a PyTorch CPU implementation of the same maths (`tools/rig_torch.py`) on the same rig file,
+//! PyTorch CPU implementations of the same maths (`tools/rig_torch.py`) on the same rig file,
 //! same machine, same run: forward kinematics, pose correctives, linear blend skinning; the shape
-//! is fixed (both cache the shaped rest mesh). Goal: ≤ 2 ms on one core and ≥ 5× PyTorch.
+//! is fixed (both cache the shaped rest mesh). Two PyTorch peers: `dense` (every one of the 8
+//! influence slots gathered, forward kinematics in a Python loop over joints) and `sparse`, the
+//! competent one (only the non-zero influences, a COO gather + `index_add_`; kinematics batched
+//! one tree level at a time), checked equal to the dense path before timing.
+//! Goal: ≤ 2 ms on one core and ≥ 5× PyTorch.
 //!
 //!     cargo bench --profile dev --bench body_skinning
 
@@ -56,12 +60,12 @@ fn main() {
         }
         median(times)
     };
-    let torch_ms = |threads: usize| -> f64 {
+    let torch_ms = |threads: usize, peer: &str| -> f64 {
         let out = tmp.path().join("torch.json");
         let status = Command::new(root.join(".venv/bin/python"))
             .arg(root.join("tools/rig_torch.py"))
             .args([&rig_path, &params_path, &out])
-            .args(["--bench", "50", "--threads", &threads.to_string()])
+            .args(["--bench", "50", "--threads", &threads.to_string(), "--peer", peer])
             .status()
             .expect("run tools/rig_torch.py");
         assert!(status.success());
@@ -71,17 +75,29 @@ fn main() {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     // Alternate the two sides (ABAB) so machine noise hits both alike.
     let (mut c1, mut t1, mut cn, mut tn) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut s1, mut sn) = (Vec::new(), Vec::new());
     for _ in 0..3 {
         c1.push(carve_ms(false, 200));
-        t1.push(torch_ms(1));
+        t1.push(torch_ms(1, "dense"));
+        s1.push(torch_ms(1, "sparse"));
         cn.push(carve_ms(true, 200));
-        tn.push(torch_ms(cores));
+        tn.push(torch_ms(cores, "dense"));
+        sn.push(torch_ms(cores, "sparse"));
     }
     let (c1, t1, cn, tn) = (median(c1), median(t1), median(cn), median(tn));
+    let (s1, sn) = (median(s1), median(sn));
     println!(
         "body skinning, LOD 0 ({vertices} vertices, {} influences max, {nonzero:.2} non-zero on average), medians of 3 rounds:",
         rig.influences
     );
-    println!("  one core:     Carve {c1:.3} ms   PyTorch {t1:.3} ms   ratio {:.1}×", t1 / c1);
-    println!("  {cores} cores:      Carve {cn:.3} ms   PyTorch {tn:.3} ms   ratio {:.1}×", tn / cn);
+    println!(
+        "  one core:  Carve {c1:.3} ms   PyTorch sparse {s1:.3} ms (ratio {:.1}×)   PyTorch dense {t1:.3} ms (ratio {:.1}×)",
+        s1 / c1,
+        t1 / c1
+    );
+    println!(
+        "  {cores} cores:   Carve {cn:.3} ms   PyTorch sparse {sn:.3} ms (ratio {:.1}×)   PyTorch dense {tn:.3} ms (ratio {:.1}×)",
+        sn / cn,
+        tn / cn
+    );
 }

@@ -17,7 +17,6 @@ pub struct Evaluator {
     inverse_bind: Vec<Similarity>,
     cached_shape: Option<(Vec<f32>, Vec<f32>)>,
     shaped_rest: Vec<Vec3A>,
-    corrected_rest: Vec<Vec3A>,
     joint_params: Vec<f32>,
     world: Vec<Similarity>,
     skin: Vec<Affine3A>,
@@ -27,6 +26,32 @@ pub struct Evaluator {
     active_hidden: Vec<(usize, f32)>,
     posed: Vec<[f32; 3]>,
     used_correctives: bool,
+    /// The non-zero skin weights only (the rig keeps 8 slots a vertex, 2.4 used on average):
+    /// skinning streams memory, so it reads a third as much.
+    compact: CompactSkin,
+}
+
+/// Skin weights without the zero slots: vertex `i`'s influences are
+/// `entries[offsets[i]..offsets[i + 1]]` (joint, weight).
+pub struct CompactSkin {
+    offsets: Vec<u32>,
+    entries: Vec<(u32, f32)>,
+}
+
+impl CompactSkin {
+    pub fn of(lod: &RigLod) -> Self {
+        let k = lod.influences;
+        let mut offsets = Vec::with_capacity(lod.vertex_count() + 1);
+        let mut entries = Vec::new();
+        offsets.push(0);
+        for i in 0..lod.vertex_count() {
+            let joints = &lod.skin_joints[i * k..(i + 1) * k];
+            let weights = &lod.skin_weights[i * k..(i + 1) * k];
+            entries.extend(joints.iter().zip(weights).filter(|(_, w)| **w != 0.0).map(|(j, w)| (*j, *w)));
+            offsets.push(entries.len() as u32);
+        }
+        Self { offsets, entries }
+    }
 }
 
 impl Evaluator {
@@ -42,7 +67,6 @@ impl Evaluator {
             inverse_bind: rig.inverse_bind(),
             cached_shape: None,
             shaped_rest: vec![Vec3A::ZERO; v],
-            corrected_rest: vec![Vec3A::ZERO; v],
             joint_params: vec![0.0; j * JOINT_PARAMS],
             world: vec![Similarity::IDENTITY; j],
             skin: vec![Affine3A::IDENTITY; j],
@@ -52,6 +76,7 @@ impl Evaluator {
             posed: vec![[0.0; 3]; v],
             parallel: true,
             used_correctives: false,
+            compact: CompactSkin::of(&lod),
             lod,
             rig,
         })
@@ -69,8 +94,11 @@ impl Evaluator {
 
     /// The rest mesh the last evaluation skinned: blendshapes and that pose's correctives applied.
     pub fn bind_vertices(&self) -> Vec<[f32; 3]> {
-        let src = if self.used_correctives { &self.corrected_rest } else { &self.shaped_rest };
-        src.iter().map(|p| Vec3::from(*p).to_array()).collect()
+        let (w1, v3) = (&self.lod.corrective_w1, self.lod.vertex_count() * 3);
+        let active: &[(usize, f32)] = if self.used_correctives { &self.active_hidden } else { &[] };
+        (0..self.shaped_rest.len())
+            .map(|i| Vec3::from(corrected(&self.shaped_rest, w1, v3, active, i)).to_array())
+            .collect()
     }
 
     /// Posed vertices from the last evaluation.
@@ -145,48 +173,56 @@ impl Evaluator {
                 self.active_hidden.clear();
                 self.active_hidden
                     .extend(self.hidden.iter().enumerate().filter(|(_, h)| **h > 0.0).map(|(i, h)| (i, *h)));
-                let active = &self.active_hidden;
-                self.corrected_rest.copy_from_slice(&self.shaped_rest);
-                let w1 = &self.lod.corrective_w1;
-                let add = |(i, out): (usize, &mut Vec3A)| {
-                    for &(h, a) in active {
-                        let row = &w1[h * v3 + i * 3..h * v3 + i * 3 + 3];
-                        *out += Vec3A::new(row[0], row[1], row[2]) * a;
-                    }
+                self.used_correctives = true;
+                // One pass: each vertex corrected and skinned at once, the corrected mesh never
+                // stored (skinning streams memory; `bind_vertices` recomputes it when asked).
+                let (active, w1, shaped, compact, skin) =
+                    (&self.active_hidden, &self.lod.corrective_w1, &self.shaped_rest, &self.compact, &self.skin);
+                let body = |(i, out): (usize, &mut [f32; 3])| {
+                    *out = skin_vertex(compact, skin, i, corrected(shaped, w1, v3, active, i));
                 };
                 if self.parallel {
-                    self.corrected_rest.par_iter_mut().enumerate().for_each(add);
+                    self.posed.par_iter_mut().enumerate().with_min_len(1024).for_each(body);
                 } else {
-                    self.corrected_rest.iter_mut().enumerate().for_each(add);
+                    self.posed.iter_mut().enumerate().for_each(body);
                 }
-                self.used_correctives = true;
-                &self.corrected_rest
+                return Ok(&self.posed);
             }
             _ => {
                 self.used_correctives = false;
                 &self.shaped_rest
             }
         };
-        skin_vertices(&self.lod, &self.skin, rest, &mut self.posed, self.parallel);
+        skin_vertices(&self.compact, &self.skin, rest, &mut self.posed, self.parallel);
         Ok(&self.posed)
     }
 }
 
+/// Rest vertex `i` with the firing corrective units `active` (unit, activation) added.
+#[inline]
+fn corrected(shaped: &[Vec3A], w1: &[f32], v3: usize, active: &[(usize, f32)], i: usize) -> Vec3A {
+    let mut p = shaped[i];
+    for &(h, a) in active {
+        let row = &w1[h * v3 + i * 3..h * v3 + i * 3 + 3];
+        p += Vec3A::new(row[0], row[1], row[2]) * a;
+    }
+    p
+}
+
+/// Linear blend skinning of vertex `i` at rest position `p`: `Σ_k w_ik · skin[j_ik] · p`.
+#[inline]
+fn skin_vertex(compact: &CompactSkin, skin: &[Affine3A], i: usize, p: Vec3A) -> [f32; 3] {
+    let (a, b) = (compact.offsets[i] as usize, compact.offsets[i + 1] as usize);
+    let mut acc = Vec3A::ZERO;
+    for &(j, w) in &compact.entries[a..b] {
+        acc += skin[j as usize].transform_point3a(p) * w;
+    }
+    Vec3::from(acc).to_array()
+}
+
 /// Linear blend skinning: `out[i] = Σ_k w_ik · skin[j_ik] · rest[i]`.
-pub fn skin_vertices(lod: &RigLod, skin: &[Affine3A], rest: &[Vec3A], out: &mut [[f32; 3]], parallel: bool) {
-    let k = lod.influences;
-    let body = |(i, o): (usize, &mut [f32; 3])| {
-        let p = rest[i];
-        let mut acc = Vec3A::ZERO;
-        let joints = &lod.skin_joints[i * k..(i + 1) * k];
-        let weights = &lod.skin_weights[i * k..(i + 1) * k];
-        for (j, w) in joints.iter().zip(weights) {
-            if *w != 0.0 {
-                acc += skin[*j as usize].transform_point3a(p) * *w;
-            }
-        }
-        *o = Vec3::from(acc).to_array();
-    };
+pub fn skin_vertices(compact: &CompactSkin, skin: &[Affine3A], rest: &[Vec3A], out: &mut [[f32; 3]], parallel: bool) {
+    let body = |(i, o): (usize, &mut [f32; 3])| *o = skin_vertex(compact, skin, i, rest[i]);
     if parallel {
         out.par_iter_mut().enumerate().with_min_len(1024).for_each(body);
     } else {
