@@ -183,6 +183,11 @@ pub struct FitOptions {
     pub scale_prior: f64,
     pub keypoint_weight: f64,
     pub silhouette_weight: f64,
+    /// Body turns about the vertical axis (radians) tried as starts: each is refined for
+    /// `start_iterations` (camera translation and the turn only) and the one that fits best goes
+    /// on. A person seen turned away is out of reach of gradient descent from facing the camera.
+    pub yaw_starts: Vec<f32>,
+    pub start_iterations: usize,
 }
 
 impl Default for FitOptions {
@@ -197,6 +202,8 @@ impl Default for FitOptions {
             depth_prior: 0.05,
             keypoint_weight: 1.0,
             silhouette_weight: 1.0,
+            yaw_starts: vec![0.0, -0.8, 0.8, -1.6, 1.6, std::f32::consts::PI],
+            start_iterations: 60,
         }
     }
 }
@@ -316,20 +323,9 @@ pub fn fit(
         let z = cam.select(1, 2).clamp_min(1e-3).unsqueeze(1);
         cam.narrow(1, 0, 2) / z * f + &principal
     };
-    let global_steps = options.iterations / 4;
-    let mut losses = Vec::with_capacity(options.iterations);
-    for it in 0..options.iterations {
-        if progress.is_cancelled() {
-            return Err(crate::core::task::Cancelled.into());
-        }
-        let stage_global = it < global_steps;
-        let model_eff = if stage_global {
-            &model * &global_mask + model.detach() * (1.0 - &global_mask)
-        } else {
-            model.shallow_clone()
-        };
-        let id_eff = if stage_global { identity.detach() } else { identity.shallow_clone() };
-        let (verts, joints) = trig.forward(&model_eff, &id_eff, &expression);
+    // The loss of the model and identity in effect (what is detached does not move).
+    let loss_of = |model_eff: &Tensor, id_eff: &Tensor| -> Tensor {
+        let (verts, joints) = trig.forward(model_eff, id_eff, &expression);
         let uv = project(&verts, &translation);
         let grid = Tensor::stack(&[uv.select(1, 0) / w as f64 * 2.0 - 1.0, uv.select(1, 1) / h as f64 * 2.0 - 1.0], 1)
             .view([1, 1, -1, 2]);
@@ -348,15 +344,78 @@ pub fn fit(
         }
         let pose = model_eff.index_select(0, &pose_idx);
         let prior = pose.square().mean(Kind::Float) * options.pose_prior
-            + ((&limits_low - &model_eff).relu().square().sum(Kind::Float)
-                + (&model_eff - &limits_high).relu().square().sum(Kind::Float))
+            + ((&limits_low - model_eff).relu().square().sum(Kind::Float)
+                + (model_eff - &limits_high).relu().square().sum(Kind::Float))
                 * 100.0
             + model_eff.index_select(0, &scale_idx).square().sum(Kind::Float) * options.scale_prior
             + id_eff.square().sum(Kind::Float) * options.shape_prior;
         // Depth from one view is weak: stay near the depth at which the rest body's height fills
         // the mask, unless the image says otherwise.
         let depth_prior = ((translation.get(2) - z0) / z0).square() * options.depth_prior;
-        let loss = loss + prior + depth_prior;
+        loss + prior + depth_prior
+    };
+    let new_optimiser = || {
+        use tch::nn::OptimizerConfig as _;
+        tch::nn::Adam::default()
+            .build(&vs, options.learning_rate)
+            .map_err(|e| BodyError::Invalid(format!("optimiser: {e}")))
+    };
+    // Starts: each turn about the vertical axis refined with the camera translation alone (and
+    // the turn); the best goes on.
+    let yaw = rig.parameter_names.iter().position(|n| n == "root_ry");
+    if let (Some(yaw), true) = (yaw, options.yaw_starts.len() > 1 && options.start_iterations > 0) {
+        let mut yaw_mask = vec![0.0f32; rig.parameter_count()];
+        yaw_mask[yaw] = 1.0;
+        let yaw_mask = Tensor::from_slice(&yaw_mask);
+        let t_start = translation.detach().copy();
+        let mut best: Option<(f64, Tensor, Tensor)> = None;
+        for &start in &options.yaw_starts {
+            if progress.is_cancelled() {
+                return Err(crate::core::task::Cancelled.into());
+            }
+            tch::no_grad(|| {
+                let mut m = model.shallow_clone();
+                let _ = m.zero_();
+                let _ = m.get(yaw as i64).fill_(f64::from(start));
+                let mut t = translation.shallow_clone();
+                t.copy_(&t_start);
+            });
+            let mut opt = new_optimiser()?;
+            let mut last = f64::INFINITY;
+            for _ in 0..options.start_iterations {
+                let model_eff = &model * &yaw_mask + model.detach() * (1.0 - &yaw_mask);
+                let loss = loss_of(&model_eff, &identity.detach());
+                opt.zero_grad();
+                loss.backward();
+                opt.step();
+                last = loss.double_value(&[]);
+            }
+            if last.is_finite() && best.as_ref().is_none_or(|b| last < b.0) {
+                best = Some((last, model.detach().copy(), translation.detach().copy()));
+            }
+        }
+        if let Some((_, m, t)) = best {
+            tch::no_grad(|| {
+                model.shallow_clone().copy_(&m);
+                translation.shallow_clone().copy_(&t);
+            });
+        }
+        optimiser = new_optimiser()?;
+    }
+    let global_steps = options.iterations / 4;
+    let mut losses = Vec::with_capacity(options.iterations);
+    for it in 0..options.iterations {
+        if progress.is_cancelled() {
+            return Err(crate::core::task::Cancelled.into());
+        }
+        let stage_global = it < global_steps;
+        let model_eff = if stage_global {
+            &model * &global_mask + model.detach() * (1.0 - &global_mask)
+        } else {
+            model.shallow_clone()
+        };
+        let id_eff = if stage_global { identity.detach() } else { identity.shallow_clone() };
+        let loss = loss_of(&model_eff, &id_eff);
         optimiser.zero_grad();
         loss.backward();
         optimiser.step();
@@ -387,4 +446,88 @@ pub fn fit(
     };
     tracing::info!(iterations = losses.len(), final_loss = ?losses.last(), ?keypoint_error_px, "body fitted");
     Ok(FitResult { params, camera_translation, intrinsics, losses, keypoint_error_px })
+}
+
+/// The rig's best possible fit to a body it did not make: the pose, shape, scale and camera
+/// translation that bring its base-LOD vertices closest (mean squared distance) to `target`
+/// (camera frame, metres, in the rig's base-LOD vertex order) — the floor that any fit from a
+/// photo can reach with this rig. Returns the parameters, the translation and the mean vertex
+/// distance (metres).
+pub fn fit_to_vertices(
+    rig: &Rig,
+    target: &[[f32; 3]],
+    options: &FitOptions,
+    progress: &Progress,
+) -> Result<(BodyParams, [f32; 3], f64), BodyError> {
+    let lod_data = rig.at_lod(rig.base_lod)?;
+    if target.len() != lod_data.vertex_count() {
+        return Err(BodyError::Invalid(format!(
+            "the target has {} vertices, the rig's LOD {} {}",
+            target.len(),
+            rig.base_lod,
+            lod_data.vertex_count()
+        )));
+    }
+    if target.iter().flatten().any(|x| !x.is_finite()) {
+        return Err(BodyError::Invalid("the target has a vertex that is not finite".into()));
+    }
+    let trig = TorchRig::new(rig, &lod_data);
+    let m = rig.metres_per_unit;
+    let target_t = rows3(target);
+    let flip = Tensor::from_slice(&[m, -m, -m]);
+    let centroid = |t: &Tensor| t.mean_dim([0i64].as_slice(), false, Kind::Float);
+    let rest = rows3(&lod_data.rest_vertices) * &flip;
+    let t0 = centroid(&target_t) - centroid(&rest);
+    let vs = tch::nn::VarStore::new(Device::Cpu);
+    let root = vs.root();
+    let translation = root.var_copy("translation", &t0);
+    let model = root.zeros("model", &[rig.parameter_count() as i64]);
+    let identity = root.zeros("identity", &[rig.identity_names.len() as i64]);
+    let mut optimiser = {
+        use tch::nn::OptimizerConfig as _;
+        tch::nn::Adam::default()
+            .build(&vs, options.learning_rate)
+            .map_err(|e| BodyError::Invalid(format!("optimiser: {e}")))?
+    };
+    let limits_low: Vec<f32> = rig.parameter_limits.iter().map(|l| l[0]).collect();
+    let limits_high: Vec<f32> = rig.parameter_limits.iter().map(|l| l[1]).collect();
+    let (limits_low, limits_high) = (Tensor::from_slice(&limits_low), Tensor::from_slice(&limits_high));
+    let expression = Tensor::zeros([0], (Kind::Float, Device::Cpu));
+    for it in 0..options.iterations {
+        if progress.is_cancelled() {
+            return Err(crate::core::task::Cancelled.into());
+        }
+        let (verts, _) = trig.forward(&model, &identity, &expression);
+        let cam = verts * &flip + &translation;
+        let loss = (cam - &target_t).square().sum_dim_intlist([1i64].as_slice(), false, Kind::Float).mean(Kind::Float)
+            + ((&limits_low - &model).relu().square().sum(Kind::Float)
+                + (&model - &limits_high).relu().square().sum(Kind::Float))
+                * 100.0
+            + identity.square().sum(Kind::Float) * 1e-5;
+        optimiser.zero_grad();
+        loss.backward();
+        optimiser.step();
+        if !loss.double_value(&[]).is_finite() {
+            return Err(BodyError::Invalid(format!("fitting diverged at iteration {it}")));
+        }
+        progress.set((it + 1) as f32 / options.iterations as f32, "fitting the rig to the vertices");
+    }
+    let to_vec = |t: &Tensor| -> Result<Vec<f32>, BodyError> {
+        Vec::<f32>::try_from(t.detach().contiguous()).map_err(|e| BodyError::Invalid(e.to_string()))
+    };
+    let (verts, _) = tch::no_grad(|| trig.forward(&model.detach(), &identity.detach(), &expression));
+    let cam = verts * &flip + translation.detach();
+    let mean_m = (cam - &target_t)
+        .square()
+        .sum_dim_intlist([1i64].as_slice(), false, Kind::Float)
+        .sqrt()
+        .mean(Kind::Float)
+        .double_value(&[]);
+    let params = BodyParams {
+        model: to_vec(&model)?,
+        identity: to_vec(&identity)?,
+        expression: vec![0.0; rig.expression_names.len()],
+    };
+    let t = to_vec(&translation)?;
+    Ok((params, [t[0], t[1], t[2]], mean_m))
 }

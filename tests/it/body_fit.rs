@@ -197,3 +197,161 @@ fn fitting_can_be_cancelled() {
     let err = fit(&rig, &mask, &Vec::new(), k, &FitOptions::default(), &progress).unwrap_err();
     assert!(matches!(err, carve::body::BodyError::Cancelled(_)), "{err}");
 }
+
+/// MHR-70 keypoint indices (`sam_3d_body/metadata/mhr70.py`, official order) of the demo rig's
+/// keypoint joints, where MHR has the same landmark.
+const MHR70: [(&str, usize); 16] = [
+    ("nose", 0),
+    ("l_shoulder", 5),
+    ("r_shoulder", 6),
+    ("l_elbow", 7),
+    ("r_elbow", 8),
+    ("l_hip", 9),
+    ("r_hip", 10),
+    ("l_knee", 11),
+    ("r_knee", 12),
+    ("l_ankle", 13),
+    ("r_ankle", 14),
+    ("l_toe", 15),
+    ("r_toe", 18),
+    ("r_wrist", 41),
+    ("l_wrist", 62),
+    ("neck", 69),
+];
+
+/// A deterministic N(0, σ²) sample (Box–Muller on an LCG).
+fn gaussian(state: &mut u64, sigma: f64) -> f64 {
+    let mut uniform = || {
+        *state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((*state >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    };
+    let (u1, u2) = (uniform(), uniform());
+    sigma * (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+}
+
+/// Issue 16, body evidence not self-made: Carve's fitting on the four real SAM 3D Body outputs in
+/// `assets/mhr` (bodies made by another model — the demo rig only shares MHR's LOD 1 mesh). Targets:
+/// each body's LOD 1 silhouette projected with the camera solved from its own keypoints, and its
+/// 2D keypoints (the 16 landmarks the demo rig has). Scored against the body's own vertices
+/// (centroid-aligned), beside the rig's best possible fit to those vertices in 3D (the floor no
+/// photo fit can beat) and the rest pose placed by the same fit's camera. Honest figures: the fits
+/// are far from the floor (see the bounds below).
+#[test]
+fn fitting_real_sam3d_body_outputs_comes_near_the_rigs_floor() {
+    let rig = Arc::new(demo_rig().expect("demo rig"));
+    let keypoint_name = |i: usize| rig.joint_names[rig.keypoint_joints[i] as usize].clone();
+    let mut ev = Evaluator::new(rig.clone(), 1).expect("evaluator");
+    let rest = ev.evaluate(&rig.zero_params()).expect("rest").to_vec();
+    let (mut fits, mut floors, mut rests) = (Vec::new(), Vec::new(), Vec::new());
+    for subject in 0..4 {
+        let path = crate::common::repo_root().join(format!("assets/mhr/sam3d_body_output_subj{subject:02}.npz"));
+        let body = carve::body::sam3d::Sam3dBody::load(&path).expect("real output");
+        let (k, rms, _) = body.solve_intrinsics().expect("camera");
+        let (w, h) = ((2.0 * k.cx).ceil() as u32, (2.0 * k.cy).ceil() as u32);
+        let target = &body.vertices_lod1;
+        let mask = silhouette(target, &ev.lod.triangles, &k, w, h);
+        let keypoints: Vec<(usize, [f32; 2], f32)> = (0..rig.keypoint_joints.len())
+            .filter_map(|i| {
+                let name = keypoint_name(i);
+                MHR70.iter().find(|(n, _)| *n == name).map(|&(_, m)| (i, body.keypoints_2d[m], 1.0))
+            })
+            .collect();
+        assert_eq!(keypoints.len(), 16);
+        let result = fit(&rig, &mask, &keypoints, k, &FitOptions::default(), &carve::Progress::new()).expect("fit");
+        let fitted =
+            rig_to_camera(ev.evaluate(&result.params).expect("fitted"), rig.metres_per_unit, result.camera_translation);
+        let fit_cm = aligned_distance_cm(&fitted, target);
+        let iou = silhouette(&fitted, &ev.lod.triangles, &k, w, h).iou(&mask);
+        let floor_options = FitOptions { iterations: 400, learning_rate: 0.02, ..FitOptions::default() };
+        let (floor_params, floor_t, _) =
+            carve::body::fit::fit_to_vertices(&rig, target, &floor_options, &carve::Progress::new()).expect("floor");
+        let floor = rig_to_camera(ev.evaluate(&floor_params).expect("floor"), rig.metres_per_unit, floor_t);
+        let floor_cm = aligned_distance_cm(&floor, target);
+        let rest_cm =
+            aligned_distance_cm(&rig_to_camera(&rest, rig.metres_per_unit, result.camera_translation), target);
+        eprintln!(
+            "subject {subject}: {w}×{h}, camera from its keypoints (rms {rms:.1} px); fit from mask + 16 keypoints \
+             {fit_cm:.2} cm (IoU {iou:.3}, keypoints {:.1} px), rig's floor (3D fit) {floor_cm:.2} cm, rest pose \
+             {rest_cm:.2} cm",
+            result.keypoint_error_px.unwrap_or(f64::NAN)
+        );
+        fits.push(fit_cm);
+        floors.push(floor_cm);
+        rests.push(rest_cm);
+        assert!(
+            fit_cm < rest_cm,
+            "subject {subject}: the fit ({fit_cm:.2} cm) hardly beats the rest pose ({rest_cm:.2} cm)"
+        );
+        assert!(iou > 0.7, "subject {subject}: silhouette IoU {iou:.3}");
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    eprintln!(
+        "real outputs, mean: fit {:.2} cm, floor {:.2} cm, rest {:.2} cm",
+        mean(&fits),
+        mean(&floors),
+        mean(&rests)
+    );
+    // Far from the floor (13–20 cm against 1.5–3.7 cm on 2026-12-05): the demo rig's joints are not
+    // MHR's keypoints (up to 60 px apart at the floor fit) and one view leaves the legs' bend
+    // ambiguous. These bounds guard today's level; the goal (near the floor) is not met.
+    assert!(mean(&fits) < mean(&rests) * 0.6, "the fits hardly beat the rest pose");
+    assert!(mean(&fits) < mean(&floors) + 16.0, "the photo fit is far from what the rig can reach");
+}
+
+/// Issue 16: the known-pose fit of `fitting_recovers_a_known_pose` under realistic errors —
+/// keypoints with σ = 3 px noise, and the focal length wrong by ±20 % (the fit assumes the wrong
+/// one; the scene was rendered with the true one).
+#[test]
+fn fitting_holds_under_keypoint_noise_and_a_wrong_focal_length() {
+    let rig = Arc::new(demo_rig().expect("demo rig"));
+    let mut truth = rig.zero_params();
+    for (name, v) in
+        [("l_shoulder_rz", 0.5f32), ("l_elbow_rz", 0.9), ("r_elbow_ry", -0.6), ("r_knee_rx", 0.5), ("root_ry", 0.3)]
+    {
+        let i = rig.parameter_names.iter().position(|n| n == name).expect(name);
+        truth.model[i] = v;
+    }
+    let (w, h) = (640u32, 800u32);
+    let k = Intrinsics { focal_px: 1000.0, cx: w as f64 / 2.0, cy: h as f64 / 2.0 };
+    let t_true = [0.05f32, 0.85, 3.0];
+    let mut ev = Evaluator::new(rig.clone(), 1).expect("evaluator");
+    let truth_cam = rig_to_camera(ev.evaluate(&truth).expect("evaluate"), rig.metres_per_unit, t_true);
+    let mask = silhouette(&truth_cam, &ev.lod.triangles, &k, w, h);
+    let clean: Vec<(usize, [f32; 2], f32)> = rig_to_camera(&ev.keypoints(), rig.metres_per_unit, t_true)
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let uv = k.project(*p).expect("in front");
+            (i, [uv[0] as f32, uv[1] as f32], 1.0)
+        })
+        .collect();
+    let mut state = 7u64;
+    let noisy: Vec<(usize, [f32; 2], f32)> = clean
+        .iter()
+        .map(|(i, p, c)| (*i, [p[0] + gaussian(&mut state, 3.0) as f32, p[1] + gaussian(&mut state, 3.0) as f32], *c))
+        .collect();
+    let rest_cm = aligned_distance_cm(
+        &rig_to_camera(&ev.evaluate(&rig.zero_params()).expect("rest").to_vec(), rig.metres_per_unit, t_true),
+        &truth_cam,
+    );
+    for (label, keypoints, focal_scale) in [
+        ("clean", &clean, 1.0),
+        ("keypoints σ = 3 px", &noisy, 1.0),
+        ("focal −20 %", &noisy, 0.8),
+        ("focal +20 %", &noisy, 1.2),
+    ] {
+        let assumed = Intrinsics { focal_px: k.focal_px * focal_scale, ..k };
+        let result =
+            fit(&rig, &mask, keypoints, assumed, &FitOptions::default(), &carve::Progress::new()).expect("fit");
+        let fitted =
+            rig_to_camera(ev.evaluate(&result.params).expect("fitted"), rig.metres_per_unit, result.camera_translation);
+        let aligned_cm = aligned_distance_cm(&fitted, &truth_cam);
+        let iou = silhouette(&fitted, &ev.lod.triangles, &assumed, w, h).iou(&mask);
+        eprintln!(
+            "{label}: centroid-aligned vertex error {aligned_cm:.2} cm (rest {rest_cm:.2} cm), IoU {iou:.3} under the assumed camera, depth {:.2} m (true {})",
+            result.camera_translation[2], t_true[2]
+        );
+        assert!(aligned_cm < 6.0, "{label}: {aligned_cm:.2} cm");
+        assert!(iou > 0.85, "{label}: IoU {iou:.3}");
+    }
+}
