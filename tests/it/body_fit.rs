@@ -331,7 +331,7 @@ fn fitting_holds_under_keypoint_noise_and_a_wrong_focal_length() {
         .map(|(i, p, c)| (*i, [p[0] + gaussian(&mut state, 3.0) as f32, p[1] + gaussian(&mut state, 3.0) as f32], *c))
         .collect();
     let rest_cm = aligned_distance_cm(
-        &rig_to_camera(&ev.evaluate(&rig.zero_params()).expect("rest").to_vec(), rig.metres_per_unit, t_true),
+        &rig_to_camera(ev.evaluate(&rig.zero_params()).expect("rest"), rig.metres_per_unit, t_true),
         &truth_cam,
     );
     for (label, keypoints, focal_scale) in [
