@@ -169,6 +169,25 @@ pub fn write_atomic_with(
     Ok(())
 }
 
+/// Removes what a [`write_atomic`] of `path` killed mid-write left behind (its hidden
+/// `.NAME.*.tmp` files beside `path`); returns how many were removed.
+pub fn remove_stale_temps(path: &Path) -> usize {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else { return 0 };
+    let prefix = format!(".{}.", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(if dir.as_os_str().is_empty() { Path::new(".") } else { dir }) else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter(|e| {
+            let n = e.file_name();
+            let n = n.to_string_lossy();
+            n.starts_with(&prefix) && n.ends_with(".tmp") && e.file_type().is_ok_and(|t| t.is_file())
+        })
+        .filter(|e| std::fs::remove_file(e.path()).is_ok())
+        .count()
+}
+
 /// The permissions a file written at `path` should get: those of the file it replaces, else
 /// `0666` less the process umask.
 fn new_file_permissions(path: &Path) -> std::fs::Permissions {

@@ -14,4 +14,5 @@ pub mod image;
 pub mod layout;
 pub mod mask;
 pub mod prompt;
+pub mod shard;
 pub mod task;

@@ -159,6 +159,32 @@ pub enum BatchError {
     NoInput { path: PathBuf },
     #[error(transparent)]
     Engine(#[from] SegmentError),
+    #[error(transparent)]
+    Manifest(#[from] crate::core::shard::ManifestError),
+}
+
+/// How a batch is split and resumed.
+#[derive(Clone, Copy, Debug)]
+pub struct BatchOptions {
+    /// The items this process does (see [`crate::core::shard`]).
+    pub shard: crate::core::shard::Shard,
+    /// Skip items the shard's manifest records as done whose outputs are intact.
+    pub resume: bool,
+}
+
+impl Default for BatchOptions {
+    fn default() -> Self {
+        Self { shard: crate::core::shard::Shard::ALL, resume: false }
+    }
+}
+
+/// What a batch did: every item of the shard, and the manifest lines that could not be read back
+/// (their items were redone).
+#[derive(Clone, Debug)]
+pub struct BatchRun {
+    pub items: Vec<BatchItem>,
+    pub corrupt_manifest_lines: Vec<String>,
+    pub manifest: PathBuf,
 }
 
 /// Reads a prompts file.
@@ -219,6 +245,9 @@ pub struct BatchItem {
     pub masks: Vec<MaskSummary>,
     pub encode_ms: f64,
     pub decode_ms: f64,
+    /// Done by an earlier run of the shard (`--resume`) and skipped.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub resumed: bool,
 }
 
 /// Score, area and box of one mask, for summaries.
@@ -240,24 +269,40 @@ impl MaskSummary {
     }
 }
 
-/// Segments every file named in `prompts` from `input_dir`, writing `<stem>.png` (the best mask)
-/// into `out_dir`. One bad image is reported in its item and skipped; the batch goes on.
+/// Segments every file named in `prompts` from `input_dir` that `options.shard` owns, writing
+/// `<stem>.png` (the best mask, atomically) into `out_dir` and a line per item into the shard's
+/// manifest there. One bad image is recorded with its reason and skipped; the batch goes on. Output
+/// names are worked out over the whole batch, so shards writing into one folder never collide.
 pub fn run_batch(
     segmenter: &mut dyn Segmenter,
     input_dir: &Path,
     prompts: &BTreeMap<String, PromptSpec>,
     out_dir: &Path,
+    options: BatchOptions,
     progress: &Progress,
-) -> Result<Vec<BatchItem>, BatchError> {
+) -> Result<BatchRun, BatchError> {
+    use crate::core::shard::{ItemStatus, Manifest, ManifestLine, OutputFile};
     if !input_dir.is_dir() {
         return Err(BatchError::NoInput { path: input_dir.to_owned() });
     }
     std::fs::create_dir_all(out_dir).map_err(|source| BatchError::OutDir { path: out_dir.to_owned(), source })?;
+    let manifest_path = out_dir.join(options.shard.manifest_name());
+    let mut manifest = Manifest::open(&manifest_path, options.resume)?;
     let mut items = Vec::with_capacity(prompts.len());
     let names = batch_output_names(prompts.keys().cloned());
-    for (index, (file, spec)) in prompts.iter().enumerate() {
+    let mine: Vec<(&String, &PromptSpec)> = prompts.iter().filter(|(f, _)| options.shard.owns(f)).collect();
+    if options.resume {
+        // A killed run may have left temporary files of its outputs and manifest behind.
+        crate::core::fs::remove_stale_temps(&manifest_path);
+        for (file, _) in &mine {
+            if let Some(name) = names.get(*file) {
+                crate::core::fs::remove_stale_temps(&out_dir.join(name));
+            }
+        }
+    }
+    for (index, (file, spec)) in mine.iter().copied().enumerate() {
         progress.check().map_err(SegmentError::from)?;
-        progress.set(index as f32 / prompts.len().max(1) as f32, file.clone());
+        progress.set(index as f32 / mine.len().max(1) as f32, file.clone());
         let mut item = BatchItem {
             file: file.clone(),
             ok: false,
@@ -267,7 +312,16 @@ pub fn run_batch(
             masks: Vec::new(),
             encode_ms: 0.0,
             decode_ms: 0.0,
+            resumed: false,
         };
+        if let Some(done) = manifest.done(file, out_dir) {
+            item.ok = true;
+            item.resumed = true;
+            item.engine = done.engine.as_deref().and_then(EngineKind::from_name);
+            item.mask_png = done.outputs.first().map(|o| out_dir.join(&o.path));
+            items.push(item);
+            continue;
+        }
         let result = (|| -> Result<(SegmentOutcome, PathBuf), String> {
             let prompt = spec.to_prompt().map_err(|e| format!("{file}: {e}"))?;
             let source = input_dir.join(file);
@@ -295,21 +349,52 @@ pub fn run_batch(
             }
             Ok((outcome, out))
         })();
+        let mut line = ManifestLine {
+            item: file.clone(),
+            status: ItemStatus::Failed,
+            outputs: Vec::new(),
+            error: None,
+            engine: Some(segmenter.engine().as_str().to_owned()),
+            precision: segmenter.precision().map(|p| p.as_str().to_owned()),
+            score: None,
+            label: None,
+            timings_ms: BTreeMap::new(),
+            shard: options.shard,
+        };
         match result {
             Ok((outcome, out)) => {
                 item.ok = true;
-                item.mask_png = Some(out);
                 item.engine = Some(outcome.engine);
                 item.masks = outcome.masks.iter().map(MaskSummary::of).collect();
                 item.encode_ms = outcome.encode_ms;
                 item.decode_ms = outcome.decode_ms;
+                line.status = ItemStatus::Ok;
+                line.score = outcome.masks.first().map(|m| m.score);
+                line.label = outcome.masks.first().and_then(|m| m.label.clone());
+                line.timings_ms = BTreeMap::from([
+                    ("encode".to_owned(), outcome.encode_ms),
+                    ("decode".to_owned(), outcome.decode_ms),
+                ]);
+                if out.exists() {
+                    match OutputFile::of(out_dir, &out) {
+                        Ok(entry) => line.outputs.push(entry),
+                        Err(e) => {
+                            (item.ok, line.status) = (false, ItemStatus::Failed);
+                            item.error = Some(format!("{}: {e}", out.display()));
+                        }
+                    }
+                    item.mask_png = Some(out);
+                }
             }
             Err(e) => item.error = Some(e),
         }
+        line.error = item.error.clone();
+        manifest.append(line)?;
         items.push(item);
     }
+    manifest.compact()?;
     progress.set(1.0, "batch done");
-    Ok(items)
+    Ok(BatchRun { items, corrupt_manifest_lines: manifest.corrupt.clone(), manifest: manifest_path })
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+mod batch;
 mod body;
 mod body_fit;
 mod cli_models;

@@ -124,3 +124,37 @@ mod tests {
         assert_eq!(negative_point("3,4").unwrap().label, carve::PointLabel::Negative);
     }
 }
+
+/// How a batch is split across processes (Ray, Slurm job arrays, Kubernetes Indexed Jobs) and
+/// resumed.
+#[derive(clap::Args, Debug, Default)]
+pub struct ShardArgs {
+    /// Do only shard I of N (0-based): the items whose path hash modulo N is I. Without it, the
+    /// shard comes from `SLURM_ARRAY_TASK_ID`/`SLURM_ARRAY_TASK_COUNT` (less
+    /// `SLURM_ARRAY_TASK_MIN`) or `JOB_COMPLETION_INDEX` with --shards N; else the whole batch.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<carve::core::shard::Shard>,
+    /// The shard count for `JOB_COMPLETION_INDEX` (a Kubernetes Indexed Job's completions).
+    #[arg(long, value_name = "N")]
+    pub shards: Option<u32>,
+    /// Skip items the shard's manifest records as done with their outputs unchanged.
+    #[arg(long)]
+    pub resume: bool,
+}
+
+impl ShardArgs {
+    /// The shard this process does.
+    pub fn shard(&self) -> anyhow::Result<carve::core::shard::Shard> {
+        if let Some(shard) = self.shard {
+            return Ok(shard);
+        }
+        let from_env = carve::core::shard::Shard::from_env(|k| std::env::var(k).ok(), self.shards)?;
+        match (from_env, self.shards) {
+            (Some(shard), _) => Ok(shard),
+            (None, Some(n)) => anyhow::bail!(
+                "--shards {n} without a shard index: give --shard I/{n}, or run under a Slurm job array or a Kubernetes Indexed Job"
+            ),
+            (None, None) => Ok(carve::core::shard::Shard::ALL),
+        }
+    }
+}

@@ -6,6 +6,7 @@
 //! flags several share and the value parsers, `output` the JSON-or-text summary and error line.
 
 mod args;
+mod batch;
 mod body;
 mod dataset;
 mod lift;
@@ -52,6 +53,9 @@ enum Command {
     /// import, export (COCO, YOLO-seg, labelme, PNG).
     #[command(subcommand)]
     Dataset(dataset::DatasetCommand),
+    /// Batches split across machines: merge the shards' manifests.
+    #[command(subcommand)]
+    Batch(batch::BatchCommand),
 }
 
 fn main() -> ExitCode {
@@ -78,6 +82,7 @@ fn main() -> ExitCode {
         Some(Command::Lift(args)) => lift::run(&args),
         Some(Command::Body(command)) => body::run(&command),
         Some(Command::Dataset(command)) => dataset::run(&command),
+        Some(Command::Batch(command)) => batch::run(&command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

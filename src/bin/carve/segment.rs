@@ -88,9 +88,13 @@ pub struct SegmentArgs {
     /// Batch mode: prompts per file name (JSON).
     #[arg(long, value_name = "prompts.json")]
     prompts: Option<PathBuf>,
-    /// Batch mode: where the masks go (<stem>.png each).
+    /// Batch mode: where the masks go (<stem>.png each) and the shard's manifest
+    /// (`manifest.shard-I-of-N.jsonl`: item, status, outputs with content hashes, error, engine,
+    /// timings).
     #[arg(long, value_name = "DIR")]
     out_dir: Option<PathBuf>,
+    #[command(flatten)]
+    shards: crate::args::ShardArgs,
     #[command(flatten)]
     output: JsonArg,
 }
@@ -317,11 +321,16 @@ fn batch(args: &SegmentArgs, dir: &Path, mut segmenter: Box<dyn carve::segment::
         anyhow::bail!("--batch needs --prompts FILE and --out-dir DIR");
     };
     let prompts = carve::segment::run::read_prompts(prompts_path)?;
+    let options = carve::segment::run::BatchOptions { shard: args.shards.shard()?, resume: args.shards.resume };
     let (dir, out_dir) = (dir.to_owned(), out_dir.clone());
     let (engine, precision) = (segmenter.engine(), segmenter.precision());
-    let items = crate::progress::run_with_terminal_progress("segment", move |progress| {
-        carve::segment::run::run_batch(segmenter.as_mut(), &dir, &prompts, &out_dir, progress)
+    let run = crate::progress::run_with_terminal_progress("segment", move |progress| {
+        carve::segment::run::run_batch(segmenter.as_mut(), &dir, &prompts, &out_dir, options, progress)
     })??;
+    for line in &run.corrupt_manifest_lines {
+        eprintln!("note: {line}; its item is done again");
+    }
+    let items = run.items;
     let ok = items.iter().filter(|i| i.ok).count();
     let mut decode_ms: Vec<f64> = items.iter().filter(|i| i.ok).map(|i| i.decode_ms).collect();
     decode_ms.sort_by(f64::total_cmp);

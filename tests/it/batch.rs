@@ -1,0 +1,189 @@
+//! Issue 17: batches split across processes — shards by a stable path hash, per-shard manifests,
+//! `--resume`, the Slurm and Kubernetes variables, and `carve batch merge` giving the same bytes
+//! whatever the shard count (1, 2, 7), the order the shards ran in, and a shard killed mid-run.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::common;
+
+/// A folder of `n` photos (a disc on a textured background, in sub-folders) with one click each,
+/// plus a file that is no image: the batch goes on past it and records why.
+pub fn make_batch(root: &Path, n: usize, size: u32) -> (PathBuf, PathBuf) {
+    let dir = root.join("photos");
+    for i in 0..n {
+        let sub = dir.join(format!("set{}", i % 3));
+        std::fs::create_dir_all(&sub).unwrap();
+        let (cx, cy, r) = (size as f32 * 0.5 + (i % 5) as f32 * 3.0, size as f32 * 0.45, size as f32 * 0.22);
+        let img = image::RgbImage::from_fn(size, size * 3 / 4, |x, y| {
+            let d = ((x as f32 - cx).powi(2) + (y as f32 - cy).powi(2)).sqrt();
+            let noise = ((x * 7 + y * 13 + i as u32 * 31) % 23) as u8;
+            if d < r { image::Rgb([200 + noise, 40, 40 + noise]) } else { image::Rgb([60 + noise, 90, 120 + noise]) }
+        });
+        img.save(sub.join(format!("img_{i:03}.png"))).unwrap();
+    }
+    std::fs::write(dir.join("broken.png"), b"not a png").unwrap();
+    let mut prompts = serde_json::Map::new();
+    for i in 0..n {
+        let key = format!("set{}/img_{i:03}.png", i % 3);
+        let x = size as f32 * 0.5 + (i % 5) as f32 * 3.0;
+        prompts.insert(key, serde_json::json!({"points": [[x, size as f32 * 0.45]]}));
+    }
+    prompts.insert("broken.png".into(), serde_json::json!({"points": [[5.0, 5.0]]}));
+    let prompts_path = root.join("prompts.json");
+    std::fs::write(&prompts_path, serde_json::to_vec_pretty(&prompts).unwrap()).unwrap();
+    (dir, prompts_path)
+}
+
+fn segment(root: &Path, dir: &Path, prompts: &Path, out: &Path) -> Command {
+    let mut cmd = common::carve(root);
+    cmd.args(["segment", "--engine", "classical", "--batch"])
+        .arg(dir)
+        .arg("--prompts")
+        .arg(prompts)
+        .arg("--out-dir")
+        .arg(out)
+        .env_remove("SLURM_ARRAY_TASK_ID")
+        .env_remove("SLURM_ARRAY_TASK_COUNT")
+        .env_remove("SLURM_ARRAY_TASK_MIN")
+        .env_remove("JOB_COMPLETION_INDEX");
+    cmd
+}
+
+fn ok(cmd: &mut Command) -> String {
+    let r = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&r.stderr).into_owned();
+    assert!(r.status.success(), "{stderr}");
+    stderr
+}
+
+/// The merged summary and COCO file of an output folder.
+fn merged(root: &Path, out: &Path) -> (Vec<u8>, Vec<u8>) {
+    let coco = out.join("merged.coco.json");
+    ok(common::carve(root).args(["batch", "merge"]).arg(out).arg("--coco").arg(&coco));
+    (std::fs::read(out.join("summary.json")).unwrap(), std::fs::read(&coco).unwrap())
+}
+
+/// Every file in `out` is a manifest, the merge's output or a PNG a manifest lists (no temporary
+/// or half-written file).
+fn no_stray_files(out: &Path) {
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let listed: Vec<String> = summary["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["outputs"].as_array().unwrap().iter().map(|o| o["path"].as_str().unwrap().to_owned()))
+        .collect();
+    let mut stack = vec![out.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            let rel = p.strip_prefix(out).unwrap().to_string_lossy().replace('\\', "/");
+            let known = rel.starts_with("manifest") || rel == "summary.json" || rel == "merged.coco.json";
+            assert!(known || listed.contains(&rel), "stray file {rel}");
+        }
+    }
+}
+
+#[test]
+fn shards_merge_to_the_same_bytes_whatever_the_split_order_or_kill() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let (dir, prompts) = make_batch(root, 24, 160);
+    // One process.
+    let one = root.join("out1");
+    let stderr = ok(&mut segment(root, &dir, &prompts, &one));
+    assert!(stderr.contains("broken.png"), "the bad file is named: {stderr}");
+    let reference = merged(root, &one);
+    let summary: serde_json::Value = serde_json::from_slice(&reference.0).unwrap();
+    assert_eq!(
+        (summary["items"].as_u64(), summary["ok"].as_u64(), summary["failed"].as_u64()),
+        (Some(25), Some(24), Some(1))
+    );
+    let coco: serde_json::Value = serde_json::from_slice(&reference.1).unwrap();
+    assert_eq!(coco["annotations"].as_array().unwrap().len(), 24);
+    no_stray_files(&one);
+
+    // Two shards, the second first, into one folder.
+    let two = root.join("out2");
+    for i in [1, 0] {
+        ok(segment(root, &dir, &prompts, &two).arg("--shard").arg(format!("{i}/2")));
+    }
+    assert_eq!(merged(root, &two), reference, "2 shards");
+
+    // Seven shards as a Slurm job array (--array=1-7: ids from 1) and as a Kubernetes Indexed
+    // Job, in a shuffled order.
+    let seven = root.join("out7");
+    for i in [3u32, 6, 0, 5, 1] {
+        ok(segment(root, &dir, &prompts, &seven)
+            .env("SLURM_ARRAY_TASK_ID", (i + 1).to_string())
+            .env("SLURM_ARRAY_TASK_COUNT", "7")
+            .env("SLURM_ARRAY_TASK_MIN", "1"));
+    }
+    for i in [4u32, 2] {
+        ok(segment(root, &dir, &prompts, &seven).env("JOB_COMPLETION_INDEX", i.to_string()).args(["--shards", "7"]));
+    }
+    let manifests = std::fs::read_dir(&seven)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("manifest.shard-"))
+        .count();
+    assert_eq!(manifests, 7);
+    assert_eq!(merged(root, &seven), reference, "7 shards");
+    // An index the job does not have, and --shards without an index: one line each.
+    let r = segment(root, &dir, &prompts, &seven)
+        .env("JOB_COMPLETION_INDEX", "9")
+        .args(["--shards", "7"])
+        .output()
+        .unwrap();
+    assert!(!r.status.success() && String::from_utf8_lossy(&r.stderr).contains("JOB_COMPLETION_INDEX"));
+    let r = segment(root, &dir, &prompts, &seven).args(["--shards", "7"]).output().unwrap();
+    assert!(!r.status.success() && String::from_utf8_lossy(&r.stderr).contains("--shards 7"));
+
+    // A shard killed mid-run, then resumed: the same bytes, nothing half-written left.
+    let killed = root.join("outk");
+    for i in 0..2u32 {
+        let mut child = segment(root, &dir, &prompts, &killed)
+            .arg("--shard")
+            .arg(format!("{i}/2"))
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Kill when the manifest has a line or two.
+        let manifest = killed.join(format!("manifest.shard-{i:04}-of-0002.jsonl"));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while std::fs::read_to_string(&manifest).map(|t| t.lines().count()).unwrap_or(0) < 2
+            && std::time::Instant::now() < deadline
+            && child.try_wait().unwrap().is_none()
+        {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        // A torn line, as a kill during the append would leave.
+        use std::io::Write as _;
+        std::fs::OpenOptions::new().append(true).open(&manifest).unwrap().write_all(b"{\"item\": \"set0/im").unwrap();
+    }
+    let mut resumed = 0;
+    for i in 0..2u32 {
+        let r = segment(root, &dir, &prompts, &killed)
+            .arg("--shard")
+            .arg(format!("{i}/2"))
+            .args(["--resume", "--json"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&r.stderr);
+        assert!(r.status.success(), "{stderr}");
+        assert!(stderr.contains("is done again"), "the torn line is reported: {stderr}");
+        let out: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+        resumed += out["images"].as_array().unwrap().iter().filter(|i| i["resumed"] == true).count();
+    }
+    eprintln!("resumed {resumed} of 25 items after the kills");
+    assert!(resumed >= 2, "items finished before the kill are not redone ({resumed})");
+    assert!(resumed < 25, "the kills came after the shards had finished: no test of a kill");
+    assert_eq!(merged(root, &killed), reference, "killed and resumed");
+    no_stray_files(&killed);
+}
