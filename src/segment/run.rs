@@ -388,7 +388,9 @@ pub fn run_batch(
             }
             Err(e) => item.error = Some(e),
         }
-        line.error = item.error.clone();
+        // The manifest names inputs relative to the batch folder, so that merged summaries do not
+        // depend on where each machine mounted it.
+        line.error = item.error.as_ref().map(|e| e.replace(&format!("{}/", input_dir.display()), ""));
         manifest.append(line)?;
         items.push(item);
     }

@@ -57,11 +57,17 @@ fn ok(cmd: &mut Command) -> String {
     stderr
 }
 
-/// The merged summary and COCO file of an output folder.
-fn merged(root: &Path, out: &Path) -> (Vec<u8>, Vec<u8>) {
+/// The merged summary and COCO file of an output folder (as text, for readable diffs; compared
+/// byte for byte all the same).
+fn merged(root: &Path, out: &Path) -> (String, String) {
     let coco = out.join("merged.coco.json");
     ok(common::carve(root).args(["batch", "merge"]).arg(out).arg("--coco").arg(&coco));
-    (std::fs::read(out.join("summary.json")).unwrap(), std::fs::read(&coco).unwrap())
+    read_merged(out)
+}
+
+fn read_merged(out: &Path) -> (String, String) {
+    let text = |p: PathBuf| String::from_utf8(std::fs::read(p).unwrap()).unwrap();
+    (text(out.join("summary.json")), text(out.join("merged.coco.json")))
 }
 
 /// Every file in `out` is a manifest, the merge's output or a PNG a manifest lists (no temporary
@@ -99,12 +105,12 @@ fn shards_merge_to_the_same_bytes_whatever_the_split_order_or_kill() {
     let stderr = ok(&mut segment(root, &dir, &prompts, &one));
     assert!(stderr.contains("broken.png"), "the bad file is named: {stderr}");
     let reference = merged(root, &one);
-    let summary: serde_json::Value = serde_json::from_slice(&reference.0).unwrap();
+    let summary: serde_json::Value = serde_json::from_str(&reference.0).unwrap();
     assert_eq!(
         (summary["items"].as_u64(), summary["ok"].as_u64(), summary["failed"].as_u64()),
         (Some(25), Some(24), Some(1))
     );
-    let coco: serde_json::Value = serde_json::from_slice(&reference.1).unwrap();
+    let coco: serde_json::Value = serde_json::from_str(&reference.1).unwrap();
     assert_eq!(coco["annotations"].as_array().unwrap().len(), 24);
     no_stray_files(&one);
 
@@ -186,4 +192,133 @@ fn shards_merge_to_the_same_bytes_whatever_the_split_order_or_kill() {
     assert!(resumed < 25, "the kills came after the shards had finished: no test of a kill");
     assert_eq!(merged(root, &killed), reference, "killed and resumed");
     no_stray_files(&killed);
+}
+
+/// The batch of `make_batch(root, 24, 160)` run in one process and merged: the bytes every other
+/// split must give.
+fn reference(root: &Path, dir: &Path, prompts: &Path) -> (String, String) {
+    let one = root.join("reference");
+    ok(&mut segment(root, dir, prompts, &one));
+    merged(root, &one)
+}
+
+/// The Slurm scripts and the Kubernetes Indexed Job run here as their schedulers would run them:
+/// the same commands, with the variables Slurm (`SLURM_ARRAY_TASK_ID`/`_COUNT`/`_MIN`) and
+/// Kubernetes (`JOB_COMPLETION_INDEX`) set, tasks in a shuffled order; then their merge steps. The
+/// YAML is checked by `tools/k8s/check_job.py` (Indexed, `--shards` = completions, volumes).
+#[test]
+fn slurm_and_kubernetes_jobs_run_as_their_schedulers_would() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let (dir, prompts) = make_batch(root, 24, 160);
+    let want = reference(root, &dir, &prompts);
+    let repo = common::repo_root();
+    let carve = env!("CARGO_BIN_EXE_carve");
+
+    // Slurm: `#SBATCH --array=0-15` by default; submit.sh overrides it with SHARDS. Here 4 tasks
+    // numbered from 1 (`--array=1-4`).
+    let sbatch = std::fs::read_to_string(repo.join("tools/slurm/carve_array.sbatch")).unwrap();
+    assert!(sbatch.contains("#SBATCH --array=") && sbatch.contains("#SBATCH --requeue"));
+    let submit = std::fs::read_to_string(repo.join("tools/slurm/submit.sh")).unwrap();
+    assert!(submit.contains("--dependency=\"afterok:"), "the merge waits for the whole array");
+    let out = root.join("slurm-out");
+    for id in [3, 1, 4, 2] {
+        let r = Command::new("bash")
+            .arg(repo.join("tools/slurm/carve_array.sbatch"))
+            .env("XDG_DATA_HOME", root)
+            .env_remove("CARVE_MODELS")
+            .envs([("INPUT", dir.as_os_str()), ("PROMPTS", prompts.as_os_str()), ("OUT", out.as_os_str())])
+            .env("CARVE", carve)
+            .env("ENGINE", "classical")
+            .env("SLURM_ARRAY_TASK_ID", id.to_string())
+            .env("SLURM_ARRAY_TASK_COUNT", "4")
+            .env("SLURM_ARRAY_TASK_MIN", "1")
+            .output()
+            .unwrap();
+        assert!(r.status.success(), "task {id}: {}", String::from_utf8_lossy(&r.stderr));
+    }
+    let r = Command::new("bash")
+        .arg(repo.join("tools/slurm/carve_merge.sbatch"))
+        .env("OUT", &out)
+        .env("CARVE", carve)
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert_eq!(read_merged(&out), want, "Slurm");
+
+    // Kubernetes: the commands of the YAML, /data being this test's folder.
+    let check = Command::new(repo.join(".venv/bin/python"))
+        .arg(repo.join("tools/k8s/check_job.py"))
+        .arg(repo.join("tools/k8s/carve-indexed-job.yaml"))
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+    let job: serde_json::Value = serde_json::from_slice(&check.stdout).unwrap();
+    let data = root.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::os::unix::fs::symlink(&dir, data.join("photos")).unwrap();
+    std::fs::copy(&prompts, data.join("prompts.json")).unwrap();
+    let command = |key: &str| -> Vec<String> {
+        job[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().replacen("/data", &data.to_string_lossy(), 1))
+            .collect()
+    };
+    let completions = job["completions"].as_u64().unwrap();
+    let mut indices: Vec<u64> = (0..completions).collect();
+    indices.reverse();
+    indices.swap(0, 5);
+    for index in indices {
+        let cmd = command("batch");
+        assert_eq!(cmd[0], "carve");
+        let r = common::carve(root).args(&cmd[1..]).env("JOB_COMPLETION_INDEX", index.to_string()).output().unwrap();
+        assert!(r.status.success(), "index {index}: {}", String::from_utf8_lossy(&r.stderr));
+    }
+    let cmd = command("merge");
+    let r = common::carve(root).args(&cmd[1..]).output().unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let out = data.join("out");
+    assert_eq!(read_merged(&out), want, "Kubernetes");
+}
+
+/// Issue 17: `tools/ray_batch.py` on a local Ray cluster of 2 workers, 5 shards, one busy worker
+/// killed (SIGKILL, its carve process with it) mid-run: Ray retries the shard, `--resume` skips
+/// what it had finished, and the merged result is the same bytes as one process's.
+#[test]
+fn ray_driver_survives_a_killed_worker_and_merges_the_same_bytes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let (dir, prompts) = make_batch(root, 24, 160);
+    let want = reference(root, &dir, &prompts);
+    let repo = common::repo_root();
+    let out = root.join("ray-out");
+    let r = Command::new(repo.join(".venv/bin/python"))
+        .arg(repo.join("tools/ray_batch.py"))
+        .args(["--carve", env!("CARGO_BIN_EXE_carve"), "--shards", "5", "--workers", "2"])
+        .args(["--kill-one-worker-after", "0.05", "--"])
+        .args(["segment", "--engine", "classical", "--batch"])
+        .arg(&dir)
+        .arg("--prompts")
+        .arg(&prompts)
+        .arg("--out-dir")
+        .arg(&out)
+        .env("XDG_DATA_HOME", root)
+        .env_remove("CARVE_MODELS")
+        .env("RAY_USAGE_STATS_ENABLED", "0")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    assert!(r.status.success(), "{stderr}");
+    // Ray's own log lines share stdout; the report is the last line.
+    let stdout = String::from_utf8_lossy(&r.stdout);
+    let last =
+        stdout.lines().rev().find(|l| l.starts_with('{')).unwrap_or_else(|| panic!("no report: {stdout}\n{stderr}"));
+    let report: serde_json::Value = serde_json::from_str(last).unwrap();
+    eprintln!("ray: {report}");
+    assert_eq!(report["killed_workers"].as_array().map(Vec::len), Some(1), "a worker was killed: {report}");
+    assert_eq!(report["items"], 25);
+    assert_eq!(read_merged(&out), want, "Ray, 5 shards, a worker killed");
+    no_stray_files(&out);
 }
