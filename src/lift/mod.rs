@@ -8,6 +8,7 @@
 //! World frame = the source camera's OpenCV frame (x right, y down, z forward), so projecting the
 //! splats through `scene.json`'s camera lands on the mask.
 
+pub mod batch;
 pub mod depth;
 pub mod refine;
 pub mod scene;

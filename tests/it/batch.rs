@@ -322,3 +322,77 @@ fn ray_driver_survives_a_killed_worker_and_merges_the_same_bytes() {
     assert_eq!(read_merged(&out), want, "Ray, 5 shards, a worker killed");
     no_stray_files(&out);
 }
+
+/// `carve lift --batch`: every human label of a labelled folder becomes one lifted object; split
+/// over 2 shards (and resumed) it gives the same merged summary — same output files, same content
+/// hashes — as one process; pre-labels are not lifted; a label on an unreadable image is recorded
+/// and the batch goes on.
+#[test]
+fn lift_batches_shard_and_resume_like_segmentation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let dir = root.join("labelled");
+    std::fs::create_dir_all(&dir).unwrap();
+    let demo = carve::core::demo::still_life();
+    let small = image::imageops::resize(demo.rgb(), 256, 192, image::imageops::FilterType::Triangle);
+    small.save(dir.join("a.png")).unwrap();
+    image::imageops::flip_horizontal(&small).save(dir.join("b.png")).unwrap();
+    small.save(dir.join("c.png")).unwrap();
+    let (mut d, _) = carve::io::dataset::Dataset::scan(&dir, &[]).unwrap();
+    let masks = carve::core::demo::still_life_masks();
+    let small_mask = |name: &str, flip: bool| {
+        let m = &masks.iter().find(|(n, _)| *n == name).unwrap().1;
+        carve::Mask::from_fn(256, 192, |x, y| {
+            let x = if flip { 255 - x } else { x };
+            m.get(x * m.width() / 256, y * m.height() / 192)
+        })
+    };
+    use carve::io::dataset::Origin;
+    d.add(1, "mug", &small_mask("mug", false), Origin::Human).unwrap();
+    d.add(1, "ball", &small_mask("ball", false), Origin::Human).unwrap();
+    d.add(2, "mug", &small_mask("mug", true), Origin::Human).unwrap();
+    d.add(2, "ball", &small_mask("ball", true), Origin::Prelabel { engine: "sam3".into(), score: 0.9 }).unwrap();
+    d.add(3, "ball", &small_mask("ball", false), Origin::Human).unwrap();
+    d.save(&dir.join("dataset.json")).unwrap();
+    std::fs::write(dir.join("c.png"), b"gone bad").unwrap();
+    let lift = |out: &Path, extra: &[&str]| {
+        let r = common::carve(root)
+            .args(["lift", "--batch"])
+            .arg(&dir)
+            .arg("--out")
+            .arg(out)
+            .args(["--voxels", "24", "--iters", "0", "--json"])
+            .args(extra)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&r.stderr).into_owned();
+        assert!(r.status.success(), "{stderr}");
+        (serde_json::from_slice::<serde_json::Value>(&r.stdout).unwrap(), stderr)
+    };
+    let summary = |out: &Path| {
+        ok(common::carve(root).args(["batch", "merge"]).arg(out));
+        std::fs::read_to_string(out.join("summary.json")).unwrap()
+    };
+    let one = root.join("lift1");
+    let (report, stderr) = lift(&one, &[]);
+    assert_eq!((report["ok"].as_u64(), report["failed"].as_u64()), (Some(3), Some(1)), "{report}");
+    assert!(stderr.contains("c.png"), "the unreadable image is named: {stderr}");
+    for object in ["a.png/mug_1", "a.png/ball_2", "b.png/mug_3"] {
+        for file in ["splats.ply", "splats.glb", "object.glb", "scene.json"] {
+            assert!(one.join(object).join(file).is_file(), "{object}/{file}");
+        }
+    }
+    assert!(!one.join("b.png/ball_4").exists(), "a pre-label is not lifted");
+    let want = summary(&one);
+    let two = root.join("lift2");
+    for shard in ["1/2", "0/2"] {
+        lift(&two, &["--shard", shard]);
+    }
+    assert_eq!(summary(&two), want, "2 shards");
+    let (again, _) = lift(&two, &["--shard", "0/2", "--resume"]);
+    assert!(again["objects"].as_array().unwrap().iter().filter(|o| o["ok"] == true).all(|o| o["resumed"] == true));
+    // --coco is for masks.
+    let r =
+        common::carve(root).args(["batch", "merge"]).arg(&two).arg("--coco").arg(root.join("x.json")).output().unwrap();
+    assert!(!r.status.success() && String::from_utf8_lossy(&r.stderr).contains("no masks"));
+}

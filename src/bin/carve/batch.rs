@@ -134,7 +134,8 @@ fn merge(out_dir: &Path, summary: Option<&Path>, coco: Option<&Path>, json: bool
     if let Some(coco) = coco {
         let mut masks = Vec::new();
         for line in items.values().filter(|l| l.status == ItemStatus::Ok) {
-            let Some(out) = line.outputs.first() else { continue };
+            // Masks of a segmentation batch (a lift batch's objects are no masks).
+            let Some(out) = line.outputs.iter().find(|o| o.path.ends_with(".png")) else { continue };
             let path = out_dir.join(&out.path);
             if !out.is_intact(out_dir) {
                 anyhow::bail!(
@@ -158,6 +159,9 @@ fn merge(out_dir: &Path, summary: Option<&Path>, coco: Option<&Path>, json: bool
                 }],
             })
             .collect();
+        if images.is_empty() && doc.ok > 0 {
+            anyhow::bail!("--coco: this batch's outputs are no masks (a lift batch?); the summary was written");
+        }
         carve::io::mask_export::write_coco(coco, &images)?;
     }
     let report = MergeReport {

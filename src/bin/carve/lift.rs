@@ -20,10 +20,18 @@ const MAX_OBJECTS: usize = 256;
     a.help("Look for model folders here first (a `depth` model; the built-in estimate is used without; \
             a `sam3` model for --text)")
 }))]
-#[command(group(clap::ArgGroup::new("objects").required(true).args(["mask", "masks", "text"])))]
+#[command(group(clap::ArgGroup::new("objects").required(true).args(["mask", "masks", "text", "batch"])))]
 pub struct LiftArgs {
     /// The photo.
-    image: PathBuf,
+    #[arg(required_unless_present = "batch", conflicts_with = "batch")]
+    image: Option<PathBuf>,
+    /// Lift every human label of a labelled folder (DIR/dataset.json, see `carve dataset`), one
+    /// object each, into OUT/<image>/<class>_<id>/; split with --shard, resumed with --resume (a
+    /// manifest per shard in OUT; `carve batch merge OUT` sums them up).
+    #[arg(long, value_name = "DIR")]
+    batch: Option<PathBuf>,
+    #[command(flatten)]
+    shards: crate::args::ShardArgs,
     /// The object's mask (PNG, image size; brighter than mid-grey = inside).
     #[arg(long, value_name = "MASK.png")]
     mask: Option<PathBuf>,
@@ -132,12 +140,12 @@ fn masks_in(dir: &std::path::Path) -> anyhow::Result<Vec<carve::lift::scene::Sce
 /// The instances of `concept` SAM 3 finds in `image`, named `concept_1`, `concept_2`, … (best first).
 fn instances_of(
     args: &LiftArgs,
+    image_path: &std::path::Path,
     concept: &str,
     image: &carve::Image,
     models: &[carve::model::ModelFolder],
 ) -> anyhow::Result<Vec<carve::lift::scene::SceneObject>> {
     use carve::segment::run::{make_segmenter, segment_image};
-    let image_path = &args.image;
     if let Some(score) = args.min_score
         && !(0.0..=1.0).contains(&score)
     {
@@ -177,17 +185,21 @@ fn instances_of(
 }
 
 pub fn run(args: &LiftArgs) -> anyhow::Result<()> {
-    let image = carve::Image::load(&args.image)?;
     let models = args.models.discover()?;
     let depth = match carve::model::registry::first_valid(&models, &carve::model::ModelKind::Depth) {
         Some(folder) => Some(carve::lift::DepthModel::load(folder)?),
         None => None,
     };
     let params = carve::lift::LiftParams { voxels: args.voxels, iterations: args.iters, ..Default::default() };
+    if let Some(dir) = &args.batch {
+        return lift_batch(args, dir, depth, params);
+    }
+    let Some(image_path) = &args.image else { anyhow::bail!("give a photo (or --batch DIR)") };
+    let image = carve::Image::load(image_path)?;
     let objects = match (&args.mask, &args.masks, &args.text) {
-        (Some(mask), _, _) => return lift_one(args, image, load_mask(mask)?, mask, depth, params),
+        (Some(mask), _, _) => return lift_one(args, image_path, image, load_mask(mask)?, mask, depth, params),
         (None, Some(dir), _) => masks_in(dir)?,
-        (None, None, Some(concept)) => instances_of(args, concept, &image, &models)?,
+        (None, None, Some(concept)) => instances_of(args, image_path, concept, &image, &models)?,
         (None, None, None) => anyhow::bail!("give --mask, --masks or --text"),
     };
     // Instances a model found may include specks: those are skipped (and named); masks the user
@@ -196,7 +208,7 @@ pub fn run(args: &LiftArgs) -> anyhow::Result<()> {
     let scene = crate::progress::run_with_terminal_progress("lift", move |progress| {
         carve::lift::scene::lift_scene(&image, &objects, &params, depth.as_ref(), skip_unliftable, progress)
     })?
-    .with_context(|| format!("cannot lift the objects of {}", args.image.display()))?;
+    .with_context(|| format!("cannot lift the objects of {}", image_path.display()))?;
     let written = carve::lift::scene::write_scene_outputs(&args.out, &scene)?;
     for (name, why) in &scene.skipped {
         eprintln!("note: skipped {name}: {why}");
@@ -227,6 +239,7 @@ pub fn run(args: &LiftArgs) -> anyhow::Result<()> {
 
 fn lift_one(
     args: &LiftArgs,
+    image_path: &std::path::Path,
     image: carve::Image,
     mask: carve::Mask,
     mask_path: &std::path::Path,
@@ -236,7 +249,7 @@ fn lift_one(
     let out = crate::progress::run_with_terminal_progress("lift", move |progress| {
         carve::lift::lift_with(&image, &mask, &params, depth.as_ref(), progress)
     })?
-    .with_context(|| format!("cannot lift {} with {}", args.image.display(), mask_path.display()))?;
+    .with_context(|| format!("cannot lift {} with {}", image_path.display(), mask_path.display()))?;
     let written = carve::lift::write_outputs(&args.out, &out)?;
     let summary = LiftSummary {
         written,
@@ -256,6 +269,63 @@ fn lift_one(
             s.voxels,
             s.splats,
             s.triangles,
+            args.out.display()
+        ))
+    })
+}
+
+/// What `carve lift --batch … --json` prints.
+#[derive(Serialize)]
+struct LiftBatchSummary<'a> {
+    shard: carve::core::shard::Shard,
+    objects: &'a [carve::lift::batch::LiftBatchItem],
+    ok: usize,
+    failed: usize,
+    resumed: usize,
+}
+
+/// `--batch DIR`: every human label of DIR's dataset lifted (this shard's share).
+fn lift_batch(
+    args: &LiftArgs,
+    dir: &std::path::Path,
+    depth: Option<carve::lift::DepthModel>,
+    params: carve::lift::LiftParams,
+) -> anyhow::Result<()> {
+    let path = dir.join(carve::io::dataset::DATASET_FILE);
+    if !path.exists() {
+        anyhow::bail!(
+            "{}: not a labelled folder (no {}; make one with `carve dataset init`)",
+            dir.display(),
+            carve::io::dataset::DATASET_FILE
+        );
+    }
+    let dataset = carve::io::dataset::Dataset::load(&path)?;
+    let options = carve::segment::run::BatchOptions { shard: args.shards.shard()?, resume: args.shards.resume };
+    let (dir, out) = (dir.to_owned(), args.out.clone());
+    let (items, corrupt) = crate::progress::run_with_terminal_progress("lift", move |progress| {
+        carve::lift::batch::run_lift_batch(&dir, &dataset, &out, &params, depth.as_ref(), options, progress)
+    })??;
+    for line in &corrupt {
+        eprintln!("note: {line}; its item is done again");
+    }
+    for item in items.iter().filter(|i| !i.ok) {
+        eprintln!("skipped {}: {}", item.item, item.error.as_deref().unwrap_or("unknown error"));
+    }
+    let ok = items.iter().filter(|i| i.ok).count();
+    let summary = LiftBatchSummary {
+        shard: options.shard,
+        objects: &items,
+        ok,
+        failed: items.len() - ok,
+        resumed: items.iter().filter(|i| i.resumed).count(),
+    };
+    output::finish(args.output.json, &summary, |s| {
+        Text::Stderr(format!(
+            "shard {}: lifted {} objects ({} resumed, {} failed) into {}",
+            s.shard,
+            s.ok,
+            s.resumed,
+            s.failed,
             args.out.display()
         ))
     })
