@@ -261,6 +261,42 @@ fn concept_prelabels_never_modify_human_labels() {
     let again: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
     assert_eq!((again["images"].as_u64(), again["already"].as_u64()), (Some(0), Some(2)), "{again}");
     assert_eq!(carve::io::dataset::Dataset::load(&dir2.join("dataset.json")).unwrap(), batch_after);
+    // The same in 2 shards (as a Slurm array would run it: the second first), each into its own
+    // part beside dataset.json; merged with the folder's file, the same labels as one process.
+    let dir4 = tmp.path().join("photos4");
+    std::fs::create_dir_all(&dir4).unwrap();
+    for name in ["a.png", "b.png", "c.png"] {
+        std::fs::copy(dir2.join(name), dir4.join(name)).unwrap();
+    }
+    d2.save(&dir4.join("dataset.json")).unwrap();
+    for shard in ["1/2", "0/2"] {
+        let r = common::carve(tmp.path())
+            .args(["segment", "--batch"])
+            .arg(&dir4)
+            .args(["--dataset", "--text", "red ball", "--class", "ball", "--min-score", "0", "--max-per-image", "5"])
+            .args(["--shard", shard, "--models"])
+            .arg(model)
+            .output()
+            .unwrap();
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    }
+    assert_eq!(carve::io::dataset::Dataset::load(&dir4.join("dataset.json")).unwrap(), d2, "shards leave it as it was");
+    let merge = |out: &std::path::Path, parts: &[std::path::PathBuf]| {
+        let r = common::carve(tmp.path()).args(["dataset", "merge", "--out"]).arg(out).args(parts).output().unwrap();
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+        std::fs::read(out).unwrap()
+    };
+    let sharded = merge(
+        &tmp.path().join("sharded.json"),
+        &[
+            dir4.join("dataset.json"),
+            dir4.join("dataset.shard-0001-of-0002.json"),
+            dir4.join("dataset.shard-0000-of-0002.json"),
+        ],
+    );
+    let single = merge(&tmp.path().join("single.json"), &[dir2.join("dataset.json")]);
+    assert_eq!(sharded, single, "2 shards merged = one process");
+
     // The classical engine cannot take concepts: one line, and no dataset file is made.
     let dir3 = tmp.path().join("photos3");
     std::fs::create_dir_all(&dir3).unwrap();

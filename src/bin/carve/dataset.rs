@@ -308,7 +308,7 @@ fn prelabel(
         min_score,
         ..Default::default()
     };
-    let run = prelabel_todo(dir, &mut dataset, Box::new(sam3), &options)?;
+    let run = prelabel_todo(dir, &mut dataset, &dataset_path(dir), Box::new(sam3), &options)?;
     let summary = PrelabelSummary { run, stats: dataset.stats() };
     output::finish(json, &summary, |s| {
         for (file, why) in &s.run.failed {
@@ -321,15 +321,15 @@ fn prelabel(
     })
 }
 
-/// Runs `options`' concepts over every image of `dataset` still to do, saving the dataset after
+/// Runs `options`' concepts over every image of `dataset` still to do, saving it to `path` after
 /// each image (a kill loses at most the image being segmented; a re-run resumes).
 pub fn prelabel_todo(
     dir: &Path,
     dataset: &mut Dataset,
+    path: &Path,
     segmenter: Box<dyn carve::segment::Segmenter>,
     options: &carve::segment::prelabel::PrelabelOptions,
 ) -> anyhow::Result<PrelabelRun> {
-    let path = dataset_path(dir);
     let todo: Vec<(u64, PathBuf)> = dataset
         .images
         .iter()
@@ -348,7 +348,7 @@ pub fn prelabel_todo(
                 Ok(found) => {
                     let found: Vec<_> = found.into_iter().map(|p| p.into_tuple()).collect();
                     prelabels += dataset.add_prelabels(id, &found).len();
-                    dataset.save(&path)
+                    dataset.save(path)
                 }
                 Err(e) => {
                     failed.push((name, e.to_string()));

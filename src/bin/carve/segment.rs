@@ -283,23 +283,29 @@ fn dataset_batch(args: &SegmentArgs, dir: &Path, segmenter: Box<dyn carve::segme
             engine.as_str()
         );
     }
-    let path = dir.join(carve::io::dataset::DATASET_FILE);
+    let base_path = dir.join(carve::io::dataset::DATASET_FILE);
     let classes: Vec<String> = concepts.iter().map(|c| c.class.clone()).collect();
-    let (mut dataset, added, skipped) = carve::io::dataset::Dataset::open_folder(dir, &classes)?;
-    for s in &skipped {
-        eprintln!("note: skipped {}: {}", s.file.display(), s.reason);
-    }
-    if added > 0 {
-        eprintln!("{}: {added} new images", path.display());
-    }
-    dataset.save(&path)?;
+    let shard = args.shards.shard()?;
+    let (mut dataset, path) = if shard == carve::core::shard::Shard::ALL {
+        let (dataset, added, skipped) = carve::io::dataset::Dataset::open_folder(dir, &classes)?;
+        for s in &skipped {
+            eprintln!("note: skipped {}: {}", s.file.display(), s.reason);
+        }
+        if added > 0 {
+            eprintln!("{}: {added} new images", base_path.display());
+        }
+        dataset.save(&base_path)?;
+        (dataset, base_path)
+    } else {
+        (shard_part(dir, &base_path, &classes, shard, args.shards.resume)?, dir.join(shard_file_name(shard)))
+    };
     let options = PrelabelOptions {
         concepts,
         min_score: args.min_score,
         max_per_image: args.max_per_image,
         ..Default::default()
     };
-    let run = crate::dataset::prelabel_todo(dir, &mut dataset, segmenter, &options)?;
+    let run = crate::dataset::prelabel_todo(dir, &mut dataset, &path, segmenter, &options)?;
     let summary = DatasetBatchSummary { dataset: path, engine, run, stats: dataset.stats() };
     output::finish(args.output.json, &summary, |s| {
         for (file, why) in &s.run.failed {
@@ -313,6 +319,55 @@ fn dataset_batch(args: &SegmentArgs, dir: &Path, segmenter: Box<dyn carve::segme
             s.run.already
         ))
     })
+}
+
+/// The file a shard of `--dataset` pre-labels into, beside `dataset.json`.
+fn shard_file_name(shard: carve::core::shard::Shard) -> String {
+    format!("dataset.shard-{:04}-of-{:04}.json", shard.index, shard.count)
+}
+
+/// A shard's part of a labelled folder: the images it owns (by the hash of their file name) with
+/// their status, every class, and none of the folder's labels — only the pre-labels it adds, so
+/// that `carve dataset merge --out NEW.json DIR/dataset.json DIR/dataset.shard-*.json` gives every
+/// human label once and every pre-label. `dataset.json` is read, or made when missing (the same
+/// scan in every shard), never changed otherwise; with `resume`, the shard's earlier part goes on.
+fn shard_part(
+    dir: &Path,
+    base_path: &Path,
+    classes: &[String],
+    shard: carve::core::shard::Shard,
+    resume: bool,
+) -> anyhow::Result<carve::io::dataset::Dataset> {
+    use carve::io::dataset::Dataset;
+    let part_path = dir.join(shard_file_name(shard));
+    if resume && part_path.exists() {
+        let mut part = Dataset::load(&part_path)?;
+        for c in classes {
+            part.category_id(c);
+        }
+        return Ok(part);
+    }
+    let base = if base_path.exists() {
+        Dataset::load(base_path)?
+    } else {
+        let (base, _, skipped) = Dataset::open_folder(dir, &[])?;
+        for s in &skipped {
+            eprintln!("note: skipped {}: {}", s.file.display(), s.reason);
+        }
+        base.save(base_path)?;
+        base
+    };
+    let mut part = Dataset {
+        images: base.images.iter().filter(|im| shard.owns(&im.file_name)).cloned().collect(),
+        annotations: Vec::new(),
+        categories: base.categories.clone(),
+        other: base.other.clone(),
+    };
+    for c in classes {
+        part.category_id(c);
+    }
+    part.save(&part_path)?;
+    Ok(part)
 }
 
 /// `--batch DIR`: every file named in `--prompts`, masks into `--out-dir`.
