@@ -127,6 +127,21 @@ impl Shard {
     }
 }
 
+/// How a batch is split and resumed.
+#[derive(Clone, Copy, Debug)]
+pub struct BatchOptions {
+    /// The items this process does.
+    pub shard: Shard,
+    /// Skip items the shard's manifest records as done whose outputs are intact.
+    pub resume: bool,
+}
+
+impl Default for BatchOptions {
+    fn default() -> Self {
+        Self { shard: Shard::ALL, resume: false }
+    }
+}
+
 /// An output file of an item: its path relative to the output folder and its content hash.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutputFile {

@@ -11,10 +11,9 @@ use serde::Serialize;
 
 use super::{DepthModel, LiftParams};
 use crate::core::image::Image;
-use crate::core::shard::{ItemStatus, Manifest, ManifestError, ManifestLine, OutputFile};
+use crate::core::shard::{BatchOptions, ItemStatus, Manifest, ManifestError, ManifestLine, OutputFile};
 use crate::core::task::Progress;
 use crate::io::dataset::{Dataset, Origin};
-use crate::segment::run::BatchOptions;
 
 /// What happened to one object of a lift batch.
 #[derive(Clone, Debug, Serialize)]

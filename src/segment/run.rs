@@ -163,20 +163,7 @@ pub enum BatchError {
     Manifest(#[from] crate::core::shard::ManifestError),
 }
 
-/// How a batch is split and resumed.
-#[derive(Clone, Copy, Debug)]
-pub struct BatchOptions {
-    /// The items this process does (see [`crate::core::shard`]).
-    pub shard: crate::core::shard::Shard,
-    /// Skip items the shard's manifest records as done whose outputs are intact.
-    pub resume: bool,
-}
-
-impl Default for BatchOptions {
-    fn default() -> Self {
-        Self { shard: crate::core::shard::Shard::ALL, resume: false }
-    }
-}
+pub use crate::core::shard::BatchOptions;
 
 /// What a batch did: every item of the shard, and the manifest lines that could not be read back
 /// (their items were redone).

@@ -601,7 +601,7 @@ fn failing_commands_replace_no_output() {
     let mode = std::fs::metadata(&fresh).expect("fresh").permissions().mode() & 0o777;
     assert_eq!(mode, 0o666 & !umask);
 
-    // Batch: a.jpg and a.png both segmented, into two files.
+    // Batch: a.jpg and a.png both segmented, into two files (and the batch's manifest).
     let batch = dir.join("batch");
     std::fs::create_dir_all(&batch).expect("batch");
     let photo = carve::Image::load(&demo).expect("demo");
@@ -623,7 +623,7 @@ fn failing_commands_replace_no_output() {
         masks.as_os_str(),
     ]);
     assert_eq!(code, Some(0), "{err}");
-    assert_eq!(listing(&masks), ["a.jpg.png", "a.png.png"]);
+    assert_eq!(listing(&masks), ["a.jpg.png", "a.png.png", "manifest.shard-0000-of-0001.jsonl"]);
 }
 
 /// Hostile arguments: a render larger than the device can hold, a megabyte text prompt (refused

@@ -300,7 +300,7 @@ fn lift_batch(
         );
     }
     let dataset = carve::io::dataset::Dataset::load(&path)?;
-    let options = carve::segment::run::BatchOptions { shard: args.shards.shard()?, resume: args.shards.resume };
+    let options = carve::core::shard::BatchOptions { shard: args.shards.shard()?, resume: args.shards.resume };
     let (dir, out) = (dir.to_owned(), args.out.clone());
     let (items, corrupt) = crate::progress::run_with_terminal_progress("lift", move |progress| {
         carve::lift::batch::run_lift_batch(&dir, &dataset, &out, &params, depth.as_ref(), options, progress)

@@ -376,7 +376,7 @@ fn batch(args: &SegmentArgs, dir: &Path, mut segmenter: Box<dyn carve::segment::
         anyhow::bail!("--batch needs --prompts FILE and --out-dir DIR");
     };
     let prompts = carve::segment::run::read_prompts(prompts_path)?;
-    let options = carve::segment::run::BatchOptions { shard: args.shards.shard()?, resume: args.shards.resume };
+    let options = carve::core::shard::BatchOptions { shard: args.shards.shard()?, resume: args.shards.resume };
     let (dir, out_dir) = (dir.to_owned(), out_dir.clone());
     let (engine, precision) = (segmenter.engine(), segmenter.precision());
     let run = crate::progress::run_with_terminal_progress("segment", move |progress| {
