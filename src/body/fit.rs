@@ -165,6 +165,36 @@ impl TorchRig {
     }
 }
 
+/// What a fit moves: the camera translation, the model parameters and the identity.
+struct FitVariables {
+    vs: tch::nn::VarStore,
+    translation: Tensor,
+    model: Tensor,
+    identity: Tensor,
+}
+
+/// The fit's variables (camera translation from `t0`, model parameters and identity at zero).
+fn fit_variables(rig: &Rig, t0: &Tensor) -> FitVariables {
+    let vs = tch::nn::VarStore::new(Device::Cpu);
+    let root = vs.root();
+    let translation = root.var_copy("translation", t0);
+    let model = root.zeros("model", &[rig.parameter_count() as i64]);
+    let identity = root.zeros("identity", &[rig.identity_names.len() as i64]);
+    FitVariables { vs, translation, model, identity }
+}
+
+fn new_optimiser(vs: &tch::nn::VarStore, learning_rate: f64) -> Result<tch::nn::Optimizer, BodyError> {
+    use tch::nn::OptimizerConfig as _;
+    tch::nn::Adam::default().build(vs, learning_rate).map_err(|e| BodyError::Invalid(format!("optimiser: {e}")))
+}
+
+/// The rig's parameter limits as (low, high) tensors.
+fn limit_tensors(rig: &Rig) -> (Tensor, Tensor) {
+    let low: Vec<f32> = rig.parameter_limits.iter().map(|l| l[0]).collect();
+    let high: Vec<f32> = rig.parameter_limits.iter().map(|l| l[1]).collect();
+    (Tensor::from_slice(&low), Tensor::from_slice(&high))
+}
+
 /// 2D keypoints to fit: (index into the rig's keypoint joints, pixel position, confidence).
 pub type Keypoints2d = Vec<(usize, [f32; 2], f32)>;
 
@@ -271,17 +301,9 @@ pub fn fit(
     ];
     let t0 = [target[0] - centre.x as f64 * m, target[1] + centre.y as f64 * m, target[2] + centre.z as f64 * m];
     let opts = (Kind::Float, Device::Cpu);
-    let vs = tch::nn::VarStore::new(Device::Cpu);
-    let root = vs.root();
-    let translation = root.var_copy("translation", &Tensor::from_slice(&[t0[0] as f32, t0[1] as f32, t0[2] as f32]));
-    let model = root.zeros("model", &[rig.parameter_count() as i64]);
-    let identity = root.zeros("identity", &[rig.identity_names.len() as i64]);
-    let mut optimiser = {
-        use tch::nn::OptimizerConfig as _;
-        tch::nn::Adam::default()
-            .build(&vs, options.learning_rate)
-            .map_err(|e| BodyError::Invalid(format!("optimiser: {e}")))?
-    };
+    let t0 = Tensor::from_slice(&[t0[0] as f32, t0[1] as f32, t0[2] as f32]);
+    let FitVariables { vs, translation, model, identity } = fit_variables(rig, &t0);
+    let mut optimiser = new_optimiser(&vs, options.learning_rate)?;
     let expression = Tensor::zeros([0], opts);
     // The first stage moves only the camera translation.
     let group = |name: &str| rig.parameter_groups.iter().find(|g| g.0 == name).map(|g| g.1.clone()).unwrap_or_default();
@@ -292,9 +314,7 @@ pub fn fit(
     let pose_idx = Tensor::from_slice(&pose_idx);
     let scale_idx: Vec<i64> = group("scale").into_iter().map(|i| i as i64).collect();
     let scale_idx = Tensor::from_slice(&scale_idx);
-    let limits_low: Vec<f32> = rig.parameter_limits.iter().map(|l| l[0]).collect();
-    let limits_high: Vec<f32> = rig.parameter_limits.iter().map(|l| l[1]).collect();
-    let (limits_low, limits_high) = (Tensor::from_slice(&limits_low), Tensor::from_slice(&limits_high));
+    let (limits_low, limits_high) = limit_tensors(rig);
     // Mask terms.
     let outside = mask.inverted().distance_to_outside();
     let dt = Tensor::from_slice(&outside).view([1, 1, h as i64, w as i64]) / mask_h;
@@ -354,12 +374,7 @@ pub fn fit(
         let depth_prior = ((translation.get(2) - z0) / z0).square() * options.depth_prior;
         loss + prior + depth_prior
     };
-    let new_optimiser = || {
-        use tch::nn::OptimizerConfig as _;
-        tch::nn::Adam::default()
-            .build(&vs, options.learning_rate)
-            .map_err(|e| BodyError::Invalid(format!("optimiser: {e}")))
-    };
+    let fresh_optimiser = || new_optimiser(&vs, options.learning_rate);
     // Starts: each turn about the vertical axis refined with the camera translation alone (and
     // the turn); the best goes on.
     let yaw = rig.parameter_names.iter().position(|n| n == "root_ry");
@@ -380,7 +395,7 @@ pub fn fit(
                 let mut t = translation.shallow_clone();
                 t.copy_(&t_start);
             });
-            let mut opt = new_optimiser()?;
+            let mut opt = fresh_optimiser()?;
             let mut last = f64::INFINITY;
             for _ in 0..options.start_iterations {
                 let model_eff = &model * &yaw_mask + model.detach() * (1.0 - &yaw_mask);
@@ -400,7 +415,7 @@ pub fn fit(
                 translation.shallow_clone().copy_(&t);
             });
         }
-        optimiser = new_optimiser()?;
+        optimiser = fresh_optimiser()?;
     }
     let global_steps = options.iterations / 4;
     let mut losses = Vec::with_capacity(options.iterations);
@@ -478,20 +493,9 @@ pub fn fit_to_vertices(
     let centroid = |t: &Tensor| t.mean_dim([0i64].as_slice(), false, Kind::Float);
     let rest = rows3(&lod_data.rest_vertices) * &flip;
     let t0 = centroid(&target_t) - centroid(&rest);
-    let vs = tch::nn::VarStore::new(Device::Cpu);
-    let root = vs.root();
-    let translation = root.var_copy("translation", &t0);
-    let model = root.zeros("model", &[rig.parameter_count() as i64]);
-    let identity = root.zeros("identity", &[rig.identity_names.len() as i64]);
-    let mut optimiser = {
-        use tch::nn::OptimizerConfig as _;
-        tch::nn::Adam::default()
-            .build(&vs, options.learning_rate)
-            .map_err(|e| BodyError::Invalid(format!("optimiser: {e}")))?
-    };
-    let limits_low: Vec<f32> = rig.parameter_limits.iter().map(|l| l[0]).collect();
-    let limits_high: Vec<f32> = rig.parameter_limits.iter().map(|l| l[1]).collect();
-    let (limits_low, limits_high) = (Tensor::from_slice(&limits_low), Tensor::from_slice(&limits_high));
+    let FitVariables { vs, translation, model, identity } = fit_variables(rig, &t0);
+    let mut optimiser = new_optimiser(&vs, options.learning_rate)?;
+    let (limits_low, limits_high) = limit_tensors(rig);
     let expression = Tensor::zeros([0], (Kind::Float, Device::Cpu));
     for it in 0..options.iterations {
         if progress.is_cancelled() {

@@ -32,6 +32,23 @@ fn mean_distance_cm(a: &[[f32; 3]], b: &[[f32; 3]]) -> f64 {
         * 100.0
 }
 
+/// The rig's keypoints after the last evaluation, placed at `t` and projected by `k` (confidence 1).
+fn projected_keypoints(
+    ev: &Evaluator,
+    metres_per_unit: f32,
+    t: [f32; 3],
+    k: &Intrinsics,
+) -> Vec<(usize, [f32; 2], f32)> {
+    rig_to_camera(&ev.keypoints(), metres_per_unit, t)
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let uv = k.project(*p).expect("in front");
+            (i, [uv[0] as f32, uv[1] as f32], 1.0)
+        })
+        .collect()
+}
+
 #[test]
 fn fitting_recovers_a_known_pose() {
     let rig = Arc::new(demo_rig().expect("demo rig"));
@@ -58,14 +75,7 @@ fn fitting_recovers_a_known_pose() {
     let truth_cam = rig_to_camera(&posed, rig.metres_per_unit, t_true);
     let mask = silhouette(&truth_cam, &ev.lod.triangles, &k, w, h);
     assert!(mask.area() > 20_000, "the target silhouette is {} px", mask.area());
-    let keypoints: Vec<(usize, [f32; 2], f32)> = rig_to_camera(&ev.keypoints(), rig.metres_per_unit, t_true)
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let uv = k.project(*p).expect("in front");
-            (i, [uv[0] as f32, uv[1] as f32], 1.0)
-        })
-        .collect();
+    let keypoints = projected_keypoints(&ev, rig.metres_per_unit, t_true, &k);
     // Before: the rest pose placed by the mask's box alone.
     let rest = ev.evaluate(&rig.zero_params()).expect("rest").to_vec();
     let start = std::time::Instant::now();
@@ -317,14 +327,7 @@ fn fitting_holds_under_keypoint_noise_and_a_wrong_focal_length() {
     let mut ev = Evaluator::new(rig.clone(), 1).expect("evaluator");
     let truth_cam = rig_to_camera(ev.evaluate(&truth).expect("evaluate"), rig.metres_per_unit, t_true);
     let mask = silhouette(&truth_cam, &ev.lod.triangles, &k, w, h);
-    let clean: Vec<(usize, [f32; 2], f32)> = rig_to_camera(&ev.keypoints(), rig.metres_per_unit, t_true)
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let uv = k.project(*p).expect("in front");
-            (i, [uv[0] as f32, uv[1] as f32], 1.0)
-        })
-        .collect();
+    let clean = projected_keypoints(&ev, rig.metres_per_unit, t_true, &k);
     let mut state = 7u64;
     let noisy: Vec<(usize, [f32; 2], f32)> = clean
         .iter()
