@@ -165,10 +165,23 @@ def quat_to_matrix(q):
     ], 1).view(-1, 3, 3)
 
 
+def matrix_to_quat_xyzw(m):
+    """Rotation matrices [N, 3, 3] -> unit quaternions [N, 4] (x, y, z, w), w >= 0, without
+    branches (so that it traces): magnitudes from the diagonal, signs from the skew part."""
+    d0, d1, d2 = m[:, 0, 0], m[:, 1, 1], m[:, 2, 2]
+    half = lambda v: 0.5 * torch.sqrt(torch.clamp(v, min=0.0))
+    w = half(1 + d0 + d1 + d2)
+    x = torch.copysign(half(1 + d0 - d1 - d2), m[:, 2, 1] - m[:, 1, 2])
+    y = torch.copysign(half(1 - d0 + d1 - d2), m[:, 0, 2] - m[:, 2, 0])
+    z = torch.copysign(half(1 - d0 - d1 + d2), m[:, 1, 0] - m[:, 0, 1])
+    q = torch.stack([x, y, z, w], 1)
+    return q / q.norm(dim=1, keepdim=True)
+
+
 class ScriptedRig(torch.nn.Module):
     """The rig as a module with MHR's TorchScript signature:
     forward(identity [B,n], model [B,p], expression [B,m]) -> (vertices [B,V,3], skel_state [B,J,8])
-    (skeleton state: translation, xyzw rotation, scale; here the rotation is left as identity)."""
+    (skeleton state: world translation, world rotation as an xyzw quaternion, scale)."""
 
     def __init__(self, rig):
         super().__init__()
@@ -177,9 +190,7 @@ class ScriptedRig(torch.nn.Module):
     def forward(self, identity, model, expression):
         v = self.rig.forward(model[0], identity[0], expression[0])
         r, t, s = self.rig.fk(model[0])
-        q = torch.zeros(t.shape[0], 4)
-        q[:, 3] = 1.0
-        state = torch.cat([t, q, s[:, None]], 1)
+        state = torch.cat([t, matrix_to_quat_xyzw(r), s[:, None]], 1)
         return v[None], state[None]
 
 

@@ -551,11 +551,43 @@ def make_device_portable(module):
     return module
 
 
-def trace_save_check(name, wrapper, inputs, out_dir, timings, report, tol=0.0, keep=True, trace_ctx=None):
+def bool_scalar_products_as_tensors(module):
+    """Rewrites (in place; save afterwards) every product of a tensor and a bool constant in a
+    traced module's forward graph — what `bool_tensor * (k in [3])` traces to (SAM 3D Body's hand
+    masks): the tracer records the Python bool as a constant typed Tensor but holding a bool, the
+    file keeps the bool, and `aten::mul(Tensor, bool)` has no overload: the saved file does not
+    load. A 1-element bool tensor constant broadcasts to the same values (bool x bool stays bool).
+    Returns the number of products rewritten."""
+    g = module.forward.graph
+    torch._C._jit_pass_inline(g)
+    count = 0
+    for node in list(g.nodes()):
+        if node.kind() != "aten::mul":
+            continue
+        for pos, v in enumerate(node.inputs()):
+            if v.node().kind() != "prim::Constant" or v.type().kind() != "TensorType":
+                continue
+            t = v.toIValue()
+            if isinstance(t, torch.Tensor) and t.dim() == 0 and t.dtype == torch.bool:
+                t = bool(t)
+            other = list(node.inputs())[1 - pos]
+            if not isinstance(t, bool) or other.type().kind() != "TensorType" or other.type().scalarType() != "Bool":
+                continue
+            with g.insert_point_guard(node):
+                flag = g.insertConstant(torch.tensor([t]))
+            node.replaceInput(pos, flag)
+            count += 1
+    torch._C._jit_pass_lint(g)
+    return count
+
+
+def trace_save_check(name, wrapper, inputs, out_dir, timings, report, tol=0.0, keep=True, trace_ctx=None,
+                     bool_products=False):
     """Runs `wrapper` eagerly, traces it, saves `out_dir/NAME.pt`, reloads it, checks that the
     graph holds only aten/prim ops and that the reloaded module gives the eager outputs (within
     `tol`). `trace_ctx` (a context manager factory) wraps the eager run and the trace, e.g.
-    CPU autocast for a reduced-precision file. Returns (reloaded module or None, eager outputs)."""
+    CPU autocast for a reduced-precision file; `bool_products` applies
+    `bool_scalar_products_as_tensors` before saving. Returns (reloaded module or None, eager outputs)."""
     ctx = trace_ctx or contextlib.nullcontext
     t0 = time.perf_counter()
     with torch.no_grad(), ctx():
@@ -565,6 +597,8 @@ def trace_save_check(name, wrapper, inputs, out_dir, timings, report, tol=0.0, k
         traced = torch.jit.trace(wrapper, inputs, strict=False, check_trace=False)
     t2 = time.perf_counter()
     path = out_dir / f"{name}.pt"
+    if bool_products:
+        bool_scalar_products_as_tensors(traced)
     make_device_portable(traced)
     traced.save(str(path))
     del traced

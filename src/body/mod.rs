@@ -9,6 +9,7 @@ pub mod export;
 pub mod fit;
 pub mod lod;
 pub mod manifold;
+pub mod predict;
 pub mod rig;
 mod rig_file;
 pub mod sam3d;

@@ -36,6 +36,39 @@ impl TorchScriptBody {
         Ok(Self { path: path.to_owned(), module })
     }
 
+    /// Runs the model on tensors as they come out of a network (`[1, 45]`, `[1, 204]`, `[1, 72]`)
+    /// and returns its raw outputs: vertices `[1, V, 3]` (model units) and skeleton state
+    /// `[1, J, 8]` — what SAM 3D Body's loop feeds back between its layers.
+    pub fn forward_tensors(
+        &self,
+        identity: &Tensor,
+        model: &Tensor,
+        expression: &Tensor,
+    ) -> Result<(Tensor, Tensor), BodyError> {
+        let err = |m: String| BodyError::File { path: self.path.clone(), message: m };
+        let inputs = [identity, model, expression].map(|t| IValue::Tensor(t.shallow_clone()));
+        let out = tch::no_grad(|| self.module.forward_is(&inputs))
+            .map_err(|e| err(format!("evaluation failed: {}", e.to_string().lines().next().unwrap_or_default())))?;
+        let mut parts = match out {
+            IValue::Tuple(p) | IValue::GenericList(p) => p,
+            _ => return Err(err("the model returned no (vertices, skeleton state) tuple".into())),
+        };
+        if parts.len() < 2 {
+            return Err(err(format!(
+                "the model returned {} outputs, expected (vertices, skeleton state)",
+                parts.len()
+            )));
+        }
+        let take = |v: IValue, what: &str, last: i64| match v {
+            IValue::Tensor(t) if t.dim() == 3 && t.size()[0] == 1 && t.size()[2] == last => Ok(t),
+            IValue::Tensor(t) => Err(err(format!("{what} has shape {:?}, expected [1, N, {last}]", t.size()))),
+            _ => Err(err(format!("{what} is not a tensor"))),
+        };
+        let skeleton = take(parts.remove(1), "the skeleton state", 8)?;
+        let vertices = take(parts.remove(0), "the vertices", 3)?;
+        Ok((vertices, skeleton))
+    }
+
     /// Runs the model on one body.
     pub fn evaluate(
         &self,

@@ -39,6 +39,9 @@ pub enum ModelKind {
     Depth,
     /// MHR body model (`mhr_model.pt`).
     Mhr,
+    /// SAM 3D Body's body branch as TorchScript pieces (`tools/export_sam3d_body.py`).
+    #[serde(rename = "sam3d_body")]
+    Sam3dBody,
     /// A tiny module that proves the libtorch path works (`tools/make_selftest_model.py`).
     Selftest,
 }
@@ -50,6 +53,7 @@ impl ModelKind {
             Self::Sam2 => "sam2",
             Self::Depth => "depth",
             Self::Mhr => "mhr",
+            Self::Sam3dBody => "sam3d_body",
             Self::Selftest => "selftest",
         }
     }

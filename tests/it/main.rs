@@ -7,6 +7,7 @@
 mod batch;
 mod body;
 mod body_fit;
+mod body_predict;
 mod cli_models;
 mod cli_segment;
 mod common;

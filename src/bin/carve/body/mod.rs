@@ -10,6 +10,7 @@ mod fit;
 mod import;
 mod lods;
 mod pose;
+mod predict;
 mod save_rig;
 
 use std::path::Path;
@@ -32,6 +33,9 @@ pub enum BodyCommand {
     /// Pose a TorchScript body model (the official mhr_model.pt, or one with its signature)
     /// through libtorch; any LOD through the official maps.
     Pose(pose::PoseArgs),
+    /// A body from a photo and a person box (and mask) through SAM 3D Body (a model folder made
+    /// by tools/export_sam3d_body.py) and MHR: a mesh at any LOD and the official .npz.
+    Predict(predict::PredictArgs),
 }
 
 pub fn run(command: &BodyCommand) -> anyhow::Result<()> {
@@ -42,6 +46,7 @@ pub fn run(command: &BodyCommand) -> anyhow::Result<()> {
         BodyCommand::Lods(args) => lods::run(args),
         BodyCommand::SaveRig(args) => save_rig::run(args),
         BodyCommand::Pose(args) => pose::run(args),
+        BodyCommand::Predict(args) => predict::run(args),
     }
 }
 
