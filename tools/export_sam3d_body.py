@@ -62,9 +62,7 @@ def import_official(repo: Path, dinov3_repo: Path, tiny: bool):
     os.environ["MOMENTUM_ENABLED"] = "0"  # set = use torch.jit.load(mhr_model.pt) (the check reads inverted)
     sys.path.insert(0, str(repo))
     sys.path.insert(0, str(dinov3_repo))
-    real_load = torch.hub.load
-
-    def hub_load(_repo, name, *args, **kwargs):
+    def hub_load(_repo, name, *args, **kwargs):  # the builder's torch.hub.load("facebookresearch/dinov3", ...)
         kwargs.pop("source", None)
         kwargs["pretrained"] = False
         if tiny:
@@ -77,7 +75,14 @@ def import_official(repo: Path, dinov3_repo: Path, tiny: bool):
                         ffn_bias=True, proj_bias=True, n_storage_tokens=4, mask_k_bias=True,
                         compact_arch_name="vithplus", pretrained=False, **TINY_BACKBONE)
             return backbones._make_dinov3_vit(**spec)
-        return real_load(str(dinov3_repo), name, *args, source="local", **kwargs)
+        # The hub entry of that name, from the folder (hubconf.py itself imports every DINOv3
+        # head, segmentation and detection included, and their dependencies).
+        from dinov3.hub import backbones
+
+        entry = getattr(backbones, name, None)
+        if entry is None:
+            sys.exit(f"{dinov3_repo}: no DINOv3 backbone named {name}")
+        return entry(*args, **kwargs)
 
     torch.hub.load = hub_load
 
@@ -542,9 +547,16 @@ def main():
 
     with torch.no_grad():
         run_loop({k: recording(k) for k in eager}, mhr, crop, bt, mask, mask_score, keypoints)
+    def drop_backbone():
+        # The encoder is traced and saved: the backbone's weights (3.4 GB at full size) are not needed
+        # again (the other pieces do not use them), so free them before the file is loaded back.
+        eager["encoder"].backbone = nn.Identity()
+        model.backbone = None
+
     for name, piece in eager.items():
         loaded[name], _ = trace_save_check(name, piece, recorded[name], args.out, timings, report, tol=0.0,
-                                          bool_products=True)
+                                          bool_products=True,
+                                          before_reload=drop_backbone if name == "encoder" else None)
     # The loop over the reloaded files against the official eager model.
     with torch.no_grad():
         ours = run_loop(loaded, mhr, crop, bt, mask, mask_score, keypoints)

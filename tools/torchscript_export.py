@@ -582,12 +582,14 @@ def bool_scalar_products_as_tensors(module):
 
 
 def trace_save_check(name, wrapper, inputs, out_dir, timings, report, tol=0.0, keep=True, trace_ctx=None,
-                     bool_products=False):
+                     bool_products=False, before_reload=None):
     """Runs `wrapper` eagerly, traces it, saves `out_dir/NAME.pt`, reloads it, checks that the
     graph holds only aten/prim ops and that the reloaded module gives the eager outputs (within
     `tol`). `trace_ctx` (a context manager factory) wraps the eager run and the trace, e.g.
     CPU autocast for a reduced-precision file; `bool_products` applies
-    `bool_scalar_products_as_tensors` before saving. Returns (reloaded module or None, eager outputs)."""
+    `bool_scalar_products_as_tensors` before saving; `before_reload` (a function) runs after the
+    file is saved and before it is loaded back (to free the eager weights first: the peak then holds
+    one copy of them). Returns (reloaded module or None, eager outputs)."""
     ctx = trace_ctx or contextlib.nullcontext
     t0 = time.perf_counter()
     with torch.no_grad(), ctx():
@@ -602,6 +604,9 @@ def trace_save_check(name, wrapper, inputs, out_dir, timings, report, tol=0.0, k
     make_device_portable(traced)
     traced.save(str(path))
     del traced
+    if before_reload is not None:
+        before_reload()
+        gc.collect()
     loaded = torch.jit.load(str(path))
     baked = device_baked(loaded)
     report.append({"check": f"{name}: no device or non-scalar tensor constants in the graph",

@@ -1,6 +1,7 @@
 //! The window's body state without any UI: the demo rig (loaded in the background) or an imported
-//! SAM 3D Body output, the LOD shown, parameter edits with undo/redo, fitting to a mask as a
-//! background task, and the meshes the viewport and the photo overlay draw.
+//! SAM 3D Body output, the LOD shown, parameter edits with undo/redo, fitting to a mask and SAM 3D
+//! Body on the photo ("Body from photo") as background tasks, and the meshes the viewport and the
+//! photo overlay draw.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -34,6 +35,7 @@ pub enum Body {
 enum Job {
     Load(Task<Result<Rig, BodyError>>),
     Fit(Task<Result<FitResult, BodyError>>),
+    Predict(Task<Result<(Sam3dBody, Intrinsics), BodyError>>),
 }
 
 /// Bodies for one window.
@@ -122,6 +124,7 @@ impl BodyBench {
         Some(match self.job.as_ref()? {
             Job::Load(t) => TaskProgress::of(t),
             Job::Fit(t) => TaskProgress::of(t),
+            Job::Predict(t) => TaskProgress::of(t),
         })
     }
 
@@ -129,6 +132,7 @@ impl BodyBench {
         match &self.job {
             Some(Job::Load(t)) => t.cancel(),
             Some(Job::Fit(t)) => t.cancel(),
+            Some(Job::Predict(t)) => t.cancel(),
             None => {}
         }
     }
@@ -172,6 +176,39 @@ impl BodyBench {
         Ok(())
     }
 
+    /// SAM 3D Body on `photo` for the person in `mask` (its box and the mask itself as prompts),
+    /// in the background: the first `sam3d_body` model folder on the search path, MHR from the
+    /// `mhr_model.pt` in that folder, the official default camera.
+    pub fn predict_from_photo(&mut self, photo: &crate::core::image::Image, mask: &Mask) -> Result<(), FitError> {
+        if self.job.is_some() {
+            return Err(FitError::Busy);
+        }
+        let Some([x0, y0, x1, y1]) = mask.bbox() else {
+            return Err(FitError::EmptyMask);
+        };
+        let (photo, mask) = (photo.clone(), mask.clone());
+        let person_box = [f64::from(x0), f64::from(y0), f64::from(x1) + 1.0, f64::from(y1) + 1.0];
+        self.job = Some(Job::Predict(Task::spawn("SAM 3D Body", move |progress| {
+            use crate::body::predict::Sam3dBodyModel;
+            let models = crate::model::discover(None).map_err(|e| BodyError::Invalid(e.to_string()))?;
+            let folder =
+                crate::model::registry::first_valid(&models, &crate::model::ModelKind::Sam3dBody).ok_or_else(|| {
+                    BodyError::Invalid(
+                        "no SAM 3D Body model found: make one with tools/export_sam3d_body.py and put it in the \
+                         models folder (with the official mhr_model.pt beside its pieces)"
+                            .into(),
+                    )
+                })?;
+            let model = Sam3dBodyModel::load(&folder.path)?;
+            let mhr = crate::body::torchscript::TorchScriptBody::load(&folder.path.join("mhr_model.pt"))?;
+            let inputs = model.crop_inputs(&photo, person_box, Some(&mask), None)?;
+            let prediction = model.predict(&inputs, person_box, &mhr, progress)?;
+            let k = &inputs.intrinsics;
+            Ok((prediction.to_body()?, Intrinsics { focal_px: k[0][0], cx: k[0][2], cy: k[1][2] }))
+        })));
+        Ok(())
+    }
+
     /// Takes finished jobs.
     pub fn poll(&mut self) -> Vec<BodyEvent> {
         let mut events = Vec::new();
@@ -208,6 +245,16 @@ impl BodyBench {
                     }
                     self.generation += 1;
                     BodyEvent::Fitted { iou_hint: format!("final loss {loss:.4}") }
+                }
+                Ok(Err(e)) => BodyEvent::Failed(e.to_string()),
+                Err(e) => BodyEvent::Failed(e.to_string()),
+            }),
+            Some(Job::Predict(t)) => t.try_take().map(|r| match r {
+                Ok(Ok((person, intrinsics))) => {
+                    self.body = Some(Body::Imported { person: Box::new(person), intrinsics });
+                    self.history.clear();
+                    self.generation += 1;
+                    BodyEvent::Loaded("SAM 3D Body".into())
                 }
                 Ok(Err(e)) => BodyEvent::Failed(e.to_string()),
                 Err(e) => BodyEvent::Failed(e.to_string()),

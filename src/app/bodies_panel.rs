@@ -101,6 +101,18 @@ impl CarveApp {
             let started = self.bodies.fit(&m.mask);
             self.check(started);
         }
+        let can_predict = !self.bodies.busy() && self.workbench.selected.is_some();
+        if ui
+            .add_enabled(can_predict, egui::Button::new("Body from photo"))
+            .on_hover_text("SAM 3D Body on the photo for the selected person's mask (its box and the mask as prompts)")
+            .on_disabled_hover_text("select a person's mask")
+            .clicked()
+            && let Some(i) = self.workbench.selected
+            && let Some(m) = self.workbench.masks.get(i)
+        {
+            let started = self.bodies.predict_from_photo(&self.photo.image, &m.mask);
+            self.check(started);
+        }
         let Some(counts) = self.bodies.counts() else {
             ui.weak("No body yet: load the demo body, import a SAM 3D Body .npz (or drop it on the window).");
             return;
