@@ -244,6 +244,11 @@ class Prepare(_Piece):
         object.__setattr__(self, "stop", _StopDecoder())
 
     def forward(self, features, affine, cam_int, box_centre, box_scale, image_size, mask, mask_score, keypoints):
+        return self.run(features, affine, cam_int, box_centre, box_scale, image_size, mask, mask_score, keypoints,
+                        None)
+
+    def run(self, features, affine, cam_int, box_centre, box_scale, image_size, mask, mask_score, keypoints,
+            previous):
         m = self.m
         batch = _Batch.make(self.size, affine, cam_int, box_centre, box_scale, image_size, mask, mask_score)
         m._initialize_batch({"img": batch["img"], "person_valid": torch.ones(1, 1)})
@@ -254,13 +259,34 @@ class Prepare(_Piece):
         real_decoder = m.decoder
         m.decoder = self.stop
         try:
-            _, seen = m.forward_decoder(image, init_estimate=None, keypoints=keypoints, prev_estimate=None,
+            _, seen = m.forward_decoder(image, init_estimate=None, keypoints=keypoints, prev_estimate=previous,
                                         condition_info=condition, batch=batch)
         finally:
             m.decoder = real_decoder
         tokens, image_c, tokens_pe, image_pe = seen
         return (image_c, tokens, tokens_pe, image_c.flatten(2).permute(0, 2, 1),
                 image_pe.flatten(2).permute(0, 2, 1))
+
+
+class PreparePrompt(Prepare):
+    """`Prepare` for a keypoint-prompt pass (`SAM3DBody.run_keypoint_prompt`): N clicks
+    (`[1, N, 3]`: x, y in the crop as 0..1, the keypoint's index 0..69) and the previous pass's
+    estimate (`[1, 1, 522]`: pred_pose_raw, shape, scale, hand, face, pred_cam) as the previous
+    token. One file per N: the prompt encoder's shapes follow N."""
+
+    def forward(self, features, affine, cam_int, box_centre, box_scale, image_size, mask, mask_score, keypoints,
+                previous):
+        return self.run(features, affine, cam_int, box_centre, box_scale, image_size, mask, mask_score, keypoints,
+                        previous)
+
+
+PREVIOUS_KEYS = ["pred_pose_raw", "shape", "scale", "hand", "face", "pred_cam"]
+MAX_CLICKS = 4
+
+
+def previous_estimate(out):
+    """The previous estimate `run_keypoint_prompt` feeds back, from a pass's outputs."""
+    return torch.cat([out[k] for k in PREVIOUS_KEYS], dim=1).unsqueeze(1)
 
 
 class _StopDecoder(nn.Module):
@@ -367,11 +393,22 @@ class KeypointUpdate(_Piece):
 
 def run_loop(pieces, mhr, crop, batch_inputs, mask, mask_score, keypoints):
     """The body branch over the pieces, as Carve's Rust loop runs it. Returns POST_OUTPUTS of the
-    last layer as a dict."""
-    affine, cam_int, box_centre, box_scale, image_size = batch_inputs
+    last layer as a dict, and the encoder's features."""
     features = pieces["encoder"](crop)
-    image, tokens, tokens_pe, image_flat, image_pe_flat = pieces["prepare"](
-        features, affine, cam_int, box_centre, box_scale, image_size, mask, mask_score, keypoints)
+    prepared = pieces["prepare"](features, *batch_inputs, mask, mask_score, keypoints)
+    return decode(pieces, mhr, prepared, batch_inputs), features
+
+
+def run_prompt(pieces, mhr, features, batch_inputs, mask, mask_score, clicks, first):
+    """A keypoint-prompt pass after `run_loop` (`run_keypoint_prompt`): the same features, the
+    clicks, the first pass's estimate as the previous token."""
+    n = clicks.shape[1]
+    prepared = pieces[f"prompt{n}"](features, *batch_inputs, mask, mask_score, clicks, previous_estimate(first))
+    return decode(pieces, mhr, prepared, batch_inputs)
+
+
+def decode(pieces, mhr, prepared, batch_inputs):
+    image, tokens, tokens_pe, image_flat, image_pe_flat = prepared
     out = None
     for i in range(DEPTH_LAYERS):
         tokens, image_flat = pieces[f"layer{i}"](tokens, image_flat, tokens_pe, image_pe_flat)
@@ -423,10 +460,15 @@ IO = {
              POST_OUTPUTS),
     "keypoint_update": (["tokens", "tokens_pe", "image", "kp2d_cropped", "kp2d_depth", "kp3d"],
                         ["tokens", "tokens_pe"]),
+    **{f"prompt{n}": (["features", "affine", "cam_int", "box_centre", "box_scale", "image_size", "mask",
+                       "mask_score", "clicks", "previous"],
+                      ["image", "tokens", "tokens_pe", "image_flat", "image_pe_flat"])
+       for n in range(1, MAX_CLICKS + 1)},
 }
 
 
-def write_reference(out, photo, box, person_mask, crop, batch_inputs, mask, mask_score, official):
+def write_reference(out, photo, box, person_mask, crop, batch_inputs, mask, mask_score, official, clicks,
+                    official_prompted):
     """What a Rust test needs to check Carve's loop against the official model: the photo, box and
     person mask (PNG, JSON), the official crop and batch tensors, and the official outputs
     (raw float32 files and reference.json, the format of tests/it/official.rs)."""
@@ -445,6 +487,9 @@ def write_reference(out, photo, box, person_mask, crop, batch_inputs, mask, mask
     for key in POST_OUTPUTS:
         if torch.is_tensor(official.get(key)):
             dump.put(f"official_{key}", official[key])
+        if torch.is_tensor(official_prompted.get(key)):
+            dump.put(f"official_prompt_{key}", official_prompted[key])
+    dump.put("clicks", clicks)
     (out / "reference.json").write_text(json.dumps({"box": [float(v) for v in box], "tensors": dump.tensors},
                                                    indent=1))
 
@@ -463,7 +508,9 @@ def write_manifest(out_dir, args, cfg, size, mhr_shapes):
         "[config]",
         f"decoder_layers = {DEPTH_LAYERS}",
         f"keypoints = {KEYPOINTS}",
-        "prompt_points = 1          # keypoint prompts traced: one (the dummy [0, 0, -2] when none)",
+        "prompt_points = 1          # the first pass's prompt: the dummy [0, 0, -2]",
+        f"max_clicks = {MAX_CLICKS}            # promptN.pt: a keypoint-prompt pass with N clicks",
+        f"previous = {json.dumps(PREVIOUS_KEYS)}  # the previous estimate, concatenated",
         f"mhr_vertices = {mhr_shapes[0]}",
         f"mhr_joints = {mhr_shapes[1]}",
         "mhr_inputs = [45, 204, 72]  # identity, model parameters, expression",
@@ -519,9 +566,15 @@ def main():
     mhr = model.head_pose.mhr
     batch, photo, box, person_mask = official_batch(model, cfg, args.seed)
     # The official answer first (eager, the model's own control flow).
+    # Keypoint clicks (x, y in the crop as 0..1, the keypoint's index), 1..MAX_CLICKS of them.
+    all_clicks = torch.tensor([[[0.45, 0.3, 0.0], [0.55, 0.72, 12.0], [0.4, 0.5, 7.0], [0.6, 0.5, 8.0]]])
     with torch.no_grad():
         model._initialize_batch(batch)
-        official = model.forward_step(batch, decoder_type="body")["mhr"]
+        official_pass = model.forward_step(batch, decoder_type="body")
+        official = official_pass["mhr"]
+        # `run_keypoint_prompt`: a second decoder pass from the first one's estimate, per click count.
+        official_prompted = {n: model.run_keypoint_prompt(batch, dict(official_pass), all_clicks[:, :n])[0]["mhr"]
+                             for n in range(1, MAX_CLICKS + 1)}
     crop = batch["img"][0].float()
     bt = batch_tensors(batch)
     mask, mask_score = batch["mask"][0, 0].float(), batch["mask_score"][0].float()
@@ -535,7 +588,8 @@ def main():
     # Trace each piece on the inputs the loop gives it, reload, compare (tolerance 0).
     eager = {"encoder": Encoder(model), "prepare": Prepare(model, size),
              **{f"layer{i}": Layer(model.decoder.layers[i]) for i in range(DEPTH_LAYERS)},
-             "head": Head(model, *mhr_shapes), "post": Post(model, size), "keypoint_update": KeypointUpdate(model)}
+             "head": Head(model, *mhr_shapes), "post": Post(model, size), "keypoint_update": KeypointUpdate(model),
+             **{f"prompt{n}": PreparePrompt(model, size) for n in range(1, MAX_CLICKS + 1)}}
     loaded = {}
     recorded = {}
 
@@ -546,7 +600,10 @@ def main():
         return run
 
     with torch.no_grad():
-        run_loop({k: recording(k) for k in eager}, mhr, crop, bt, mask, mask_score, keypoints)
+        first, features = run_loop({k: recording(k) for k in eager}, mhr, crop, bt, mask, mask_score, keypoints)
+        for n in range(1, MAX_CLICKS + 1):
+            run_prompt({k: recording(k) for k in eager}, mhr, features, bt, mask, mask_score, all_clicks[:, :n], first)
+
     def drop_backbone():
         # The encoder is traced and saved: the backbone's weights (3.4 GB at full size) are not needed
         # again (the other pieces do not use them), so free them before the file is loaded back.
@@ -559,15 +616,22 @@ def main():
                                           before_reload=drop_backbone if name == "encoder" else None)
     # The loop over the reloaded files against the official eager model.
     with torch.no_grad():
-        ours = run_loop(loaded, mhr, crop, bt, mask, mask_score, keypoints)
+        ours, features = run_loop(loaded, mhr, crop, bt, mask, mask_score, keypoints)
+        ours_prompted = {n: run_prompt(loaded, mhr, features, bt, mask, mask_score, all_clicks[:, :n], ours)
+                         for n in range(1, MAX_CLICKS + 1)}
     for key in POST_OUTPUTS:
         want = official.get(key)
         if want is None or not torch.is_tensor(want):
             continue
         compare(f"loop over the reloaded pieces vs official forward_step: {key}", ours[key], want, 0.0, report)
+        for n in range(1, MAX_CLICKS + 1):
+            if torch.is_tensor(official_prompted[n].get(key)):  # (no hand boxes from a prompt pass)
+                compare(f"prompt pass, {n} clicks, vs official run_keypoint_prompt: {key}", ours_prompted[n][key],
+                        official_prompted[n][key], 0.0, report)
     write_manifest(args.out, args, cfg, size, mhr_shapes)
     if args.reference:
-        write_reference(args.reference, photo, box, person_mask, crop, bt, mask, mask_score, official)
+        write_reference(args.reference, photo, box, person_mask, crop, bt, mask, mask_score, official,
+                        all_clicks[:, :2], official_prompted[2])
     finish_export(args.out, t_start, timings, report, args.threads, n_params,
                   {"tiny": args.tiny, "checkpoint": str(args.checkpoint) if args.checkpoint else None,
                    **load_report})

@@ -218,6 +218,19 @@ pub struct FitOptions {
     /// on. A person seen turned away is out of reach of gradient descent from facing the camera.
     pub yaw_starts: Vec<f32>,
     pub start_iterations: usize,
+    /// Start from a known body (a SAM 3D Body prediction) instead of the rest pose placed by the
+    /// mask's box: no turns are tried, and the pose, scale and shape priors pull towards the start
+    /// instead of towards zero (refine what the network saw; move only where the image says so).
+    pub start: Option<FitStart>,
+}
+
+/// A known body to start a fit from: the rig's model and identity parameters and the camera-frame
+/// translation (metres), in the frame of [`rig_to_camera`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct FitStart {
+    pub model: Vec<f32>,
+    pub identity: Vec<f32>,
+    pub translation_m: [f32; 3],
 }
 
 impl Default for FitOptions {
@@ -234,6 +247,7 @@ impl Default for FitOptions {
             silhouette_weight: 1.0,
             yaw_starts: vec![0.0, -0.8, 0.8, -1.6, 1.6, std::f32::consts::PI],
             start_iterations: 60,
+            start: None,
         }
     }
 }
@@ -283,6 +297,20 @@ pub fn fit(
     {
         return Err(BodyError::Invalid("a keypoint is unknown to the rig or not finite".into()));
     }
+    if let Some(start) = &options.start {
+        let finite = start.model.iter().chain(&start.identity).chain(&start.translation_m).all(|v| v.is_finite());
+        if start.model.len() != rig.parameter_count() || start.identity.len() != rig.identity_names.len() || !finite {
+            return Err(BodyError::Invalid(format!(
+                "the start body has {} model and {} identity parameters (the rig '{}': {} and {}){}",
+                start.model.len(),
+                start.identity.len(),
+                rig.name,
+                rig.parameter_count(),
+                rig.identity_names.len(),
+                if finite { "" } else { ", or a non-finite value" }
+            )));
+        }
+    }
     let lod_data = rig.at_lod(options.lod).or_else(|_| rig.at_lod(rig.base_lod))?;
     let trig = TorchRig::new(rig, &lod_data);
     let m = rig.metres_per_unit as f64;
@@ -292,7 +320,10 @@ pub fn fit(
         .ok_or_else(|| BodyError::Invalid("the rig has no finite vertex".into()))?;
     let body_h = (bounds.max.y - bounds.min.y) as f64 * m;
     let mask_h = (bbox[3] - bbox[1]).max(1) as f64;
-    let z0 = f * body_h / mask_h;
+    let z0 = match &options.start {
+        Some(start) => f64::from(start.translation_m[2]).max(1e-3),
+        None => f * body_h / mask_h,
+    };
     let centre = bounds.center();
     let target = [
         ((bbox[0] + bbox[2]) as f64 * 0.5 - intrinsics.cx) * z0 / f,
@@ -301,8 +332,22 @@ pub fn fit(
     ];
     let t0 = [target[0] - centre.x as f64 * m, target[1] + centre.y as f64 * m, target[2] + centre.z as f64 * m];
     let opts = (Kind::Float, Device::Cpu);
-    let t0 = Tensor::from_slice(&[t0[0] as f32, t0[1] as f32, t0[2] as f32]);
+    let t0 = match &options.start {
+        Some(start) => Tensor::from_slice(&start.translation_m),
+        None => Tensor::from_slice(&[t0[0] as f32, t0[1] as f32, t0[2] as f32]),
+    };
     let FitVariables { vs, translation, model, identity } = fit_variables(rig, &t0);
+    // The priors' centre: the start body, or zero.
+    let (model0, identity0) = match &options.start {
+        Some(start) => {
+            tch::no_grad(|| {
+                model.shallow_clone().copy_(&Tensor::from_slice(&start.model));
+                identity.shallow_clone().copy_(&Tensor::from_slice(&start.identity));
+            });
+            (Tensor::from_slice(&start.model), Tensor::from_slice(&start.identity))
+        }
+        None => (model.zeros_like(), identity.zeros_like()),
+    };
     let mut optimiser = new_optimiser(&vs, options.learning_rate)?;
     let expression = Tensor::zeros([0], opts);
     // The first stage moves only the camera translation.
@@ -362,13 +407,14 @@ pub fn fit(
             let e = ((kp_uv - &kp_xy) / mask_h).square().sum_dim_intlist([1i64].as_slice(), false, Kind::Float);
             loss += (e * &kp_conf).mean(Kind::Float) * options.keypoint_weight * 10.0;
         }
-        let pose = model_eff.index_select(0, &pose_idx);
+        let moved = model_eff - &model0;
+        let pose = moved.index_select(0, &pose_idx);
         let prior = pose.square().mean(Kind::Float) * options.pose_prior
             + ((&limits_low - model_eff).relu().square().sum(Kind::Float)
                 + (model_eff - &limits_high).relu().square().sum(Kind::Float))
                 * 100.0
-            + model_eff.index_select(0, &scale_idx).square().sum(Kind::Float) * options.scale_prior
-            + id_eff.square().sum(Kind::Float) * options.shape_prior;
+            + moved.index_select(0, &scale_idx).square().sum(Kind::Float) * options.scale_prior
+            + (id_eff - &identity0).square().sum(Kind::Float) * options.shape_prior;
         // Depth from one view is weak: stay near the depth at which the rest body's height fills
         // the mask, unless the image says otherwise.
         let depth_prior = ((translation.get(2) - z0) / z0).square() * options.depth_prior;
@@ -378,7 +424,8 @@ pub fn fit(
     // Starts: each turn about the vertical axis refined with the camera translation alone (and
     // the turn); the best goes on.
     let yaw = rig.parameter_names.iter().position(|n| n == "root_ry");
-    if let (Some(yaw), true) = (yaw, options.yaw_starts.len() > 1 && options.start_iterations > 0) {
+    let try_turns = options.start.is_none() && options.yaw_starts.len() > 1 && options.start_iterations > 0;
+    if let (Some(yaw), true) = (yaw, try_turns) {
         let mut yaw_mask = vec![0.0f32; rig.parameter_count()];
         yaw_mask[yaw] = 1.0;
         let yaw_mask = Tensor::from_slice(&yaw_mask);

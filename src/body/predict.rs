@@ -9,7 +9,10 @@
 //! The crop is the official one (`GetBBoxCenterScale` with padding 1.25, `TopdownAffine` to the
 //! model's square input through a 0.75 aspect prior, bilinear warp with black borders, RGB/255);
 //! the default camera is the official one (focal = image diagonal, centre = image centre).
-//! Hands (full mode: hand crops and the hand decoder) and keypoint prompts are not run yet.
+//! Keypoint clicks run the official `run_keypoint_prompt`: a second pass of the prompt preparation
+//! and the loop, from the first pass's estimate, with the clicks as prompt tokens
+//! ([`Sam3dBodyModel::predict_prompted`]). Hands (full mode: hand crops and the hand decoder) are
+//! not run yet.
 
 use std::path::{Path, PathBuf};
 
@@ -30,6 +33,8 @@ const BOX_PADDING: f64 = 1.25;
 const ASPECT_PRIOR: f64 = 0.75;
 /// Keypoints of the body output.
 pub const KEYPOINTS: usize = 70;
+/// What a keypoint-prompt pass takes from the pass before it, concatenated (`run_keypoint_prompt`).
+const PREVIOUS_KEYS: [&str; 6] = ["pred_pose_raw", "shape", "scale", "hand", "face", "pred_cam"];
 
 /// The exported pieces of one SAM 3D Body model folder.
 pub struct Sam3dBodyModel {
@@ -43,7 +48,18 @@ pub struct Sam3dBodyModel {
     head: tch::CModule,
     post: tch::CModule,
     keypoint_update: tch::CModule,
+    /// `prompts[n - 1]`: the preparation of a keypoint-prompt pass with n clicks.
+    prompts: Vec<tch::CModule>,
     post_outputs: Vec<String>,
+}
+
+/// A keypoint click: the photo position (pixels) of one of the 70 body keypoints (its index in
+/// SAM 3D Body's MHR70 order).
+#[derive(Clone, Copy, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
+pub struct Click {
+    pub keypoint: usize,
+    pub x_px: f64,
+    pub y_px: f64,
 }
 
 /// What the network sees of one person: the crop and the camera, as the official batch has them.
@@ -83,6 +99,8 @@ impl CropInputs {
 /// One predicted person: the last layer's outputs by name (batch of one), with the box and camera.
 pub struct Prediction {
     pub outputs: Vec<(String, Tensor)>,
+    /// The encoder's features (a keypoint-prompt pass reuses them).
+    pub features: Tensor,
     pub person_box: [f64; 4],
     pub focal_px: f64,
     /// Milliseconds: encoder, preparation, the layer loop (MHR included).
@@ -161,6 +179,11 @@ impl Sam3dBodyModel {
             load_torchscript(&dir.join(file), ComputeDevice::Cpu).map_err(|e| file_err(dir.join(file), e.to_string()))
         };
         let layers = (0..layer_count).map(|i| load(&format!("layer{i}"))).collect::<Result<Vec<_>, _>>()?;
+        let max_clicks = manifest.config.get("max_clicks").and_then(|v| v.as_integer()).unwrap_or(0);
+        if !(0..=16).contains(&max_clicks) {
+            return Err(file_err(manifest_path, format!("max_clicks = {max_clicks}")));
+        }
+        let prompts = (1..=max_clicks).map(|n| load(&format!("prompt{n}"))).collect::<Result<Vec<_>, _>>()?;
         let post_outputs = manifest.tensors.get("post").map(|t| t.outputs.clone()).unwrap_or_default();
         for needed in ["pred_vertices", "pred_keypoints_3d", "pred_keypoints_2d", "pred_cam_t"] {
             if !post_outputs.iter().any(|o| o == needed) {
@@ -177,6 +200,7 @@ impl Sam3dBodyModel {
             head: load("head")?,
             post: load("post")?,
             keypoint_update: load("keypoint_update")?,
+            prompts,
             post_outputs,
         })
     }
@@ -219,9 +243,142 @@ impl Sam3dBodyModel {
             "prepare",
             dir,
         )?;
-        let [image, tokens, tokens_pe, image_flat, image_pe_flat]: [Tensor; 5] = prepared
-            .try_into()
-            .map_err(|_| BodyError::File { path: dir.join("prepare.pt"), message: "expected 5 outputs".into() })?;
+        let outputs = self.decode(prepared, "prepare", [&affine, &cam_int, &centre, &scale, &size], mhr, progress)?;
+        progress.set(1.0, "SAM 3D Body: done");
+        Ok(Prediction {
+            outputs,
+            features,
+            person_box,
+            focal_px: inputs.intrinsics[0][0],
+            encode_ms,
+            loop_ms: loop_start.elapsed().as_secs_f64() * 1e3,
+        })
+    }
+
+    /// How many keypoint clicks a prompt pass takes at most (0: the folder has no prompt pieces).
+    pub fn max_clicks(&self) -> usize {
+        self.prompts.len()
+    }
+
+    /// A keypoint-prompt pass after `first` (the official `run_keypoint_prompt`): the same crop and
+    /// features, `clicks` as prompt tokens, the first pass's estimate as the previous token.
+    pub fn predict_prompted(
+        &self,
+        inputs: &CropInputs,
+        first: &Prediction,
+        clicks: &[Click],
+        mhr: &TorchScriptBody,
+        progress: &Progress,
+    ) -> Result<Prediction, BodyError> {
+        let module = match clicks.len() {
+            0 => return Err(BodyError::Invalid("a prompt pass needs at least one keypoint click".into())),
+            n if n > self.prompts.len() => {
+                return Err(BodyError::Invalid(format!(
+                    "{n} keypoint clicks; this model folder takes at most {}",
+                    self.prompts.len()
+                )));
+            }
+            n => &self.prompts[n - 1],
+        };
+        let a = &inputs.crop_from_image;
+        let s = f64::from(self.input_size);
+        let mut flat = Vec::with_capacity(clicks.len() * 3);
+        for c in clicks {
+            if c.keypoint >= KEYPOINTS {
+                return Err(BodyError::Invalid(format!(
+                    "keypoint index {} is out of range (0..{})",
+                    c.keypoint,
+                    KEYPOINTS - 1
+                )));
+            }
+            let u = (a[0][0] * c.x_px + a[0][1] * c.y_px + a[0][2]) / s;
+            let v = (a[1][0] * c.x_px + a[1][1] * c.y_px + a[1][2]) / s;
+            if !(0.0..=1.0).contains(&u) || !(0.0..=1.0).contains(&v) {
+                return Err(BodyError::Invalid(format!(
+                    "the click on keypoint {} at ({}, {}) px lies outside the person's crop",
+                    c.keypoint, c.x_px, c.y_px
+                )));
+            }
+            flat.extend([u as f32, v as f32, c.keypoint as f32]);
+        }
+        let clicks = Tensor::from_slice(&flat).view([1, clicks.len() as i64, 3]);
+        self.prompt_from_crop_clicks(inputs, first, &clicks, module, mhr, progress)
+    }
+
+    /// The prompt pass with clicks already in the crop (`[1, N, 3]`: x, y in 0..1, index).
+    pub fn predict_prompted_crop(
+        &self,
+        inputs: &CropInputs,
+        first: &Prediction,
+        clicks: &Tensor,
+        mhr: &TorchScriptBody,
+        progress: &Progress,
+    ) -> Result<Prediction, BodyError> {
+        let n = clicks.size().get(1).copied().unwrap_or(0) as usize;
+        let module = self.prompts.get(n.wrapping_sub(1)).ok_or_else(|| {
+            BodyError::Invalid(format!("{n} keypoint clicks; this model folder takes 1..{}", self.prompts.len()))
+        })?;
+        self.prompt_from_crop_clicks(inputs, first, clicks, module, mhr, progress)
+    }
+
+    fn prompt_from_crop_clicks(
+        &self,
+        inputs: &CropInputs,
+        first: &Prediction,
+        clicks: &Tensor,
+        module: &tch::CModule,
+        mhr: &TorchScriptBody,
+        progress: &Progress,
+    ) -> Result<Prediction, BodyError> {
+        let dir = &self.dir;
+        let [affine, cam_int, centre, scale, size] = inputs.batch_tensors();
+        let mask_score = Tensor::from_slice(&[inputs.mask_score]);
+        let previous: Vec<Tensor> = PREVIOUS_KEYS
+            .iter()
+            .map(|k| {
+                first
+                    .get(k)
+                    .map(|t| t.shallow_clone())
+                    .ok_or_else(|| BodyError::Invalid(format!("the first pass has no '{k}'")))
+            })
+            .collect::<Result<_, _>>()?;
+        let previous = Tensor::cat(&previous, 1).unsqueeze(1);
+        let loop_start = std::time::Instant::now();
+        let n = clicks.size()[1];
+        let what = format!("prompt{n}");
+        let prepared = run_piece(
+            module,
+            &[&first.features, &affine, &cam_int, &centre, &scale, &size, &inputs.mask, &mask_score, clicks, &previous],
+            &what,
+            dir,
+        )?;
+        let outputs = self.decode(prepared, &what, [&affine, &cam_int, &centre, &scale, &size], mhr, progress)?;
+        progress.set(1.0, "SAM 3D Body: done");
+        Ok(Prediction {
+            outputs,
+            features: first.features.shallow_clone(),
+            person_box: first.person_box,
+            focal_px: first.focal_px,
+            encode_ms: 0.0,
+            loop_ms: loop_start.elapsed().as_secs_f64() * 1e3,
+        })
+    }
+
+    /// The decoder loop from a preparation's outputs: six layers, each followed by the head, MHR,
+    /// the post-processing and (but the last) the keypoint-token update.
+    fn decode(
+        &self,
+        prepared: Vec<Tensor>,
+        prepared_by: &str,
+        batch: [&Tensor; 5],
+        mhr: &TorchScriptBody,
+        progress: &Progress,
+    ) -> Result<Vec<(String, Tensor)>, BodyError> {
+        let dir = &self.dir;
+        let [affine, cam_int, centre, scale, size] = batch;
+        let [image, tokens, tokens_pe, image_flat, image_pe_flat]: [Tensor; 5] = prepared.try_into().map_err(|_| {
+            BodyError::File { path: dir.join(format!("{prepared_by}.pt")), message: "expected 5 outputs".into() }
+        })?;
         let (mut tokens, mut tokens_pe, mut image_flat) = (tokens, tokens_pe, image_flat);
         let mut outputs = Vec::new();
         let n = self.layers.len();
@@ -248,7 +405,7 @@ impl Sam3dBodyModel {
             let (vertices_cm, skeleton) = mhr.forward_tensors(&mhr_in[0], &mhr_in[1], &mhr_in[2])?;
             let post = run_piece(
                 &self.post,
-                &[&tokens, &vertices_cm, &skeleton, &affine, &cam_int, &centre, &scale, &size],
+                &[&tokens, &vertices_cm, &skeleton, affine, cam_int, centre, scale, size],
                 "post",
                 dir,
             )?;
@@ -292,14 +449,7 @@ impl Sam3dBodyModel {
         for (name, t) in &outputs {
             finite(t, name, &dir.join("post.pt"))?;
         }
-        progress.set(1.0, "SAM 3D Body: done");
-        Ok(Prediction {
-            outputs,
-            person_box,
-            focal_px: inputs.intrinsics[0][0],
-            encode_ms,
-            loop_ms: loop_start.elapsed().as_secs_f64() * 1e3,
-        })
+        Ok(outputs)
     }
 }
 

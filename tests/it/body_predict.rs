@@ -126,7 +126,37 @@ fn body_from_a_photo_equals_the_official_sam3d_body() {
         "Carve's loop vs official forward_step: parameters {worst_param:.2e} relative, 3D {worst_m:.2e} m, 2D {px:.2e} px"
     );
     assert!(px <= 1e-3, "2D keypoints {px} px");
+    // A keypoint-prompt pass (two clicks) equals the official `run_keypoint_prompt`.
+    let clicks = t("clicks");
+    let prompted = model.predict_prompted_crop(&inputs, &prediction, &clicks, &mhr, &Progress::new()).unwrap();
+    let mut worst_prompt = 0.0f64;
+    for key in ["pred_pose_raw", "shape", "mhr_model_params", "pred_cam", "pred_vertices", "pred_keypoints_2d"] {
+        let (got, want) = (values(prompted.get(key).unwrap()), values(&t(&format!("official_prompt_{key}"))));
+        assert_eq!(got.len(), want.len(), "{key}");
+        let scale = want.iter().fold(1e-6f64, |m, v| m.max(v.abs()));
+        let err = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max) / scale;
+        worst_prompt = worst_prompt.max(err);
+        assert!(err <= 1e-5, "prompt pass {key}: relative difference {err:e}");
+    }
+    let clicked = (prompted.get("pred_vertices").unwrap() - prediction.get("pred_vertices").unwrap())
+        .abs()
+        .max()
+        .double_value(&[]);
+    eprintln!(
+        "prompt pass (2 clicks) vs official run_keypoint_prompt: {worst_prompt:.2e} relative; moved the body {clicked:.2e} m"
+    );
+    assert!(clicked > 1e-6, "the clicks changed nothing");
     // A different mask changes the answer (the mask prompt reaches the network).
+    // The clicks in photo pixels, for the command line below.
+    let c = values(&clicks);
+    let s_px = f64::from(model.input_size);
+    let clicks_json = serde_json::json!({"keypoints": c.chunks_exact(3).map(|k| serde_json::json!({
+        "keypoint": k[2] as usize,
+        "x": (k[0] * s_px - affine[2]) / affine[0],
+        "y": (k[1] * s_px - affine[5]) / affine[4],
+    })).collect::<Vec<_>>()});
+    let clicks_path = dir.path().join("clicks.json");
+    std::fs::write(&clicks_path, clicks_json.to_string()).unwrap();
     let without = CropInputs { mask_score: 0.0, mask: Tensor::zeros_like(&inputs.mask), ..inputs };
     let other = model.predict(&without, person_box, &mhr, &Progress::new()).unwrap();
     let moved =
@@ -152,11 +182,14 @@ fn body_from_a_photo_equals_the_official_sam3d_body() {
         .arg(&out)
         .arg("--npz")
         .arg(&npz)
+        .arg("--keypoints")
+        .arg(&clicks_path)
         .output()
         .unwrap();
     assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
     let s: serde_json::Value = serde_json::from_slice(&res.stdout).unwrap();
     assert_eq!(s["vertices"], carve::body::lod::LOD_VERTEX_COUNTS[3], "{s}");
+    assert_eq!(s["clicks"], 2, "{s}");
     let report =
         std::process::Command::new("node").arg(repo_root().join("tools/validate_gltf.mjs")).arg(&out).output().unwrap();
     let report: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
@@ -174,6 +207,55 @@ fn body_from_a_photo_equals_the_official_sam3d_body() {
     assert!(keys.contains("(18439, 3) (70, 2) ()"), "{keys}");
     let imported = carve::body::sam3d::Sam3dBody::load(&npz).unwrap();
     assert_eq!(imported.vertices_lod1.len(), 18_439);
+
+    // --refine: Carve's fitting of the MHR-layout rig (the stand-in's own rig file, whose
+    // evaluation is what mhr_model.pt traced) from the prediction, against the person mask.
+    let refined_out = dir.path().join("refined.glb");
+    let res = carve(dir.path())
+        .args(["body", "predict"])
+        .arg(refdir.join("photo.png"))
+        .arg("--box")
+        .arg(format!("{},{},{},{}", b[0], b[1], b[2], b[3]))
+        .arg("--mask")
+        .arg(refdir.join("person_mask.png"))
+        .arg("--models")
+        .arg(&model_dir)
+        .arg("--mhr")
+        .arg(&mhr_path)
+        .arg("--refine")
+        .arg("--rig")
+        .arg(mhr_path.with_file_name("mhr_standin.rig.safetensors"))
+        .args(["--iterations", "80", "--lod", "4", "--json", "--out"])
+        .arg(&refined_out)
+        .output()
+        .unwrap();
+    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+    let s: serde_json::Value = serde_json::from_slice(&res.stdout).unwrap();
+    let (before, after) =
+        (s["refine"]["silhouette_iou_before"].as_f64().unwrap(), s["refine"]["silhouette_iou_after"].as_f64().unwrap());
+    eprintln!("--refine: silhouette IoU with the person mask {before:.3} (prediction) → {after:.3} (fitted)");
+    // Random weights predict a small body far away: the fit must pull it onto the mask.
+    assert!(after > before + 0.1, "{s}");
+    assert_eq!(s["vertices"], carve::body::lod::LOD_VERTEX_COUNTS[4], "{s}");
+    // --refine without --rig is refused by the parser; a rig of another layout is named.
+    let e = {
+        let res = carve(dir.path())
+            .args(["body", "predict"])
+            .arg(refdir.join("photo.png"))
+            .args(["--box", "150,40,330,350", "--mask"])
+            .arg(refdir.join("person_mask.png"))
+            .arg("--models")
+            .arg(&model_dir)
+            .arg("--mhr")
+            .arg(&mhr_path)
+            .args(["--refine", "--rig", "demo", "--out"])
+            .arg(dir.path().join("bad.glb"))
+            .output()
+            .unwrap();
+        assert!(!res.status.success());
+        String::from_utf8_lossy(&res.stderr).into_owned()
+    };
+    assert!(e.contains("MHR-layout") || e.contains("parameters"), "{e}");
 
     // 4. Bad input: one clear line each, no output written.
     let bad = |extra: &[&str], mhr: &Path| -> String {
@@ -197,6 +279,13 @@ fn body_from_a_photo_equals_the_official_sam3d_body() {
     assert!(e.contains("outside"), "{e}");
     let e = bad(&["--box", "10,10,12,12"], &mhr_path);
     assert!(e.contains("smaller than"), "{e}");
+    // A keypoint index out of range, a click outside the crop.
+    std::fs::write(&clicks_path, r#"{"keypoints": [{"keypoint": 70, "x": 240, "y": 200}]}"#).unwrap();
+    let e = bad(&["--box", "150,40,330,350", "--keypoints", clicks_path.to_str().unwrap()], &mhr_path);
+    assert!(e.contains("out of range") && e.contains("clicks.json"), "{e}");
+    std::fs::write(&clicks_path, r#"{"keypoints": [{"keypoint": 3, "x": 5, "y": 5}]}"#).unwrap();
+    let e = bad(&["--box", "150,40,330,350", "--keypoints", clicks_path.to_str().unwrap()], &mhr_path);
+    assert!(e.contains("outside the person's crop"), "{e}");
     // A TorchScript file with another signature as MHR.
     let e = bad(&["--box", "150,40,330,350"], &model_dir.join("layer0.pt"));
     assert!(e.contains("layer0.pt"), "{e}");
