@@ -58,7 +58,7 @@ fn main() -> anyhow::Result<()> {
         Ok(Tensor::from_slice(&floats).view(shape.as_slice()))
     };
     let t0 = Instant::now();
-    let model = Sam3dBodyModel::load(&model_dir)?;
+    let model = Sam3dBodyModel::load(&model_dir, carve::model::precision::PrecisionChoice::Fp32)?;
     let mhr = TorchScriptBody::load(&mhr)?;
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
     let b: Vec<f64> = reference["box"].as_array().into_iter().flatten().filter_map(|v| v.as_f64()).collect();
@@ -112,7 +112,28 @@ fn main() -> anyhow::Result<()> {
     let mask = carve::Mask::load_png(refdir.join("person_mask.png"))?;
     let own = model.crop_inputs(&photo, person_box, Some(&mask), None)?;
     let (own_rel, own_metres, own_px) = compare(&model.predict(&own, person_box, &mhr, &progress)?)?;
-    println!("model: {} ({})", model.name, model_dir.display());
+    // The bf16 encoder, when the folder has one (timed and compared the same way).
+    let name = model.name.clone();
+    drop(model); // one encoder in memory at a time
+    let bf16 = Sam3dBodyModel::load(&model_dir, carve::model::precision::PrecisionChoice::Bf16).ok();
+    let mut bf16_row = serde_json::Value::Null;
+    if let Some(m16) = &bf16 {
+        let mut enc16 = Vec::new();
+        let mut first16 = None;
+        for _ in 0..runs.max(1) {
+            let p = m16.predict(&inputs, person_box, &mhr, &progress)?;
+            enc16.push(p.encode_ms);
+            first16.get_or_insert(p);
+        }
+        let (r16, m16_err, px16) = compare(&first16.expect("one run"))?;
+        println!(
+            "bf16 encoder: median {:.0} ms {:?}; vs the official fp32 model: parameters {r16:.2e} relative, 3D {m16_err:.2e} m, 2D {px16:.2e} px",
+            median(enc16.clone()),
+            enc16.iter().map(|v| v.round()).collect::<Vec<_>>()
+        );
+        bf16_row = serde_json::json!({"encode_ms_median": median(enc16), "parameters_rel": r16, "metres": m16_err, "pixels": px16});
+    }
+    println!("model: {} ({})", name, model_dir.display());
     println!("threads: libtorch {}", tch::get_num_threads());
     println!("load (every piece + MHR): {load_ms:.0} ms");
     println!(
@@ -133,6 +154,7 @@ fn main() -> anyhow::Result<()> {
             "encode_ms_median": median(encode), "loop_ms_median": median(looped), "load_ms": load_ms,
             "parameters_rel": rel, "metres": metres, "pixels": px,
             "own_crop": {"parameters_rel": own_rel, "metres": own_metres, "pixels": own_px},
+            "bf16": bf16_row,
             "threads": tch::get_num_threads(),
         })
     );

@@ -10,7 +10,7 @@ Official side: `SAM3DBody.forward_step(batch, "body")` (what `process_one_image(
 inference_type="body")` runs after its crop) on the reference photo's official batch, fp32 and under
 `torch.autocast("cpu", torch.bfloat16)`, medians over --runs after one warm-up. Carve's side:
 `cargo bench --profile dev --bench sam3d_body` (fidelity to the official answer, then encoder and
-loop medians). Both sides on --threads torch threads.
+loop medians, fp32 and the bf16 encoder). Both sides on --threads torch threads.
 """
 import argparse
 import json
@@ -84,6 +84,10 @@ def main():
     total = carve["encode_ms_median"] + carve["loop_ms_median"]
     results["carve_total_ms"] = round(total, 1)
     results["official_fp32_over_carve"] = round(results["official_fp32_ms_median"] / total, 2)
+    if carve.get("bf16"):
+        total16 = carve["bf16"]["encode_ms_median"] + carve["loop_ms_median"]
+        results["carve_bf16_total_ms"] = round(total16, 1)
+        results["official_bf16_over_carve_bf16"] = round(results["official_bf16_ms_median"] / total16, 2)
     print(json.dumps(results, indent=1))
 
 

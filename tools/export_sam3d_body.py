@@ -231,6 +231,31 @@ class _Replay(nn.Module):
         return self.given
 
 
+class Bf16Encoder(nn.Module):
+    """The encoder as `torch.autocast("cpu", torch.bfloat16)` runs it: Linear/Conv weights stored
+    in bf16 (autocast rounds them on every call anyway), traced under autocast so the casts are in
+    the graph, fp32 features out (the other pieces see the fp32 interface)."""
+
+    def __init__(self, encoder):
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, crop):
+        return self.encoder(crop).float()
+
+
+def export_bf16(encoder, inputs, fp32_features, out_dir, timings, report, max_rel_err=0.05):
+    """`encoder_bf16.pt` (reloaded = eager autocast at tolerance 0) and its mean relative error
+    against the fp32 features."""
+    _, out = trace_save_check("encoder_bf16", Bf16Encoder(encoder).eval(), inputs, out_dir, timings, report,
+                              keep=False, trace_ctx=lambda: torch.autocast("cpu", dtype=torch.bfloat16))
+    rel = float((out.float() - fp32_features).abs().mean() / fp32_features.abs().mean().clamp_min(1e-12))
+    report.append({"check": "encoder_bf16: mean relative error vs fp32", "max_abs_diff": rel, "tol": max_rel_err,
+                   "ok": rel <= max_rel_err})
+    print(f"  [{'ok' if rel <= max_rel_err else 'FAIL'}] encoder_bf16: mean relative error vs fp32 {rel:.4f} "
+          f"(tol {max_rel_err})", flush=True)
+
+
 class Prepare(_Piece):
     """Everything of `forward_pose_branch` + `forward_decoder` between the backbone and the first
     decoder layer: ray condition, mask prompt, CLIFF condition, initial/previous/prompt tokens,
@@ -501,9 +526,10 @@ def write_manifest(out_dir, args, cfg, size, mhr_shapes):
     desc = ("Made by tools/export_sam3d_body.py from the official sam_3d_body code"
             + (f", weights from {Path(args.checkpoint).name}" if args.checkpoint else ", random weights")
             + ". Body branch only; MHR (mhr_model.pt) runs between the decoder layers, in the caller.")
-    files = {role: f"{role}.pt" for role in IO}
+    io = {**IO, **({"encoder_bf16": IO["encoder"]} if not args.no_bf16 else {})}
+    files = {role: f"{role}.pt" for role in io}
     lines = manifest_lines("sam3d_body", name, weights, desc, files, size, list(cfg.MODEL.IMAGE_MEAN),
-                           list(cfg.MODEL.IMAGE_STD), IO)
+                           list(cfg.MODEL.IMAGE_STD), io)
     lines += [
         "[config]",
         f"decoder_layers = {DEPTH_LAYERS}",
@@ -535,6 +561,7 @@ def main():
     ap.add_argument("--tiny", action="store_true", help="narrow, shallow versions of the same classes (tests)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--no-bf16", action="store_true", help="skip encoder_bf16.pt (bf16 weights, autocast graph)")
     ap.add_argument("--reference", type=Path, default=None,
                     help="also write the photo, box, mask, crop and the official outputs here (for tests)")
     args = ap.parse_args()
@@ -600,20 +627,32 @@ def main():
         return run
 
     with torch.no_grad():
-        first, features = run_loop({k: recording(k) for k in eager}, mhr, crop, bt, mask, mask_score, keypoints)
+        first, fp32_features = run_loop({k: recording(k) for k in eager}, mhr, crop, bt, mask, mask_score, keypoints)
         for n in range(1, MAX_CLICKS + 1):
-            run_prompt({k: recording(k) for k in eager}, mhr, features, bt, mask, mask_score, all_clicks[:, :n], first)
+            run_prompt({k: recording(k) for k in eager}, mhr, fp32_features, bt, mask, mask_score, all_clicks[:, :n],
+                       first)
 
-    def drop_backbone():
-        # The encoder is traced and saved: the backbone's weights (3.4 GB at full size) are not needed
-        # again (the other pieces do not use them), so free them before the file is loaded back.
-        eager["encoder"].backbone = nn.Identity()
-        model.backbone = None
+    def to_bf16():
+        # The fp32 encoder is traced and saved: before its file is loaded back (for its check), turn
+        # the backbone's Linear/Conv weights to bf16 in place (half of 3.4 GB at full size) for the
+        # bf16 file, so that the peak holds one fp32 copy of them.
+        for m in eager["encoder"].modules():
+            if isinstance(m, (nn.Linear, nn.Conv2d)):
+                m.to(torch.bfloat16)
 
     for name, piece in eager.items():
+        encoder = name == "encoder"
         loaded[name], _ = trace_save_check(name, piece, recorded[name], args.out, timings, report, tol=0.0,
-                                          bool_products=True,
-                                          before_reload=drop_backbone if name == "encoder" else None)
+                                          bool_products=True, keep=not encoder,
+                                          before_reload=to_bf16 if encoder and not args.no_bf16 else None)
+        if encoder and not args.no_bf16:
+            export_bf16(eager["encoder"], recorded["encoder"], fp32_features, args.out, timings, report)
+        if encoder:
+            # The other pieces do not use the backbone: free it. The loop below starts from the
+            # features the encoder file was checked to give (tolerance 0).
+            eager["encoder"].backbone = nn.Identity()
+            model.backbone = None
+            loaded["encoder"] = lambda crop: fp32_features
     # The loop over the reloaded files against the official eager model.
     with torch.no_grad():
         ours, features = run_loop(loaded, mhr, crop, bt, mask, mask_score, keypoints)

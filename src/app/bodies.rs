@@ -199,7 +199,7 @@ impl BodyBench {
                             .into(),
                     )
                 })?;
-            let model = Sam3dBodyModel::load(&folder.path)?;
+            let model = Sam3dBodyModel::load(&folder.path, crate::model::precision::PrecisionChoice::Auto)?;
             let mhr = crate::body::torchscript::TorchScriptBody::load(&folder.path.join("mhr_model.pt"))?;
             let inputs = model.crop_inputs(&photo, person_box, Some(&mask), None)?;
             let prediction = model.predict(&inputs, person_box, &mhr, progress)?;

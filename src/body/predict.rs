@@ -25,6 +25,7 @@ use crate::core::image::Image;
 use crate::core::mask::Mask;
 use crate::core::task::Progress;
 use crate::model::manifest::{Manifest, ModelKind};
+use crate::model::precision::{Precision, PrecisionChoice, cpu_features};
 use crate::model::runtime::{ComputeDevice, load_torchscript};
 
 /// Box padding of the official `GetBBoxCenterScale`.
@@ -42,6 +43,8 @@ pub struct Sam3dBodyModel {
     pub name: String,
     /// Side of the square crop the encoder takes, pixels.
     pub input_size: u32,
+    /// The encoder's precision (`encoder_bf16.pt` when bf16).
+    pub precision: Precision,
     encoder: tch::CModule,
     prepare: tch::CModule,
     layers: Vec<tch::CModule>,
@@ -149,8 +152,10 @@ fn finite(t: &Tensor, what: &str, path: &Path) -> Result<(), BodyError> {
 }
 
 impl Sam3dBodyModel {
-    /// Loads a `sam3d_body` model folder (`manifest.toml` + the pieces).
-    pub fn load(dir: &Path) -> Result<Self, BodyError> {
+    /// Loads a `sam3d_body` model folder (`manifest.toml` + the pieces); the encoder at the
+    /// precision `precision` resolves to (`auto`: bf16 where the CPU multiplies bf16 natively and
+    /// the folder has `encoder_bf16`).
+    pub fn load(dir: &Path, precision: PrecisionChoice) -> Result<Self, BodyError> {
         let file_err = |path: PathBuf, message: String| BodyError::File { path, message };
         let manifest_path = dir.join("manifest.toml");
         let manifest = Manifest::load(&manifest_path).map_err(|e| file_err(manifest_path.clone(), e.to_string()))?;
@@ -178,6 +183,13 @@ impl Sam3dBodyModel {
                 .ok_or_else(|| file_err(manifest_path.clone(), format!("no '{role}' file in [files]")))?;
             load_torchscript(&dir.join(file), ComputeDevice::Cpu).map_err(|e| file_err(dir.join(file), e.to_string()))
         };
+        let (precision, note) = precision
+            .resolve(manifest.files.contains_key("encoder_bf16"), &cpu_features())
+            .map_err(|e| file_err(manifest_path.clone(), e))?;
+        if let Some(note) = note {
+            tracing::info!("{note}");
+        }
+        let encoder = load(if precision == Precision::Bf16 { "encoder_bf16" } else { "encoder" })?;
         let layers = (0..layer_count).map(|i| load(&format!("layer{i}"))).collect::<Result<Vec<_>, _>>()?;
         let max_clicks = manifest.config.get("max_clicks").and_then(|v| v.as_integer()).unwrap_or(0);
         if !(0..=16).contains(&max_clicks) {
@@ -194,7 +206,8 @@ impl Sam3dBodyModel {
             dir: dir.to_owned(),
             name: manifest.name.clone(),
             input_size: input.width,
-            encoder: load("encoder")?,
+            precision,
+            encoder,
             prepare: load("prepare")?,
             layers,
             head: load("head")?,

@@ -12,6 +12,7 @@ use std::path::Path;
 use carve::body::predict::{CropInputs, Sam3dBodyModel};
 use carve::body::torchscript::TorchScriptBody;
 use carve::core::task::Progress;
+use carve::model::precision::PrecisionChoice;
 use tch::{Kind, Tensor};
 
 use crate::common::{carve, repo_root, run_python};
@@ -53,7 +54,7 @@ fn body_from_a_photo_equals_the_official_sam3d_body() {
     let dir = tempfile::tempdir().unwrap();
     let (mhr_path, model_dir, refdir) = export(dir.path());
     let reference = reference_json(&refdir);
-    let model = Sam3dBodyModel::load(&model_dir).unwrap();
+    let model = Sam3dBodyModel::load(&model_dir, PrecisionChoice::Fp32).unwrap();
     let mhr = TorchScriptBody::load(&mhr_path).unwrap();
     let t = |key: &str| load_tensor(&refdir, &reference, key);
     let b: Vec<f64> = reference["box"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
@@ -146,6 +147,16 @@ fn body_from_a_photo_equals_the_official_sam3d_body() {
         "prompt pass (2 clicks) vs official run_keypoint_prompt: {worst_prompt:.2e} relative; moved the body {clicked:.2e} m"
     );
     assert!(clicked > 1e-6, "the clicks changed nothing");
+    // The bf16 encoder (weights in bf16, autocast's graph): close to fp32, not equal.
+    let bf16 = Sam3dBodyModel::load(&model_dir, PrecisionChoice::Bf16).unwrap();
+    let p16 = bf16.predict(&inputs, person_box, &mhr, &Progress::new()).unwrap();
+    let (got, want) = (values(p16.get("pred_vertices").unwrap()), values(&t("official_pred_vertices")));
+    let bf16_m = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    let (got, want) = (values(p16.get("mhr_model_params").unwrap()), values(&t("official_mhr_model_params")));
+    let scale = want.iter().fold(1e-6f64, |m, v| m.max(v.abs()));
+    let bf16_rel = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max) / scale;
+    eprintln!("bf16 encoder vs official fp32: vertices {bf16_m:.2e} m, parameters {bf16_rel:.2e} relative");
+    assert!(bf16_m < 5e-3 && bf16_rel < 1e-2, "bf16: {bf16_m} m, {bf16_rel}");
     // A different mask changes the answer (the mask prompt reaches the network).
     // The clicks in photo pixels, for the command line below.
     let c = values(&clicks);
@@ -178,7 +189,7 @@ fn body_from_a_photo_equals_the_official_sam3d_body() {
         .arg(&model_dir)
         .arg("--mhr")
         .arg(&mhr_path)
-        .args(["--lod", "3", "--json", "--out"])
+        .args(["--precision", "bf16", "--lod", "3", "--json", "--out"])
         .arg(&out)
         .arg("--npz")
         .arg(&npz)
@@ -190,6 +201,7 @@ fn body_from_a_photo_equals_the_official_sam3d_body() {
     let s: serde_json::Value = serde_json::from_slice(&res.stdout).unwrap();
     assert_eq!(s["vertices"], carve::body::lod::LOD_VERTEX_COUNTS[3], "{s}");
     assert_eq!(s["clicks"], 2, "{s}");
+    assert_eq!(s["precision"], "bf16", "{s}");
     let report =
         std::process::Command::new("node").arg(repo_root().join("tools/validate_gltf.mjs")).arg(&out).output().unwrap();
     let report: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();

@@ -33,6 +33,10 @@ pub struct PredictArgs {
     /// Body model folder.
     #[arg(long, value_name = "mhr_model.pt")]
     mhr: Option<PathBuf>,
+    /// Encoder precision: auto = bf16 where the CPU has AMX or AVX-512-BF16 and the folder has
+    /// `encoder_bf16`, else fp32.
+    #[arg(long, value_enum, default_value = "auto")]
+    precision: carve::model::precision::PrecisionChoice,
     /// Focal length in pixels (default: the image diagonal, as SAM 3D Body assumes).
     #[arg(long)]
     focal: Option<f64>,
@@ -100,6 +104,8 @@ fn read_clicks(path: &Path) -> anyhow::Result<Vec<body::predict::Click>> {
 #[derive(Serialize)]
 struct PredictSummary<'a> {
     model: String,
+    /// The encoder's precision ("fp32", "bf16").
+    precision: &'static str,
     lod: usize,
     vertices: usize,
     triangles: usize,
@@ -134,7 +140,7 @@ pub fn run(a: &PredictArgs) -> anyhow::Result<()> {
          and name it with --models DIR"
             .to_owned()
     })?;
-    let model = Sam3dBodyModel::load(&folder.path)?;
+    let model = Sam3dBodyModel::load(&folder.path, a.precision)?;
     let mhr_path = a.mhr.clone().unwrap_or_else(|| folder.path.join("mhr_model.pt"));
     anyhow::ensure!(
         mhr_path.is_file(),
@@ -184,6 +190,7 @@ pub fn run(a: &PredictArgs) -> anyhow::Result<()> {
     outputs.commit()?;
     let summary = PredictSummary {
         model: model.name.clone(),
+        precision: model.precision.as_str(),
         lod: a.lod,
         vertices: mesh.positions.len(),
         triangles: mesh.triangle_count(),
