@@ -298,6 +298,33 @@ fn body_from_a_photo_equals_the_official_sam3d_body() {
     std::fs::write(&clicks_path, r#"{"keypoints": [{"keypoint": 3, "x": 5, "y": 5}]}"#).unwrap();
     let e = bad(&["--box", "150,40,330,350", "--keypoints", clicks_path.to_str().unwrap()], &mhr_path);
     assert!(e.contains("outside the person's crop"), "{e}");
+    // A checkpoint without the model's keys: the export names what is missing and writes nothing.
+    let ckpt = dir.path().join("empty.ckpt");
+    run_python(&[
+        "-c".as_ref(),
+        "import sys, torch; torch.save({'state_dict': {'unrelated.weight': torch.zeros(1)}}, sys.argv[1])".as_ref(),
+        ckpt.as_os_str(),
+    ]);
+    let vendor = repo_root().join("../shared/vendor");
+    let res = std::process::Command::new(crate::common::python())
+        .arg(repo_root().join("tools/export_sam3d_body.py"))
+        .arg("--repo")
+        .arg(vendor.join("sam-3d-body-repo"))
+        .arg("--dinov3-repo")
+        .arg(vendor.join("dinov3-repo"))
+        .arg("--config")
+        .arg(vendor.join("sam-3d-body-config/model_config.yaml"))
+        .arg("--mhr")
+        .arg(&mhr_path)
+        .arg("--checkpoint")
+        .arg(&ckpt)
+        .args(["--tiny", "--out"])
+        .arg(dir.path().join("from_bad_ckpt"))
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&res.stderr);
+    assert!(!res.status.success() && e.contains("empty.ckpt") && e.contains("missing required keys"), "{e}");
+    assert!(!dir.path().join("from_bad_ckpt/manifest.toml").exists());
     // A TorchScript file with another signature as MHR.
     let e = bad(&["--box", "150,40,330,350"], &model_dir.join("layer0.pt"));
     assert!(e.contains("layer0.pt"), "{e}");
