@@ -178,17 +178,22 @@ fn body_from_a_photo_equals_the_official_sam3d_body() {
     // the official npz keys, read back by numpy (a second reader) and by `carve body import`.
     let out = dir.path().join("person.glb");
     let npz = dir.path().join("person.npz");
-    let res = carve(dir.path())
-        .args(["body", "predict"])
-        .arg(refdir.join("photo.png"))
-        .arg("--box")
-        .arg(format!("{},{},{},{}", b[0], b[1], b[2], b[3]))
-        .arg("--mask")
-        .arg(refdir.join("person_mask.png"))
-        .arg("--models")
-        .arg(&model_dir)
-        .arg("--mhr")
-        .arg(&mhr_path)
+    // `carve body predict` on the reference photo, box and mask.
+    let predict_cmd = || {
+        let mut cmd = carve(dir.path());
+        cmd.args(["body", "predict"])
+            .arg(refdir.join("photo.png"))
+            .arg("--box")
+            .arg(format!("{},{},{},{}", b[0], b[1], b[2], b[3]))
+            .arg("--mask")
+            .arg(refdir.join("person_mask.png"))
+            .arg("--models")
+            .arg(&model_dir)
+            .arg("--mhr")
+            .arg(&mhr_path);
+        cmd
+    };
+    let res = predict_cmd()
         .args(["--precision", "bf16", "--lod", "3", "--json", "--out"])
         .arg(&out)
         .arg("--npz")
@@ -223,17 +228,7 @@ fn body_from_a_photo_equals_the_official_sam3d_body() {
     // --refine: Carve's fitting of the MHR-layout rig (the stand-in's own rig file, whose
     // evaluation is what mhr_model.pt traced) from the prediction, against the person mask.
     let refined_out = dir.path().join("refined.glb");
-    let res = carve(dir.path())
-        .args(["body", "predict"])
-        .arg(refdir.join("photo.png"))
-        .arg("--box")
-        .arg(format!("{},{},{},{}", b[0], b[1], b[2], b[3]))
-        .arg("--mask")
-        .arg(refdir.join("person_mask.png"))
-        .arg("--models")
-        .arg(&model_dir)
-        .arg("--mhr")
-        .arg(&mhr_path)
+    let res = predict_cmd()
         .arg("--refine")
         .arg("--rig")
         .arg(mhr_path.with_file_name("mhr_standin.rig.safetensors"))
