@@ -36,7 +36,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from torchscript_export import (CLICK_DECODER_OUTPUTS, PREPARED_CLICK_INPUTS, ClickDecoder, ClickPrepare,
+from torchscript_export import (CLICK_DECODER_OUTPUTS, CLICK_DECODER_TOL, PREPARED_CLICK_INPUTS, ClickDecoder,
+                                ClickPrepare,
                                 FastClickDecoder, PreparedClickDecoder, check_click_decoder_dynamic_n,
                                 check_fast_decoder, check_prepared_decoder, compare, export_bf16_encoder,
                                 finish_export, manifest_lines, return_freed_memory_to_the_os, trace_save_check)
@@ -362,7 +363,7 @@ def main():
     labels = torch.tensor([[1, 2, 3]], dtype=torch.int64)
     clk, clk_out = trace_save_check("click_decoder", clk_w,
                                     (*feats, coords, labels, torch.zeros(1, 1, mask_size, mask_size), torch.zeros(1)),
-                                    out_dir, timings, report)
+                                    out_dir, timings, report, tol=CLICK_DECODER_TOL)
     if int(clk_out[0].shape[-1]) != mask_size:
         fail(f"click decoder masks are {tuple(clk_out[0].shape)}, expected {mask_size}x{mask_size}")
     check_click_decoder_dynamic_n(clk, clk_w, feats, image_size, mask_size, report)
@@ -370,7 +371,7 @@ def main():
     print("click_prepare + click_decoder_prepared (prompts without a mask input) ...", flush=True)
     prep, prepared = trace_save_check("click_prepare", ClickPrepare(clk_w).eval(), feats, out_dir, timings, report)
     dec_p, _ = trace_save_check("click_decoder_prepared", PreparedClickDecoder(clk_w).eval(),
-                                (*prepared, coords, labels), out_dir, timings, report)
+                                (*prepared, coords, labels), out_dir, timings, report, tol=CLICK_DECODER_TOL)
     check_prepared_decoder(prep, dec_p, clk_w, feats, image_size, mask_size, report)
 
     if not args.skip_official_check:

@@ -38,7 +38,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from torchscript_export import (CLICK_DECODER_OUTPUTS, PREPARED_CLICK_INPUTS, ClickDecoder, ClickPrepare,
+from torchscript_export import (CLICK_DECODER_OUTPUTS, CLICK_DECODER_TOL, PREPARED_CLICK_INPUTS, ClickDecoder,
+                                ClickPrepare,
                                 FastClickDecoder, PreparedClickDecoder, check_click_decoder_dynamic_n,
                                 check_fast_decoder, check_prepared_decoder, compare, export_bf16_encoder,
                                 finish_export, manifest_lines, peak_rss_mb, return_freed_memory_to_the_os,
@@ -586,13 +587,13 @@ def main():
         has_mask = torch.zeros(1)
         clk, _ = trace_save_check("click_decoder", clk_w,
                                   (feats[5], feats[3], feats[4], coords, labels, mask_in, has_mask),
-                                  out_dir, timings, report)
+                                  out_dir, timings, report, tol=CLICK_DECODER_TOL)
         check_click_decoder_dynamic_n(clk, clk_w, sam_feats, IMAGE_SIZE, 288, report)
         print("click_prepare + click_decoder_prepared (prompts without a mask input) ...", flush=True)
         prep, prepared = trace_save_check("click_prepare", ClickPrepare(clk_w).eval(), sam_feats, out_dir, timings,
                                           report)
         dec_p, _ = trace_save_check("click_decoder_prepared", PreparedClickDecoder(clk_w).eval(),
-                                    (*prepared, coords, labels), out_dir, timings, report)
+                                    (*prepared, coords, labels), out_dir, timings, report, tol=CLICK_DECODER_TOL)
         check_prepared_decoder(prep, dec_p, clk_w, sam_feats, IMAGE_SIZE, 288, report)
         del prepared
 
