@@ -444,7 +444,8 @@ pub fn fit(
             });
             let mut opt = fresh_optimiser()?;
             let mut last = f64::INFINITY;
-            for _ in 0..options.start_iterations {
+            // No start runs longer than the whole fit was asked to (`--iterations 2` stays quick).
+            for _ in 0..options.start_iterations.min(options.iterations) {
                 let model_eff = &model * &yaw_mask + model.detach() * (1.0 - &yaw_mask);
                 let loss = loss_of(&model_eff, &identity.detach());
                 opt.zero_grad();
