@@ -36,6 +36,12 @@ fn main() -> anyhow::Result<()> {
     let oracles = eval::make_oracles(&root.join(".venv/bin/python"), oracle_dir.path(), &jobs);
     for (index, shape) in shapes.iter().enumerate() {
         let staged = eval::stage(&headless, shape, w, h);
+        if let Ok(dir) = std::env::var("CARVE_EVAL_DUMP") {
+            staged.photo.save_png(std::path::Path::new(&dir).join(format!("{}.png", shape.name.replace(' ', "_"))))?;
+        }
+        if std::env::var("CARVE_EVAL_ONLY").is_ok_and(|only| !shape.name.contains(only.as_str())) {
+            continue;
+        }
         let card = eval::score(&headless, &staged, &eval::card(&staged));
         let mut rows = vec![("card", card.clone(), 0.0)];
         // The mesh comes from the voxel grid, which refinement does not change: scored once. The

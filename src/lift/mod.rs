@@ -10,6 +10,7 @@
 
 pub mod batch;
 pub mod depth;
+pub mod primitive;
 pub mod refine;
 pub mod scene;
 pub mod surface;
@@ -177,21 +178,27 @@ pub fn lift_with(
     check_mask(mask)?;
     let t0 = Instant::now();
     progress.set(0.02, "estimating the surface");
-    let (surface, engine) = match depth {
-        None => (
-            surface::inflated(mask, default_camera(w, h), params.thickness)?,
-            "silhouette inflation (built-in)".to_owned(),
-        ),
+    let (surface, engine, measured) = match depth {
+        None => match primitive::fitted_surface(image, mask, default_camera(w, h), None) {
+            Some((surface, _)) => {
+                let engine = format!("built-in: {}", surface.completion.describe());
+                (surface, engine, true)
+            }
+            None => (
+                surface::inflated(mask, default_camera(w, h), params.thickness)?,
+                "silhouette inflation (built-in)".to_owned(),
+                false,
+            ),
+        },
         Some(model) => {
             progress.set(0.04, format!("estimating depth with {}", model.name));
             let prediction = model.predict(image)?;
             let surface = surface::from_model(mask, &prediction, default_camera(w, h))?;
             let engine = model_engine(&model.name, &surface);
-            (surface, engine)
+            (surface, engine, true)
         }
     };
     let surface_ms = t0.elapsed().as_secs_f64() * 1e3;
-    let measured = depth.is_some();
     lift_surface(image, mask, &surface, engine, measured, params, surface_ms, progress)
 }
 

@@ -70,6 +70,9 @@ pub enum Completion {
     /// deep as the chord, at that pixel's distance from the silhouette, of the circle inscribed
     /// there (the mask's local radius). `back_depth` per pixel, NaN outside the mask.
     Tubes { back_depth: Vec<f32> },
+    /// A primitive fitted to the silhouette and shading ([`primitive`](super::primitive)): the
+    /// front is where each pixel's ray enters it, `back_depth` where it leaves (NaN outside the mask).
+    Fitted { back_depth: Vec<f32>, primitive: super::primitive::Primitive },
 }
 
 impl Completion {
@@ -78,6 +81,7 @@ impl Completion {
         match self {
             Self::Mirror(symmetry) => symmetry.describe(),
             Self::Tubes { .. } => "completed with round cross-sections",
+            Self::Fitted { primitive, .. } => primitive.describe(),
         }
     }
 }
@@ -118,6 +122,7 @@ impl Surface {
         let (x, y) = self.behind_front(p, tolerance)?;
         let ok = match &self.completion {
             Completion::Mirror(symmetry) => self.behind_front(symmetry.mirror(p), tolerance).is_some(),
+            Completion::Fitted { primitive, .. } => primitive.signed_distance(p) <= tolerance,
             Completion::Tubes { back_depth } => {
                 let back = back_depth[(y * self.camera.width + x) as usize];
                 // Depth along the optical axis = camera-frame z (world = camera frame).
@@ -132,7 +137,7 @@ impl Surface {
         let p = self.front_point(x, y)?;
         Some(match &self.completion {
             Completion::Mirror(symmetry) => symmetry.mirror(p),
-            Completion::Tubes { back_depth } => {
+            Completion::Tubes { back_depth } | Completion::Fitted { back_depth, .. } => {
                 let back = back_depth[(y * self.camera.width + x) as usize];
                 self.camera.unproject(f64::from(x) + 0.5, f64::from(y) + 0.5, f64::from(back))
             }

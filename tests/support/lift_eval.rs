@@ -75,20 +75,21 @@ fn grid_mesh(rows: u32, cols: u32, point: impl Fn(f32, f32) -> Vec3, wrap_cols: 
     Mesh { positions, normals: None, colors: None, indices }
 }
 
+/// A box with its own four corners per face, so that the renderer's normals are the faces'
+/// (creases lit like a real box's, not smoothed across the edges).
 fn cuboid(size: Vec3) -> Mesh {
     let h = size * 0.5;
-    let corners: Vec<[f32; 3]> = (0..8)
-        .map(|i| {
-            [
-                if i & 1 == 0 { -h.x } else { h.x },
-                if i & 2 == 0 { -h.y } else { h.y },
-                if i & 4 == 0 { -h.z } else { h.z },
-            ]
-        })
-        .collect();
+    let corner = |i: u32| {
+        [if i & 1 == 0 { -h.x } else { h.x }, if i & 2 == 0 { -h.y } else { h.y }, if i & 4 == 0 { -h.z } else { h.z }]
+    };
     let faces = [[0, 2, 3, 1], [4, 5, 7, 6], [0, 1, 5, 4], [2, 6, 7, 3], [0, 4, 6, 2], [1, 3, 7, 5]];
-    let indices = faces.iter().flat_map(|f| [f[0], f[1], f[2], f[0], f[2], f[3]]).collect();
-    Mesh { positions: corners, normals: None, colors: None, indices }
+    let mut mesh = Mesh::default();
+    for f in faces {
+        let base = mesh.positions.len() as u32;
+        mesh.positions.extend(f.map(corner));
+        mesh.indices.extend([base, base + 1, base + 2, base, base + 2, base + 3]);
+    }
+    mesh
 }
 
 fn merged(parts: &[Mesh]) -> Mesh {

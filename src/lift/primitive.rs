@@ -1,0 +1,835 @@
+//! Primitives fitted to a silhouette and its shading, for the lift without a depth model.
+//!
+//! A silhouette alone cannot say how far a flat object leans away from the camera: inflation makes
+//! every object as deep as it is wide, which is right for a ball and wrong for a box turned away
+//! or a plank seen along its length. A box, though, shows its tilt: its silhouette is a hexagon
+//! whose opposite sides are the images of the same three edge directions, and three mutually
+//! orthogonal edges are fixed, up to a mirror image (the Necker reversal), by their images alone
+//! (`a'·b' + a_z·b_z = 0` for each pair: three equations in the three unknown depths).
+//!
+//! [`fit_cuboid`] finds such a hexagon (the silhouette's convex hull reduced to six corners), solves
+//! the two reversals in closed form under weak perspective, refines each against the mask with
+//! the full pinhole projection (silhouette IoU, coordinate descent), and keeps the one whose
+//! visible faces best explain the photo's shading (each face of a box is evenly lit, so the right
+//! reversal splits the mask into nearly uniform regions; the wrong one cuts across faces). It
+//! refuses anything that is not clearly a box: a silhouette that is not convex or not a hexagon,
+//! edges too short to measure, a fit below [`MIN_SILHOUETTE_IOU`], or faces that do not explain the
+//! shading ([`MAX_UNEXPLAINED_SHADING`]); the lift then inflates the silhouette as before.
+//!
+//! The hull, the corner reduction and the polygon tests are written here (about 60 lines) rather
+//! than taken from `geo`: they run on a few hundred points, and `geo` would add a dozen crates to
+//! every build for them.
+
+use glam::{DMat3, DVec2, DVec3};
+
+use crate::core::camera::Camera;
+use crate::core::image::Image;
+use crate::core::mask::Mask;
+
+use super::surface::{Completion, Surface};
+
+/// The least silhouette IoU (at the fitting raster) of a primitive kept for the lift.
+pub const MIN_SILHOUETTE_IOU: f64 = 0.95;
+
+/// The largest share of the photo's luminance variance inside the mask (2 px in from the edge)
+/// that a primitive's shading may leave unexplained: the residual of the best first-order lighting
+/// (`luminance ≈ a + b·normal`) over its visible surface, divided by the total variance.
+pub const MAX_UNEXPLAINED_SHADING: f64 = 0.15;
+
+/// The longest side, in cells, of the raster a fit is scored on.
+const RASTER_SIDE: u32 = 96;
+
+/// A box in the camera frame (OpenCV axes, camera at the origin).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Cuboid {
+    pub centre: DVec3,
+    /// Half an edge along each of the box's own axes (mutually orthogonal).
+    pub half_axes: [DVec3; 3],
+}
+
+/// A ring (torus) in the camera frame: the points within `minor` of the circle of radius `major`
+/// about `centre` in the plane normal to `axis`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Torus {
+    pub centre: DVec3,
+    /// Unit normal of the ring's plane.
+    pub axis: DVec3,
+    pub major: f64,
+    pub minor: f64,
+}
+
+/// A solid fitted to a silhouette.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Primitive {
+    Cuboid(Cuboid),
+    Torus(Torus),
+}
+
+/// A primitive fitted to a mask, with how well it fits.
+#[derive(Clone, Copy, Debug)]
+pub struct Fit {
+    pub primitive: Primitive,
+    /// Silhouette IoU with the mask on the fitting raster.
+    pub silhouette_iou: f64,
+    /// Luminance variance the best first-order lighting of its visible surface leaves unexplained
+    /// (share of the total; 0: the shading is exactly that of this shape).
+    pub unexplained_shading: f64,
+    /// The same for the mirror-image pose (how clearly the shading chose between them).
+    pub unexplained_shading_mirrored: f64,
+}
+
+impl Cuboid {
+    /// The eight corners.
+    pub fn corners(&self) -> [DVec3; 8] {
+        let [a, b, c] = self.half_axes;
+        std::array::from_fn(|i| {
+            let s = |bit: usize| if i & bit == 0 { -1.0 } else { 1.0 };
+            self.centre + a * s(1) + b * s(2) + c * s(4)
+        })
+    }
+
+    /// The unit axes and half-lengths; `None` for a degenerate box.
+    fn frame(&self) -> Option<[(DVec3, f64); 3]> {
+        let mut out = [(DVec3::X, 0.0); 3];
+        for (slot, half) in out.iter_mut().zip(&self.half_axes) {
+            let h = half.length();
+            if h <= 0.0 || !h.is_finite() {
+                return None;
+            }
+            *slot = (*half / h, h);
+        }
+        Some(out)
+    }
+
+    /// Where the ray `t·direction` (camera at the origin) enters and leaves the box, as ray
+    /// parameters, and the outward normal of the face it enters through; `None` when it misses.
+    pub fn ray_span(&self, direction: DVec3) -> Option<(f64, f64, DVec3)> {
+        let (mut t_in, mut t_out, mut normal) = (f64::NEG_INFINITY, f64::INFINITY, DVec3::ZERO);
+        for (u, h) in self.frame()? {
+            let (origin, speed) = (-self.centre.dot(u), direction.dot(u));
+            if speed.abs() < 1e-12 {
+                if origin.abs() > h {
+                    return None;
+                }
+                continue;
+            }
+            let (t0, t1) = ((-h - origin) / speed, (h - origin) / speed);
+            // Entering through the −u face when moving along +u.
+            let (near, far, face) = if t0 < t1 { (t0, t1, -u) } else { (t1, t0, u) };
+            if near > t_in {
+                t_in = near;
+                normal = face;
+            }
+            t_out = t_out.min(far);
+        }
+        (t_in.is_finite() && t_in < t_out && t_in > 0.0).then_some((t_in, t_out, normal))
+    }
+
+    /// Signed distance from `p` to the box's surface (negative inside).
+    pub fn signed_distance(&self, p: DVec3) -> f64 {
+        let Some(frame) = self.frame() else { return f64::INFINITY };
+        let q = DVec3::from_array(frame.map(|(u, h)| (p - self.centre).dot(u).abs() - h));
+        q.max(DVec3::ZERO).length() + q.max_element().min(0.0)
+    }
+}
+
+impl Torus {
+    /// Signed distance from `p` to the ring's surface (negative inside).
+    pub fn signed_distance(&self, p: DVec3) -> f64 {
+        let q = p - self.centre;
+        let along = q.dot(self.axis);
+        let radial = (q - self.axis * along).length();
+        (radial - self.major).hypot(along) - self.minor
+    }
+
+    /// The outward normal at (or near) the surface point `p`.
+    fn normal_at(&self, p: DVec3) -> DVec3 {
+        let q = p - self.centre;
+        let in_plane = q - self.axis * q.dot(self.axis);
+        let core = self.centre + in_plane.normalize_or(self.axis.any_orthonormal_vector()) * self.major;
+        (p - core).normalize_or_zero()
+    }
+
+    /// Two unit vectors spanning the ring's plane.
+    fn plane(&self) -> (DVec3, DVec3) {
+        self.axis.any_orthonormal_pair()
+    }
+
+    /// Where the ray `t·direction` first enters the ring and last leaves it (ray parameters),
+    /// and the outward normal where it enters; `None` when it misses. Marched in steps of a sixth
+    /// of the tube's radius, the crossings refined by bisection.
+    pub fn ray_span(&self, direction: DVec3) -> Option<(f64, f64, DVec3)> {
+        let d2 = direction.length_squared();
+        let reach = self.major + self.minor;
+        // The ray's parameters inside the bounding sphere.
+        let b = self.centre.dot(direction) / d2;
+        let c = (self.centre.length_squared() - reach * reach) / d2;
+        let disc = b * b - c;
+        if disc <= 0.0 {
+            return None;
+        }
+        let (t0, t1) = ((b - disc.sqrt()).max(1e-9), b + disc.sqrt());
+        let step = self.minor / 6.0 / d2.sqrt();
+        let inside = |t: f64| self.signed_distance(direction * t) <= 0.0;
+        let refine = |mut out: f64, mut inn: f64| {
+            for _ in 0..12 {
+                let mid = 0.5 * (out + inn);
+                if inside(mid) { inn = mid } else { out = mid }
+            }
+            inn
+        };
+        let (mut first, mut last) = (None, None);
+        let mut t = t0;
+        let mut was_inside = inside(t);
+        if was_inside {
+            first = Some(t);
+        }
+        while t < t1 {
+            let next = (t + step).min(t1);
+            let now = inside(next);
+            if now && !was_inside && first.is_none() {
+                first = Some(refine(t, next));
+            }
+            if !now && was_inside {
+                last = Some(refine(next, t));
+            }
+            was_inside = now;
+            t = next;
+            if next >= t1 {
+                break;
+            }
+        }
+        let first = first?;
+        let last = last.unwrap_or(t1);
+        Some((first, last, self.normal_at(direction * first)))
+    }
+
+    /// Points on the core circle, `n` of them.
+    fn core_points(&self, n: usize) -> impl Iterator<Item = DVec3> + '_ {
+        let (e1, e2) = self.plane();
+        (0..n).map(move |k| {
+            let phi = std::f64::consts::TAU * k as f64 / n as f64;
+            self.centre + (e1 * phi.cos() + e2 * phi.sin()) * self.major
+        })
+    }
+}
+
+impl Primitive {
+    /// First entry and last exit of the ray `t·direction` (camera at the origin; `t` is the depth
+    /// when `direction.z` is 1), and the outward normal where it enters.
+    pub fn ray_span(&self, direction: DVec3) -> Option<(f64, f64, DVec3)> {
+        match self {
+            Self::Cuboid(c) => c.ray_span(direction),
+            Self::Torus(t) => t.ray_span(direction),
+        }
+    }
+
+    /// Signed distance from `p` to the surface (negative inside).
+    pub fn signed_distance(&self, p: DVec3) -> f64 {
+        match self {
+            Self::Cuboid(c) => c.signed_distance(p),
+            Self::Torus(t) => t.signed_distance(p),
+        }
+    }
+
+    /// What was fitted, for the engine line.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Self::Cuboid(_) => "a box fitted to the silhouette and shading",
+            Self::Torus(_) => "a ring fitted to the silhouette and shading",
+        }
+    }
+}
+
+/// The surface of a primitive fitted to `mask` (see [`fit`]), its middle at `mid_depth` (by
+/// default where the object's extent fits the focal length, like the inflation); `None` when the
+/// object is not clearly a box or a ring. Mask pixels whose ray misses the primitive get no depth
+/// span (no voxels).
+pub fn fitted_surface(image: &Image, mask: &Mask, camera: Camera, mid_depth: Option<f64>) -> Option<(Surface, Fit)> {
+    let [bx0, by0, bx1, by1] = mask.bbox()?;
+    let extent_px = f64::from((bx1 - bx0).max(by1 - by0).max(1));
+    let mid_depth = mid_depth.unwrap_or(camera.fx / extent_px);
+    let fit = fit(image, mask, &camera, mid_depth)?;
+    let n = (mask.width() as usize) * (mask.height() as usize);
+    let (mut front_depth, mut back_depth) = (vec![f32::NAN; n], vec![f32::NAN; n]);
+    for (k, &m) in mask.as_bytes().iter().enumerate() {
+        if m == 0 {
+            continue;
+        }
+        let ray = pixel_ray(&camera, (k % mask.width() as usize) as u32, (k / mask.width() as usize) as u32);
+        // The ray's z component is 1: its parameter is the depth.
+        let (front, back) = match fit.primitive.ray_span(ray) {
+            Some((t_in, t_out, _)) => (t_in, t_out),
+            None => {
+                let closest = mid_depth;
+                (closest, closest)
+            }
+        };
+        front_depth[k] = front as f32;
+        back_depth[k] = back as f32;
+    }
+    let completion = Completion::Fitted { back_depth, primitive: fit.primitive };
+    Some((Surface { camera, front_depth, completion, focal_source: "default" }, fit))
+}
+
+/// Fits a ring when the mask has one clear hole, a box otherwise; `None` when neither fits.
+pub fn fit(image: &Image, mask: &Mask, camera: &Camera, mid_depth: f64) -> Option<Fit> {
+    let raster = Raster::new(mask, camera)?;
+    let mut fits = Vec::new();
+    match ring_hole(mask) {
+        Some(hole) => {
+            for mirrored in [false, true] {
+                let start = weak_perspective_torus(mask, &hole, camera, mid_depth, mirrored)?;
+                let (torus, iou) = refine_torus(&raster, start);
+                let shading = unexplained_shading(image, mask, camera, &Primitive::Torus(torus))?;
+                fits.push((Primitive::Torus(torus), iou, shading));
+            }
+        }
+        None => {
+            let hexagon = silhouette_hexagon(mask, camera)?;
+            for mirrored in [false, true] {
+                let start = weak_perspective_cuboid(&hexagon, mid_depth, mirrored)?;
+                let (cuboid, iou) = refine_cuboid(&raster, start);
+                let shading = unexplained_shading(image, mask, camera, &Primitive::Cuboid(cuboid))?;
+                fits.push((Primitive::Cuboid(cuboid), iou, shading));
+            }
+        }
+    }
+    // The pose whose surface explains the shading; the silhouette decides a tie.
+    fits.sort_by(|a, b| {
+        let tie = (a.2 - b.2).abs() < 0.1 * a.2.max(b.2);
+        if tie { b.1.total_cmp(&a.1) } else { a.2.total_cmp(&b.2) }
+    });
+    let (primitive, silhouette_iou, unexplained_shading) = fits[0];
+    let unexplained_shading_mirrored = fits[1].2;
+    tracing::debug!(silhouette_iou, unexplained_shading, unexplained_shading_mirrored, "primitive fit");
+    (silhouette_iou >= MIN_SILHOUETTE_IOU && unexplained_shading <= MAX_UNEXPLAINED_SHADING).then_some(Fit {
+        primitive,
+        silhouette_iou,
+        unexplained_shading,
+        unexplained_shading_mirrored,
+    })
+}
+
+/// The ray through the centre of pixel `(x, y)`, with z component 1 (camera frame).
+fn pixel_ray(camera: &Camera, x: u32, y: u32) -> DVec3 {
+    DVec3::new((f64::from(x) + 0.5 - camera.cx) / camera.fx, (f64::from(y) + 0.5 - camera.cy) / camera.fy, 1.0)
+}
+
+/// The silhouette's six corners in normalised image coordinates (`(u − cx)/fx`, `(v − cy)/fy`),
+/// in order around it; `None` unless the mask is convex and a hexagon explains its hull.
+fn silhouette_hexagon(mask: &Mask, camera: &Camera) -> Option<[DVec2; 6]> {
+    let hull = convex_hull(boundary_corners(mask));
+    let hull_area = polygon_area(&hull);
+    // Convex: the mask fills its hull but for the pixel staircase (about half a pixel along the
+    // boundary); a hexagon explains the hull: cutting the hull's corners down to six loses no
+    // more than a pixel's width along the boundary.
+    let perimeter = polygon_perimeter(&hull);
+    if hull.len() < 6 || hull_area <= 0.0 || hull_area - mask.area() as f64 > perimeter {
+        return None;
+    }
+    let hexagon = reduce_polygon(hull, 6);
+    if hull_area - polygon_area(&hexagon) > perimeter {
+        return None;
+    }
+    let normalised: Vec<DVec2> =
+        hexagon.iter().map(|p| DVec2::new((p.x - camera.cx) / camera.fx, (p.y - camera.cy) / camera.fy)).collect();
+    normalised.try_into().ok()
+}
+
+/// The corners of the mask's boundary pixels (what its convex hull is made of).
+fn boundary_corners(mask: &Mask) -> Vec<DVec2> {
+    let (w, h) = (mask.width(), mask.height());
+    let mut corners = Vec::new();
+    for y in 0..h {
+        for x in 0..w {
+            if !mask.get(x, y) {
+                continue;
+            }
+            let edge = x == 0 || y == 0 || x + 1 == w || y + 1 == h;
+            if edge || !mask.get(x - 1, y) || !mask.get(x + 1, y) || !mask.get(x, y - 1) || !mask.get(x, y + 1) {
+                let (fx, fy) = (f64::from(x), f64::from(y));
+                corners.extend([
+                    DVec2::new(fx, fy),
+                    DVec2::new(fx + 1.0, fy),
+                    DVec2::new(fx, fy + 1.0),
+                    DVec2::new(fx + 1.0, fy + 1.0),
+                ]);
+            }
+        }
+    }
+    corners
+}
+
+/// The box whose silhouette under weak perspective at `depth` is `hexagon`: opposite sides are
+/// the images `a'`, `b'`, `c'` of three orthogonal edges, whose depth components follow from
+/// `a'·b' + a_z·b_z = 0` (and the other two pairs). `mirrored` takes the Necker reversal.
+fn weak_perspective_cuboid(hexagon: &[DVec2; 6], depth: f64, mirrored: bool) -> Option<Cuboid> {
+    let side = |i: usize| hexagon[(i + 1) % 6] - hexagon[i];
+    let [a, b, c] = [0, 1, 2].map(|i| (side(i) - side(i + 3)) * 0.5);
+    // Each edge long enough to measure (about half a pixel at a focal length of 500 px).
+    if a.length().min(b.length()).min(c.length()) < 1e-3 {
+        return None;
+    }
+    let (p, q, r) = (-a.dot(b), -a.dot(c), -b.dot(c));
+    if r.abs() < 1e-12 || p * q / r <= 0.0 {
+        return None;
+    }
+    let sign = if mirrored { -1.0 } else { 1.0 };
+    let az = sign * (p * q / r).sqrt();
+    let (bz, cz) = (p / az, q / az);
+    let centre2 = hexagon.iter().copied().sum::<DVec2>() / 6.0;
+    let half = |v: DVec2, z: f64| DVec3::new(v.x, v.y, z) * depth * 0.5;
+    Some(Cuboid {
+        centre: DVec3::new(centre2.x, centre2.y, 1.0) * depth,
+        half_axes: [half(a, az), half(b, bz), half(c, cz)],
+    })
+}
+
+/// The mask's one clear hole (background enclosed by the object, at least 2 % of the filled
+/// silhouette, every other enclosed hole under a tenth of it), when the filled silhouette is
+/// convex; `None` otherwise.
+fn ring_hole(mask: &Mask) -> Option<Mask> {
+    let (w, h) = (mask.width(), mask.height());
+    let (labels, areas) = mask.inverted().components();
+    let mut touches = vec![false; areas.len()];
+    for y in 0..h {
+        for x in 0..w {
+            if x == 0 || y == 0 || x + 1 == w || y + 1 == h {
+                touches[labels[(y * w + x) as usize] as usize] = true;
+            }
+        }
+    }
+    let mut holes: Vec<(usize, u64)> =
+        areas.iter().enumerate().skip(1).filter(|(l, _)| !touches[*l]).map(|(l, a)| (l, *a)).collect();
+    holes.sort_by_key(|(_, a)| std::cmp::Reverse(*a));
+    let &(label, area) = holes.first()?;
+    let filled_area = mask.area() + holes.iter().map(|(_, a)| a).sum::<u64>();
+    if (area as f64) < 0.02 * filled_area as f64 || holes.get(1).is_some_and(|(_, a)| *a * 10 > area) {
+        return None;
+    }
+    let filled = Mask::from_fn(w, h, |x, y| {
+        mask.get(x, y) || labels[(y * w + x) as usize] != 0 && !touches[labels[(y * w + x) as usize] as usize]
+    });
+    let hull = convex_hull(boundary_corners(&filled));
+    if polygon_area(&hull) - filled.area() as f64 > polygon_perimeter(&hull) {
+        return None;
+    }
+    Some(Mask::from_fn(w, h, |x, y| labels[(y * w + x) as usize] as usize == label))
+}
+
+/// Centroid and covariance of a mask's pixel centres, in normalised image coordinates.
+fn moments(mask: &Mask, camera: &Camera) -> Option<(DVec2, [f64; 3])> {
+    let (mut n, mut s, mut ss) = (0.0f64, DVec2::ZERO, [0.0f64; 3]);
+    for y in 0..mask.height() {
+        for x in 0..mask.width() {
+            if mask.get(x, y) {
+                let r = pixel_ray(camera, x, y);
+                n += 1.0;
+                s += r.truncate();
+                ss[0] += r.x * r.x;
+                ss[1] += r.x * r.y;
+                ss[2] += r.y * r.y;
+            }
+        }
+    }
+    (n >= 3.0).then(|| {
+        let m = s / n;
+        (m, [ss[0] / n - m.x * m.x, ss[1] / n - m.x * m.y, ss[2] / n - m.y * m.y])
+    })
+}
+
+/// Semi-axes (major, minor) of the filled ellipse with this covariance, and its minor axis.
+fn ellipse_axes(cov: [f64; 3]) -> (f64, f64, DVec2) {
+    let [a, b, c] = cov;
+    let mean = 0.5 * (a + c);
+    let spread = (0.25 * (a - c) * (a - c) + b * b).sqrt();
+    let (big, small) = (mean + spread, (mean - spread).max(0.0));
+    // Eigenvector of the smaller eigenvalue.
+    let minor = if b.abs() > 1e-15 {
+        DVec2::new(small - c, b).normalize()
+    } else if a < c {
+        DVec2::X
+    } else {
+        DVec2::Y
+    };
+    (2.0 * big.sqrt(), 2.0 * small.sqrt(), minor)
+}
+
+/// The ring whose silhouette under weak perspective at `depth` has the filled outline and the
+/// hole of `mask`: the outline's and the hole's long semi-axes are `R + r` and `R − r`, their short
+/// ones `R·cos θ ± r` (θ the ring's tilt, about the long axis); `mirrored` tilts the other way.
+fn weak_perspective_torus(mask: &Mask, hole: &Mask, camera: &Camera, depth: f64, mirrored: bool) -> Option<Torus> {
+    let filled = Mask::from_fn(mask.width(), mask.height(), |x, y| mask.get(x, y) || hole.get(x, y));
+    let (centre, outer) = moments(&filled, camera)?;
+    let (_, inner) = moments(hole, camera)?;
+    let (a_out, b_out, minor_dir) = ellipse_axes(outer);
+    let (a_in, b_in, _) = ellipse_axes(inner);
+    let (major, minor) = ((a_out + a_in) * 0.5, (a_out - a_in) * 0.5);
+    if minor <= 0.0 || major <= 0.0 {
+        return None;
+    }
+    let cos_tilt = (((b_out - minor) / major + (b_in + minor) / major) * 0.5).clamp(0.05, 1.0);
+    let sin_tilt = (1.0 - cos_tilt * cos_tilt).sqrt() * if mirrored { -1.0 } else { 1.0 };
+    let axis = DVec3::new(minor_dir.x * sin_tilt, minor_dir.y * sin_tilt, -cos_tilt).normalize();
+    Some(Torus {
+        centre: DVec3::new(centre.x, centre.y, 1.0) * depth,
+        axis,
+        major: major * depth,
+        minor: minor * depth,
+    })
+}
+
+/// The mask sampled on a coarse grid over its bounding box (with a margin), in normalised image
+/// coordinates: what a fitted silhouette is scored against.
+struct Raster {
+    /// Normalised coordinates of the first cell's centre, and the cell size.
+    origin: DVec2,
+    cell: DVec2,
+    nx: usize,
+    ny: usize,
+    inside: Vec<bool>,
+    area: usize,
+}
+
+impl Raster {
+    fn new(mask: &Mask, camera: &Camera) -> Option<Self> {
+        let [x0, y0, x1, y1] = mask.bbox()?;
+        let (bw, bh) = (f64::from(x1 - x0 + 1), f64::from(y1 - y0 + 1));
+        let cell = (bw.max(bh) * 1.2 / f64::from(RASTER_SIDE)).max(1.0);
+        let (ox, oy) = (f64::from(x0) - 0.1 * bw, f64::from(y0) - 0.1 * bh);
+        let (nx, ny) = ((bw * 1.2 / cell).ceil() as usize, (bh * 1.2 / cell).ceil() as usize);
+        let mut inside = Vec::with_capacity(nx * ny);
+        for j in 0..ny {
+            for i in 0..nx {
+                let (u, v) = (ox + (i as f64 + 0.5) * cell, oy + (j as f64 + 0.5) * cell);
+                let hit = u >= 0.0
+                    && v >= 0.0
+                    && u < f64::from(mask.width())
+                    && v < f64::from(mask.height())
+                    && mask.get(u as u32, v as u32);
+                inside.push(hit);
+            }
+        }
+        let area = inside.iter().filter(|&&b| b).count();
+        Some(Self {
+            origin: DVec2::new((ox + 0.5 * cell - camera.cx) / camera.fx, (oy + 0.5 * cell - camera.cy) / camera.fy),
+            cell: DVec2::new(cell / camera.fx, cell / camera.fy),
+            nx,
+            ny,
+            inside,
+            area,
+        })
+    }
+
+    fn point(&self, i: usize, j: usize) -> DVec2 {
+        self.origin + DVec2::new(i as f64, j as f64) * self.cell
+    }
+
+    /// The cell ranges covering the normalised box `lo..hi` (clamped to the grid).
+    fn cells(&self, lo: DVec2, hi: DVec2) -> (std::ops::Range<usize>, std::ops::Range<usize>) {
+        let a = ((lo - self.origin) / self.cell).ceil().max(DVec2::ZERO);
+        let b = ((hi - self.origin) / self.cell).floor() + DVec2::ONE;
+        let clamp = |v: f64, n: usize| (v.max(0.0) as usize).min(n);
+        (clamp(a.x, self.nx)..clamp(b.x, self.nx), clamp(a.y, self.ny)..clamp(b.y, self.ny))
+    }
+
+    /// IoU of the raster's mask with a silhouette given as the covered cells.
+    fn iou_of(&self, covered: &[bool]) -> f64 {
+        let (mut both, mut shape) = (0usize, 0usize);
+        for (&s, &m) in covered.iter().zip(&self.inside) {
+            both += usize::from(s && m);
+            shape += usize::from(s);
+        }
+        let either = shape + self.area - both;
+        if either == 0 { 0.0 } else { both as f64 / either as f64 }
+    }
+
+    /// IoU of the raster's mask with the silhouette of `cuboid`.
+    fn iou_cuboid(&self, cuboid: &Cuboid) -> f64 {
+        let corners = cuboid.corners();
+        if corners.iter().any(|p| p.z <= 1e-9) {
+            return 0.0;
+        }
+        let hull = convex_hull(corners.iter().map(|p| DVec2::new(p.x / p.z, p.y / p.z)).collect());
+        let (lo, hi) = hull.iter().fold((DVec2::MAX, DVec2::MIN), |(a, b), p| (a.min(*p), b.max(*p)));
+        let mut covered = vec![false; self.inside.len()];
+        let (xs, ys) = self.cells(lo, hi);
+        for j in ys {
+            for i in xs.clone() {
+                covered[j * self.nx + i] = inside_convex(&hull, self.point(i, j));
+            }
+        }
+        self.iou_of(&covered)
+    }
+
+    /// IoU of the raster's mask with the silhouette of `torus`: the union of the discs its
+    /// swept spheres (radius `minor`, centred on the core circle) project to.
+    fn iou_torus(&self, torus: &Torus) -> f64 {
+        let mut covered = vec![false; self.inside.len()];
+        for c in torus.core_points(64) {
+            if c.z <= torus.minor {
+                return 0.0;
+            }
+            let (centre, radius) = (DVec2::new(c.x / c.z, c.y / c.z), torus.minor / c.z);
+            let (xs, ys) = self.cells(centre - DVec2::splat(radius), centre + DVec2::splat(radius));
+            for j in ys {
+                for i in xs.clone() {
+                    if self.point(i, j).distance_squared(centre) <= radius * radius {
+                        covered[j * self.nx + i] = true;
+                    }
+                }
+            }
+        }
+        self.iou_of(&covered)
+    }
+}
+
+/// Coordinate descent over `n` parameters: `apply(x, k, step)` moves parameter `k`; steps start
+/// at 0.08 and halve when no move improves `score`, down to 2e-3.
+fn coordinate_descent<T: Copy>(
+    start: T,
+    n: usize,
+    apply: impl Fn(&T, usize, f64) -> T,
+    score: impl Fn(&T) -> f64,
+) -> (T, f64) {
+    let mut best = (start, score(&start));
+    let mut step = 0.08;
+    for _ in 0..60 {
+        let mut improved = false;
+        for k in 0..n {
+            for s in [step, -step] {
+                let candidate = apply(&best.0, k, s);
+                let value = score(&candidate);
+                if value > best.1 {
+                    best = (candidate, value);
+                    improved = true;
+                }
+            }
+        }
+        if !improved {
+            step *= 0.5;
+            if step < 2e-3 {
+                break;
+            }
+        }
+    }
+    best
+}
+
+/// The box refined against the raster: its turn (about the camera axes), its log edge lengths and
+/// its centre across the view (depth kept: the single-view scale).
+fn refine_cuboid(raster: &Raster, start: Cuboid) -> (Cuboid, f64) {
+    let size = start.half_axes.iter().map(|a| a.length()).fold(0.0, f64::max).max(1e-9);
+    let apply = |c: &Cuboid, k: usize, step: f64| -> Cuboid {
+        let mut out = *c;
+        match k {
+            0..=2 => {
+                let turn = DMat3::from_axis_angle([DVec3::X, DVec3::Y, DVec3::Z][k], step);
+                out.half_axes = c.half_axes.map(|a| turn * a);
+            }
+            3..=5 => out.half_axes[k - 3] = c.half_axes[k - 3] * step.exp(),
+            6 => out.centre.x += step * size,
+            _ => out.centre.y += step * size,
+        }
+        out
+    };
+    coordinate_descent(start, 8, apply, |c| raster.iou_cuboid(c))
+}
+
+/// The ring refined against the raster: its axis (turned about the camera's x and y axes), log
+/// radii and centre across the view.
+fn refine_torus(raster: &Raster, start: Torus) -> (Torus, f64) {
+    let size = start.major.max(1e-9);
+    let apply = |t: &Torus, k: usize, step: f64| -> Torus {
+        let mut out = *t;
+        match k {
+            0 | 1 => out.axis = (DMat3::from_axis_angle([DVec3::X, DVec3::Y][k], step) * t.axis).normalize(),
+            2 => out.major = t.major * step.exp(),
+            3 => out.minor = t.minor * step.exp(),
+            4 => out.centre.x += step * size,
+            _ => out.centre.y += step * size,
+        }
+        out
+    };
+    coordinate_descent(start, 6, apply, |t| raster.iou_torus(t))
+}
+
+/// The share of the luminance variance inside the mask (2 px in from the silhouette, whose
+/// pixels blend with the background) that the best low-order lighting of `primitive`'s visible
+/// surface leaves unexplained; `None` when the primitive covers too little of the mask to judge.
+/// The lighting is luminance as a second-order spherical-harmonic function of the normal (nine
+/// coefficients, least squares): it represents any distant lighting of a matte surface to within
+/// a few per cent (Ramamoorthi & Hanrahan, 2001), the key light's terminator included.
+fn unexplained_shading(image: &Image, mask: &Mask, camera: &Camera, primitive: &Primitive) -> Option<f64> {
+    let (w, h) = (mask.width(), mask.height());
+    let stride = ((mask.area() as f64 / 20_000.0).sqrt().floor() as usize).max(1);
+    let inner = mask.distance_to_outside();
+    let mut samples: Vec<([f64; SH_TERMS], f64)> = Vec::new();
+    let mut count = 0usize;
+    for y in (0..h).step_by(stride) {
+        for x in (0..w).step_by(stride) {
+            if inner[(y * w + x) as usize] < 2.5 {
+                continue;
+            }
+            let Some([r, g, b]) = image.pixel(x, y) else { continue };
+            count += 1;
+            let Some((_, _, normal)) = primitive.ray_span(pixel_ray(camera, x, y)) else { continue };
+            let luminance = 0.299 * f64::from(r) + 0.587 * f64::from(g) + 0.114 * f64::from(b);
+            samples.push((sh_basis(normal), luminance));
+        }
+    }
+    if count < 16 || (samples.len() as f64) < 0.9 * count as f64 {
+        return None;
+    }
+    let n = samples.len() as f64;
+    let mean = samples.iter().map(|(_, l)| l).sum::<f64>() / n;
+    let total: f64 = samples.iter().map(|(_, l)| (l - mean).powi(2)).sum();
+    if total <= 1e-9 * n {
+        // One even tone: nothing to explain, nothing to tell the poses apart.
+        return Some(0.0);
+    }
+    let mut normal_eq = [[0.0f64; SH_TERMS]; SH_TERMS];
+    let mut rhs = [0.0f64; SH_TERMS];
+    for (basis, l) in &samples {
+        for i in 0..SH_TERMS {
+            rhs[i] += basis[i] * l;
+            for j in 0..SH_TERMS {
+                normal_eq[i][j] += basis[i] * basis[j];
+            }
+        }
+    }
+    // Ridge-damped (a pose showing a few flat faces cannot fix all nine coefficients).
+    for (i, row) in normal_eq.iter_mut().enumerate() {
+        row[i] += 1e-6 * n;
+    }
+    let lighting = solve_symmetric(normal_eq, rhs)?;
+    let residual: f64 = samples
+        .iter()
+        .map(|(basis, l)| (l - basis.iter().zip(&lighting).map(|(b, c)| b * c).sum::<f64>()).powi(2))
+        .sum();
+    Some(residual / total)
+}
+
+/// Spherical-harmonic terms up to second order.
+const SH_TERMS: usize = 9;
+
+/// The second-order real spherical-harmonic basis at the unit normal `n` (constant factors
+/// dropped: least squares absorbs them).
+fn sh_basis(n: DVec3) -> [f64; SH_TERMS] {
+    [1.0, n.x, n.y, n.z, n.x * n.y, n.x * n.z, n.y * n.z, n.x * n.x - n.y * n.y, 3.0 * n.z * n.z - 1.0]
+}
+
+/// Solves the symmetric positive-definite system `a·x = b` (Cholesky); `None` when it is not.
+fn solve_symmetric<const N: usize>(a: [[f64; N]; N], b: [f64; N]) -> Option<[f64; N]> {
+    let mut l = [[0.0f64; N]; N];
+    for i in 0..N {
+        for j in 0..=i {
+            let s: f64 = a[i][j] - (0..j).map(|k| l[i][k] * l[j][k]).sum::<f64>();
+            if i == j {
+                if s <= 0.0 {
+                    return None;
+                }
+                l[i][i] = s.sqrt();
+            } else {
+                l[i][j] = s / l[j][j];
+            }
+        }
+    }
+    let mut y = [0.0f64; N];
+    for i in 0..N {
+        y[i] = (b[i] - (0..i).map(|k| l[i][k] * y[k]).sum::<f64>()) / l[i][i];
+    }
+    let mut x = [0.0f64; N];
+    for i in (0..N).rev() {
+        x[i] = (y[i] - (i + 1..N).map(|k| l[k][i] * x[k]).sum::<f64>()) / l[i][i];
+    }
+    Some(x)
+}
+
+/// Convex hull (counter-clockwise in image axes, y down: clockwise on screen), Andrew's monotone chain.
+fn convex_hull(mut points: Vec<DVec2>) -> Vec<DVec2> {
+    points.sort_by(|a, b| a.x.total_cmp(&b.x).then(a.y.total_cmp(&b.y)));
+    points.dedup();
+    if points.len() < 3 {
+        return points;
+    }
+    let cross = |o: DVec2, a: DVec2, b: DVec2| (a - o).perp_dot(b - o);
+    let mut hull: Vec<DVec2> = Vec::with_capacity(points.len() * 2);
+    for pass in 0..2 {
+        let start = hull.len();
+        let iter: Box<dyn Iterator<Item = &DVec2>> =
+            if pass == 0 { Box::new(points.iter()) } else { Box::new(points.iter().rev()) };
+        for &p in iter {
+            while hull.len() >= start + 2 && cross(hull[hull.len() - 2], hull[hull.len() - 1], p) <= 0.0 {
+                hull.pop();
+            }
+            hull.push(p);
+        }
+        hull.pop();
+    }
+    hull
+}
+
+/// Area of a simple polygon (absolute).
+fn polygon_area(polygon: &[DVec2]) -> f64 {
+    let n = polygon.len();
+    (0..n).map(|i| polygon[i].perp_dot(polygon[(i + 1) % n])).sum::<f64>().abs() * 0.5
+}
+
+/// Perimeter of a closed polygon.
+fn polygon_perimeter(polygon: &[DVec2]) -> f64 {
+    let n = polygon.len();
+    (0..n).map(|i| polygon[i].distance(polygon[(i + 1) % n])).sum()
+}
+
+/// Drops, one at a time, the corner whose triangle with its neighbours is smallest
+/// (Visvalingam–Whyatt) until `keep` corners remain.
+fn reduce_polygon(mut polygon: Vec<DVec2>, keep: usize) -> Vec<DVec2> {
+    while polygon.len() > keep {
+        let n = polygon.len();
+        let weight = |i: usize| {
+            let (a, b, c) = (polygon[(i + n - 1) % n], polygon[i], polygon[(i + 1) % n]);
+            (b - a).perp_dot(c - a).abs()
+        };
+        let Some(smallest) = (0..n).min_by(|&i, &j| weight(i).total_cmp(&weight(j))) else { break };
+        polygon.remove(smallest);
+    }
+    polygon
+}
+
+/// True when `p` lies inside the convex polygon `hull` (from [`convex_hull`]).
+fn inside_convex(hull: &[DVec2], p: DVec2) -> bool {
+    let n = hull.len();
+    (0..n).all(|i| (hull[(i + 1) % n] - hull[i]).perp_dot(p - hull[i]) >= 0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rays_enter_a_box_through_the_face_they_meet() {
+        let cuboid = Cuboid { centre: DVec3::new(0.0, 0.0, 5.0), half_axes: [DVec3::X, DVec3::Y, DVec3::Z * 0.5] };
+        let (t_in, t_out, normal) = cuboid.ray_span(DVec3::Z).expect("hits");
+        assert!((t_in - 4.5).abs() < 1e-12 && (t_out - 5.5).abs() < 1e-12);
+        assert_eq!(normal, -DVec3::Z);
+        assert!(cuboid.ray_span(DVec3::new(1.0, 0.0, 1.0)).is_none());
+    }
+
+    #[test]
+    fn cholesky_solves_a_small_system() {
+        let x = solve_symmetric([[4.0, 2.0], [2.0, 3.0]], [2.0, 5.0]).expect("positive definite");
+        assert!((x[0] + 0.5).abs() < 1e-12 && (x[1] - 2.0).abs() < 1e-12, "{x:?}");
+        assert!(solve_symmetric([[1.0, 2.0], [2.0, 1.0]], [1.0, 1.0]).is_none());
+    }
+
+    #[test]
+    fn the_hull_of_a_square_grid_is_its_four_corners() {
+        let points = (0..5).flat_map(|x| (0..5).map(move |y| DVec2::new(f64::from(x), f64::from(y)))).collect();
+        let hull = convex_hull(points);
+        assert_eq!(hull.len(), 4);
+        assert!((polygon_area(&hull) - 16.0).abs() < 1e-12);
+        assert!(inside_convex(&hull, DVec2::new(2.0, 2.0)) && !inside_convex(&hull, DVec2::new(5.0, 2.0)));
+    }
+}
