@@ -76,6 +76,8 @@ pub struct Fit {
     pub unexplained_shading: f64,
     /// The same for the mirror-image pose (how clearly the shading chose between them).
     pub unexplained_shading_mirrored: f64,
+    /// The same for the inflated silhouette (the smooth alternative the primitive beat).
+    pub unexplained_shading_inflated: f64,
 }
 
 impl Cuboid {
@@ -275,23 +277,40 @@ pub fn fitted_surface(image: &Image, mask: &Mask, camera: Camera, mid_depth: Opt
 /// Fits a ring when the mask has one clear hole, a box otherwise; `None` when neither fits.
 pub fn fit(image: &Image, mask: &Mask, camera: &Camera, mid_depth: f64) -> Option<Fit> {
     let raster = Raster::new(mask, camera)?;
+    let shading = Shading::new(image, mask, camera, 20_000)?;
+    let quick = Shading::new(image, mask, camera, 3_000)?;
+    let judge = |s: &Shading, p: &Primitive| s.unexplained(|_, _, ray| p.ray_span(ray).map(|(_, _, n)| n));
     let mut fits = Vec::new();
     match ring_hole(mask) {
         Some(hole) => {
             for mirrored in [false, true] {
-                let start = weak_perspective_torus(mask, &hole, camera, mid_depth, mirrored)?;
-                let (torus, iou) = refine_torus(&raster, start);
-                let shading = unexplained_shading(image, mask, camera, &Primitive::Torus(torus))?;
-                fits.push((Primitive::Torus(torus), iou, shading));
+                let Some(start) = weak_perspective_torus(mask, &hole, camera, mid_depth, mirrored) else { continue };
+                let (torus, _) = coordinate_descent(start, 6, 0.08, apply_torus, |t| raster.iou_torus(t));
+                // Polished on silhouette and shading together: creases and terminators in place.
+                let (torus, _) = coordinate_descent(torus, 6, 0.02, apply_torus, |t| {
+                    raster.iou_torus(t) - judge(&quick, &Primitive::Torus(*t)).unwrap_or(1.0)
+                });
+                let primitive = Primitive::Torus(torus);
+                if let Some(unexplained) = judge(&shading, &primitive) {
+                    fits.push((primitive, raster.iou_torus(&torus), unexplained));
+                }
             }
         }
         None => {
             let hexagon = silhouette_hexagon(mask, camera)?;
             for mirrored in [false, true] {
-                let start = weak_perspective_cuboid(&hexagon, mid_depth, mirrored)?;
-                let (cuboid, iou) = refine_cuboid(&raster, start);
-                let shading = unexplained_shading(image, mask, camera, &Primitive::Cuboid(cuboid))?;
-                fits.push((Primitive::Cuboid(cuboid), iou, shading));
+                let Some(weak) = weak_perspective_cuboid(&hexagon, mid_depth, mirrored) else { continue };
+                // From the weak-perspective pose and from its corners matched under perspective.
+                for start in [weak, match_hexagon(&hexagon, weak)] {
+                    let (cuboid, _) = coordinate_descent(start, 8, 0.08, apply_cuboid, |c| raster.iou_cuboid(c));
+                    let (cuboid, _) = coordinate_descent(cuboid, 8, 0.02, apply_cuboid, |c| {
+                        raster.iou_cuboid(c) - judge(&quick, &Primitive::Cuboid(*c)).unwrap_or(1.0)
+                    });
+                    let primitive = Primitive::Cuboid(cuboid);
+                    if let Some(unexplained) = judge(&shading, &primitive) {
+                        fits.push((primitive, raster.iou_cuboid(&cuboid), unexplained));
+                    }
+                }
             }
         }
     }
@@ -300,15 +319,43 @@ pub fn fit(image: &Image, mask: &Mask, camera: &Camera, mid_depth: f64) -> Optio
         let tie = (a.2 - b.2).abs() < 0.1 * a.2.max(b.2);
         if tie { b.1.total_cmp(&a.1) } else { a.2.total_cmp(&b.2) }
     });
-    let (primitive, silhouette_iou, unexplained_shading) = fits[0];
-    let unexplained_shading_mirrored = fits[1].2;
+    let (primitive, silhouette_iou, unexplained_shading) = *fits.first()?;
+    let unexplained_shading_mirrored = fits.get(1).map_or(1.0, |f| f.2);
+    eprintln!(
+        "DEBUG fit iou {silhouette_iou:.4} shading {unexplained_shading:.4} next {unexplained_shading_mirrored:.4} other iou {:.4} all {:?}",
+        fits[1].1,
+        fits.iter().map(|f| (f.1, f.2)).collect::<Vec<_>>()
+    );
     tracing::debug!(silhouette_iou, unexplained_shading, unexplained_shading_mirrored, "primitive fit");
-    (silhouette_iou >= MIN_SILHOUETTE_IOU && unexplained_shading <= MAX_UNEXPLAINED_SHADING).then_some(Fit {
+    if silhouette_iou < MIN_SILHOUETTE_IOU || unexplained_shading > MAX_UNEXPLAINED_SHADING {
+        return None;
+    }
+    // The smooth alternative: the inflated silhouette, lit the same way. A primitive must explain
+    // the shading clearly better (a cylinder's smooth shading fits a box turned edge-on nearly as
+    // well as the round inflation does; a box's creases fit no smooth surface).
+    let inflated = super::surface::inflated(mask, *camera, 1.0).ok()?;
+    let unexplained_shading_inflated = shading.unexplained(|x, y, _| depth_normal(&inflated, x, y)).unwrap_or(1.0);
+    eprintln!("DEBUG inflated {unexplained_shading_inflated:.4}");
+    (unexplained_shading <= SMOOTH_ALTERNATIVE_MARGIN * unexplained_shading_inflated).then_some(Fit {
         primitive,
         silhouette_iou,
         unexplained_shading,
         unexplained_shading_mirrored,
+        unexplained_shading_inflated,
     })
+}
+
+/// A primitive is kept only when it leaves at most this share of what the inflated silhouette
+/// leaves of the shading unexplained.
+pub const SMOOTH_ALTERNATIVE_MARGIN: f64 = 0.75;
+
+/// The normal of a depth surface at pixel `(x, y)` (central differences, facing the camera).
+fn depth_normal(surface: &Surface, x: u32, y: u32) -> Option<DVec3> {
+    let p = |x: u32, y: u32| surface.front_point(x, y);
+    let (l, r, u, d) = (p(x.checked_sub(1)?, y)?, p(x + 1, y)?, p(x, y.checked_sub(1)?)?, p(x, y + 1)?);
+    let n = (r - l).cross(d - u).normalize_or_zero();
+    let centre = p(x, y)?;
+    (n != DVec3::ZERO).then(|| if n.dot(centre) > 0.0 { -n } else { n })
 }
 
 /// The ray through the centre of pixel `(x, y)`, with z component 1 (camera frame).
@@ -329,6 +376,11 @@ fn silhouette_hexagon(mask: &Mask, camera: &Camera) -> Option<[DVec2; 6]> {
         return None;
     }
     let hexagon = reduce_polygon(hull, 6);
+    eprintln!(
+        "DEBUG hull {hull_area:.0} mask {} hexagon {:.0} perimeter {perimeter:.0}",
+        mask.area(),
+        polygon_area(&hexagon)
+    );
     if hull_area - polygon_area(&hexagon) > perimeter {
         return None;
     }
@@ -372,6 +424,7 @@ fn weak_perspective_cuboid(hexagon: &[DVec2; 6], depth: f64, mirrored: bool) -> 
         return None;
     }
     let (p, q, r) = (-a.dot(b), -a.dot(c), -b.dot(c));
+    eprintln!("DEBUG pqr {p:e} {q:e} {r:e} lengths {} {} {}", a.length(), b.length(), c.length());
     if r.abs() < 1e-12 || p * q / r <= 0.0 {
         return None;
     }
@@ -384,6 +437,86 @@ fn weak_perspective_cuboid(hexagon: &[DVec2; 6], depth: f64, mirrored: bool) -> 
         centre: DVec3::new(centre2.x, centre2.y, 1.0) * depth,
         half_axes: [half(a, az), half(b, bz), half(c, cz)],
     })
+}
+
+/// The box whose six silhouette corners, projected with the full pinhole, best match `hexagon`
+/// (Levenberg–Marquardt on the twelve coordinates over the box's turn, log edge lengths and centre
+/// across the view; depth kept). With the sides in the order `a, b, c, −a, −b, −c` of
+/// [`weak_perspective_cuboid`], corner `i` of the hexagon is the box corner `K + {0, 2a, 2a + 2b,
+/// 2a + 2b + 2c, 2b + 2c, 2c}[i]`, `K = centre − a − b − c`. Strong perspective (a big box close to
+/// the camera) bends the silhouette away from the central symmetry weak perspective assumes.
+fn match_hexagon(hexagon: &[DVec2; 6], start: Cuboid) -> Cuboid {
+    let residual = |c: &Cuboid| -> Option<[f64; 12]> {
+        let [a, b, cc] = c.half_axes;
+        let k = c.centre - a - b - cc;
+        let corners = [k, k + 2.0 * a, k + 2.0 * (a + b), k + 2.0 * (a + b + cc), k + 2.0 * (b + cc), k + 2.0 * cc];
+        let mut out = [0.0; 12];
+        for (i, p) in corners.iter().enumerate() {
+            if p.z <= 1e-9 {
+                return None;
+            }
+            out[2 * i] = p.x / p.z - hexagon[i].x;
+            out[2 * i + 1] = p.y / p.z - hexagon[i].y;
+        }
+        Some(out)
+    };
+    let size = start.half_axes.iter().map(|a| a.length()).fold(0.0, f64::max).max(1e-9);
+    let apply = |c: &Cuboid, delta: &[f64; 8]| -> Cuboid {
+        let mut out = *c;
+        let turn = DMat3::from_axis_angle(DVec3::X, delta[0])
+            * DMat3::from_axis_angle(DVec3::Y, delta[1])
+            * DMat3::from_axis_angle(DVec3::Z, delta[2]);
+        out.half_axes = [0, 1, 2].map(|k| turn * c.half_axes[k] * delta[3 + k].exp());
+        out.centre.x += delta[6] * size;
+        out.centre.y += delta[7] * size;
+        out
+    };
+    let cost = |r: &[f64; 12]| r.iter().map(|v| v * v).sum::<f64>();
+    let Some(mut r) = residual(&start) else { return start };
+    let (mut best, mut lambda) = (start, 1e-3);
+    for _ in 0..50 {
+        // Numeric Jacobian (12 × 8).
+        let mut jac = [[0.0f64; 8]; 12];
+        for j in 0..8 {
+            let mut delta = [0.0; 8];
+            delta[j] = 1e-6;
+            let Some(rj) = residual(&apply(&best, &delta)) else { return best };
+            for i in 0..12 {
+                jac[i][j] = (rj[i] - r[i]) / 1e-6;
+            }
+        }
+        let mut jtj = [[0.0f64; 8]; 8];
+        let mut jtr = [0.0f64; 8];
+        for i in 0..12 {
+            for a in 0..8 {
+                jtr[a] -= jac[i][a] * r[i];
+                for b in 0..8 {
+                    jtj[a][b] += jac[i][a] * jac[i][b];
+                }
+            }
+        }
+        let mut improved = false;
+        for _ in 0..8 {
+            let mut damped = jtj;
+            for (a, row) in damped.iter_mut().enumerate() {
+                row[a] += lambda * (jtj[a][a] + 1e-12);
+            }
+            let Some(step) = solve_symmetric(damped, jtr) else { break };
+            let candidate = apply(&best, &step);
+            if let Some(rc) = residual(&candidate)
+                && cost(&rc) < cost(&r)
+            {
+                (best, r, improved) = (candidate, rc, true);
+                lambda = (lambda * 0.3).max(1e-9);
+                break;
+            }
+            lambda *= 10.0;
+        }
+        if !improved {
+            break;
+        }
+    }
+    best
 }
 
 /// The mask's one clear hole (background enclosed by the object, at least 2 % of the filled
@@ -586,15 +719,15 @@ impl Raster {
 }
 
 /// Coordinate descent over `n` parameters: `apply(x, k, step)` moves parameter `k`; steps start
-/// at 0.08 and halve when no move improves `score`, down to 2e-3.
+/// at `step` and halve when no move improves `score`, down to 2e-3.
 fn coordinate_descent<T: Copy>(
     start: T,
     n: usize,
+    mut step: f64,
     apply: impl Fn(&T, usize, f64) -> T,
     score: impl Fn(&T) -> f64,
 ) -> (T, f64) {
     let mut best = (start, score(&start));
-    let mut step = 0.08;
     for _ in 0..60 {
         let mut improved = false;
         for k in 0..n {
@@ -617,107 +750,162 @@ fn coordinate_descent<T: Copy>(
     best
 }
 
-/// The box refined against the raster: its turn (about the camera axes), its log edge lengths and
-/// its centre across the view (depth kept: the single-view scale).
-fn refine_cuboid(raster: &Raster, start: Cuboid) -> (Cuboid, f64) {
-    let size = start.half_axes.iter().map(|a| a.length()).fold(0.0, f64::max).max(1e-9);
-    let apply = |c: &Cuboid, k: usize, step: f64| -> Cuboid {
-        let mut out = *c;
-        match k {
-            0..=2 => {
-                let turn = DMat3::from_axis_angle([DVec3::X, DVec3::Y, DVec3::Z][k], step);
-                out.half_axes = c.half_axes.map(|a| turn * a);
-            }
-            3..=5 => out.half_axes[k - 3] = c.half_axes[k - 3] * step.exp(),
-            6 => out.centre.x += step * size,
-            _ => out.centre.y += step * size,
+/// Moves parameter `k` of a box by `step`: its turn about the camera's x, y, z axes (0–2), its log
+/// edge lengths (3–5), its centre across the view (6, 7; in units of its longest half edge). Depth
+/// is kept: the single-view scale.
+fn apply_cuboid(c: &Cuboid, k: usize, step: f64) -> Cuboid {
+    let size = c.half_axes.iter().map(|a| a.length()).fold(0.0, f64::max).max(1e-9);
+    let mut out = *c;
+    match k {
+        0..=2 => {
+            let turn = DMat3::from_axis_angle([DVec3::X, DVec3::Y, DVec3::Z][k], step);
+            out.half_axes = c.half_axes.map(|a| turn * a);
         }
-        out
-    };
-    coordinate_descent(start, 8, apply, |c| raster.iou_cuboid(c))
-}
-
-/// The ring refined against the raster: its axis (turned about the camera's x and y axes), log
-/// radii and centre across the view.
-fn refine_torus(raster: &Raster, start: Torus) -> (Torus, f64) {
-    let size = start.major.max(1e-9);
-    let apply = |t: &Torus, k: usize, step: f64| -> Torus {
-        let mut out = *t;
-        match k {
-            0 | 1 => out.axis = (DMat3::from_axis_angle([DVec3::X, DVec3::Y][k], step) * t.axis).normalize(),
-            2 => out.major = t.major * step.exp(),
-            3 => out.minor = t.minor * step.exp(),
-            4 => out.centre.x += step * size,
-            _ => out.centre.y += step * size,
-        }
-        out
-    };
-    coordinate_descent(start, 6, apply, |t| raster.iou_torus(t))
-}
-
-/// The share of the luminance variance inside the mask (2 px in from the silhouette, whose
-/// pixels blend with the background) that the best low-order lighting of `primitive`'s visible
-/// surface leaves unexplained; `None` when the primitive covers too little of the mask to judge.
-/// The lighting is luminance as a second-order spherical-harmonic function of the normal (nine
-/// coefficients, least squares): it represents any distant lighting of a matte surface to within
-/// a few per cent (Ramamoorthi & Hanrahan, 2001), the key light's terminator included.
-fn unexplained_shading(image: &Image, mask: &Mask, camera: &Camera, primitive: &Primitive) -> Option<f64> {
-    let (w, h) = (mask.width(), mask.height());
-    let stride = ((mask.area() as f64 / 20_000.0).sqrt().floor() as usize).max(1);
-    let inner = mask.distance_to_outside();
-    let mut samples: Vec<([f64; SH_TERMS], f64)> = Vec::new();
-    let mut count = 0usize;
-    for y in (0..h).step_by(stride) {
-        for x in (0..w).step_by(stride) {
-            if inner[(y * w + x) as usize] < 2.5 {
-                continue;
-            }
-            let Some([r, g, b]) = image.pixel(x, y) else { continue };
-            count += 1;
-            let Some((_, _, normal)) = primitive.ray_span(pixel_ray(camera, x, y)) else { continue };
-            let luminance = 0.299 * f64::from(r) + 0.587 * f64::from(g) + 0.114 * f64::from(b);
-            samples.push((sh_basis(normal), luminance));
-        }
+        3..=5 => out.half_axes[k - 3] = c.half_axes[k - 3] * step.exp(),
+        6 => out.centre.x += step * size,
+        _ => out.centre.y += step * size,
     }
-    if count < 16 || (samples.len() as f64) < 0.9 * count as f64 {
+    out
+}
+
+/// Moves parameter `k` of a ring by `step`: its axis turned about the camera's x and y axes (0,
+/// 1), its log radii (2, 3), its centre across the view (4, 5; in units of its major radius).
+fn apply_torus(t: &Torus, k: usize, step: f64) -> Torus {
+    let mut out = *t;
+    match k {
+        0 | 1 => out.axis = (DMat3::from_axis_angle([DVec3::X, DVec3::Y][k], step) * t.axis).normalize(),
+        2 => out.major = t.major * step.exp(),
+        3 => out.minor = t.minor * step.exp(),
+        4 => out.centre.x += step * t.major,
+        _ => out.centre.y += step * t.major,
+    }
+    out
+}
+
+/// Luminance samples of the mask's interior (2 px in from the silhouette, whose pixels blend with
+/// the background) and the photo's noise there: what a surface's shading is judged against.
+///
+/// [`Shading::unexplained`] is the share of the luminance variance the best low-order lighting of
+/// a surface leaves unexplained, the noise discounted. The lighting is luminance as a second-order
+/// spherical-harmonic function of the normal (nine coefficients: any distant lighting of a matte
+/// surface to within a few per cent, Ramamoorthi & Hanrahan 2001, the terminator included) plus a
+/// light at the camera (`n·v` and `(n·v)²`, `v` the pixel's view ray: a flash, or the viewer's
+/// headlight), fitted by least squares. The noise variance is estimated from the same pixels (the
+/// robust spread of each pixel's difference from its four neighbours' mean, which smooth shading
+/// hardly changes) and taken out of both the residual and the total.
+struct Shading {
+    /// Pixel, its view ray (z = 1) and its luminance.
+    samples: Vec<(u32, u32, DVec3, f64)>,
+    noise_variance: f64,
+}
+
+impl Shading {
+    /// At most about `max_samples` samples on a regular grid; `None` for fewer than 16.
+    fn new(image: &Image, mask: &Mask, camera: &Camera, max_samples: usize) -> Option<Self> {
+        let (w, h) = (mask.width(), mask.height());
+        let stride = ((mask.area() as f64 / max_samples as f64).sqrt().floor() as usize).max(1);
+        let inner = mask.distance_to_outside();
+        let luminance = |x: u32, y: u32| {
+            image.pixel(x, y).map(|[r, g, b]| 0.299 * f64::from(r) + 0.587 * f64::from(g) + 0.114 * f64::from(b))
+        };
+        let (mut samples, mut differences) = (Vec::new(), Vec::new());
+        for y in (0..h).step_by(stride) {
+            for x in (0..w).step_by(stride) {
+                if inner[(y * w + x) as usize] < 2.5 {
+                    continue;
+                }
+                let Some(l) = luminance(x, y) else { continue };
+                // Interior pixels 2.5 px in have their four neighbours inside the mask.
+                if let (Some(a), Some(b), Some(c), Some(d)) =
+                    (luminance(x - 1, y), luminance(x + 1, y), luminance(x, y - 1), luminance(x, y + 1))
+                {
+                    differences.push(l - 0.25 * (a + b + c + d));
+                }
+                samples.push((x, y, pixel_ray(camera, x, y), l));
+            }
+        }
+        // iid noise of variance σ² gives these differences a variance of 1.25 σ².
+        let noise_variance = median_absolute(&mut differences).map_or(0.0, |mad| (1.4826 * mad).powi(2) / 1.25);
+        (samples.len() >= 16).then_some(Self { samples, noise_variance })
+    }
+
+    /// The share of the variance the surface with normals `normal_at(x, y, ray)` leaves
+    /// unexplained; `None` when it covers under 90 % of the samples.
+    fn unexplained(&self, normal_at: impl Fn(u32, u32, DVec3) -> Option<DVec3>) -> Option<f64> {
+        let mut lit: Vec<([f64; LIGHT_TERMS], f64)> = Vec::with_capacity(self.samples.len());
+        for &(x, y, ray, l) in &self.samples {
+            if let Some(normal) = normal_at(x, y, ray) {
+                lit.push((light_basis(normal, ray.normalize()), l));
+            }
+        }
+        if (lit.len() as f64) < 0.9 * self.samples.len() as f64 {
+            return None;
+        }
+        let n = lit.len() as f64;
+        let mean = lit.iter().map(|(_, l)| l).sum::<f64>() / n;
+        let total: f64 = lit.iter().map(|(_, l)| (l - mean).powi(2)).sum::<f64>() - n * self.noise_variance;
+        if total <= 1e-9 * n {
+            // One even tone under the noise: nothing to explain, nothing to tell the poses apart.
+            return Some(0.0);
+        }
+        let mut normal_eq = [[0.0f64; LIGHT_TERMS]; LIGHT_TERMS];
+        let mut rhs = [0.0f64; LIGHT_TERMS];
+        for (basis, l) in &lit {
+            for i in 0..LIGHT_TERMS {
+                rhs[i] += basis[i] * l;
+                for j in i..LIGHT_TERMS {
+                    normal_eq[i][j] += basis[i] * basis[j];
+                }
+            }
+        }
+        for i in 0..LIGHT_TERMS {
+            // Ridge-damped (a pose showing a few flat faces cannot fix every coefficient).
+            normal_eq[i][i] += 1e-6 * n;
+            for j in 0..i {
+                normal_eq[i][j] = normal_eq[j][i];
+            }
+        }
+        let lighting = solve_symmetric(normal_eq, rhs)?;
+        let residual: f64 = lit
+            .iter()
+            .map(|(basis, l)| (l - basis.iter().zip(&lighting).map(|(b, c)| b * c).sum::<f64>()).powi(2))
+            .sum::<f64>()
+            - n * self.noise_variance;
+        Some((residual / total).max(0.0))
+    }
+}
+
+/// The median of the absolute values (reorders `values`); `None` when empty.
+fn median_absolute(values: &mut [f64]) -> Option<f64> {
+    if values.is_empty() {
         return None;
     }
-    let n = samples.len() as f64;
-    let mean = samples.iter().map(|(_, l)| l).sum::<f64>() / n;
-    let total: f64 = samples.iter().map(|(_, l)| (l - mean).powi(2)).sum();
-    if total <= 1e-9 * n {
-        // One even tone: nothing to explain, nothing to tell the poses apart.
-        return Some(0.0);
-    }
-    let mut normal_eq = [[0.0f64; SH_TERMS]; SH_TERMS];
-    let mut rhs = [0.0f64; SH_TERMS];
-    for (basis, l) in &samples {
-        for i in 0..SH_TERMS {
-            rhs[i] += basis[i] * l;
-            for j in 0..SH_TERMS {
-                normal_eq[i][j] += basis[i] * basis[j];
-            }
-        }
-    }
-    // Ridge-damped (a pose showing a few flat faces cannot fix all nine coefficients).
-    for (i, row) in normal_eq.iter_mut().enumerate() {
-        row[i] += 1e-6 * n;
-    }
-    let lighting = solve_symmetric(normal_eq, rhs)?;
-    let residual: f64 = samples
-        .iter()
-        .map(|(basis, l)| (l - basis.iter().zip(&lighting).map(|(b, c)| b * c).sum::<f64>()).powi(2))
-        .sum();
-    Some(residual / total)
+    values.iter_mut().for_each(|v| *v = v.abs());
+    let mid = values.len() / 2;
+    Some(*values.select_nth_unstable_by(mid, f64::total_cmp).1)
 }
 
-/// Spherical-harmonic terms up to second order.
-const SH_TERMS: usize = 9;
+/// Terms of the lighting model: second-order spherical harmonics and a light at the camera.
+const LIGHT_TERMS: usize = 11;
 
-/// The second-order real spherical-harmonic basis at the unit normal `n` (constant factors
-/// dropped: least squares absorbs them).
-fn sh_basis(n: DVec3) -> [f64; SH_TERMS] {
-    [1.0, n.x, n.y, n.z, n.x * n.y, n.x * n.z, n.y * n.z, n.x * n.x - n.y * n.y, 3.0 * n.z * n.z - 1.0]
+/// The lighting model's terms at the unit normal `n` seen along the unit view ray `v`: the real
+/// spherical harmonics up to second order (constant factors dropped: least squares absorbs them),
+/// then `−n·v` and its square (a light at the camera).
+fn light_basis(n: DVec3, v: DVec3) -> [f64; LIGHT_TERMS] {
+    let facing = -n.dot(v);
+    [
+        1.0,
+        n.x,
+        n.y,
+        n.z,
+        n.x * n.y,
+        n.x * n.z,
+        n.y * n.z,
+        n.x * n.x - n.y * n.y,
+        3.0 * n.z * n.z - 1.0,
+        facing,
+        facing * facing,
+    ]
 }
 
 /// Solves the symmetric positive-definite system `a·x = b` (Cholesky); `None` when it is not.
