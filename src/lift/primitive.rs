@@ -1,24 +1,33 @@
 //! Primitives fitted to a silhouette and its shading, for the lift without a depth model.
 //!
-//! A silhouette alone cannot say how far a flat object leans away from the camera: inflation makes
-//! every object as deep as it is wide, which is right for a ball and wrong for a box turned away
-//! or a plank seen along its length. A box, though, shows its tilt: its silhouette is a hexagon
-//! whose opposite sides are the images of the same three edge directions, and three mutually
-//! orthogonal edges are fixed, up to a mirror image (the Necker reversal), by their images alone
-//! (`a'·b' + a_z·b_z = 0` for each pair: three equations in the three unknown depths).
+//! A silhouette alone cannot say how far an object leans away from the camera: inflation makes
+//! every object as deep as it is wide, right for a ball, wrong for a box turned away, a plank seen
+//! along its length or a ring seen at an angle. Two kinds of object show their pose, though:
 //!
-//! [`fit_cuboid`] finds such a hexagon (the silhouette's convex hull reduced to six corners), solves
-//! the two reversals in closed form under weak perspective, refines each against the mask with
-//! the full pinhole projection (silhouette IoU, coordinate descent), and keeps the one whose
-//! visible faces best explain the photo's shading (each face of a box is evenly lit, so the right
-//! reversal splits the mask into nearly uniform regions; the wrong one cuts across faces). It
-//! refuses anything that is not clearly a box: a silhouette that is not convex or not a hexagon,
-//! edges too short to measure, a fit below [`MIN_SILHOUETTE_IOU`], or faces that do not explain the
-//! shading ([`MAX_UNEXPLAINED_SHADING`]); the lift then inflates the silhouette as before.
+//! - **A box**: its silhouette is a hexagon whose opposite sides are images of the same three edge
+//!   directions, and three mutually orthogonal edges are fixed, up to a mirror image (the Necker
+//!   reversal), by their images alone (`a'·b' + a_z·b_z = 0` for each pair: three equations in the
+//!   three unknown depths). `weak_perspective_cuboid` solves that in closed form;
+//!   `match_hexagon` moves the corners onto the hexagon's under the full pinhole.
+//! - **A ring**: a silhouette with one clear hole. Its outline's and its hole's long semi-axes are
+//!   `R ± r`, their short ones `R·cos θ ± r` (θ the tilt); `weak_perspective_torus` reads the
+//!   ring from their moments.
 //!
-//! The hull, the corner reduction and the polygon tests are written here (about 60 lines) rather
-//! than taken from `geo`: they run on a few hundred points, and `geo` would add a dozen crates to
-//! every build for them.
+//! Each start, in both mirror poses, is refined on the silhouette (IoU on a coarse raster,
+//! coordinate descent), then polished on silhouette and shading together. The pose kept is the
+//! one whose visible surface explains the photo's shading best (`Shading`: a low-order lighting
+//! fitted to its normals; a box's faces each evenly lit, a ring's terminator where its normals
+//! put it — the wrong mirror image puts creases and terminators elsewhere). A primitive is refused
+//! — and the lift inflates the silhouette as before — unless its silhouette IoU reaches
+//! [`MIN_SILHOUETTE_IOU`], it leaves at most [`MAX_UNEXPLAINED_SHADING`] of the shading unexplained,
+//! and it explains the shading clearly better than the inflated silhouette itself does
+//! ([`SMOOTH_ALTERNATIVE_MARGIN`]): an upright cylinder fits a box turned edge-on to the camera
+//! nearly as well as its round inflation, and is left to the inflation. A textured object, whose
+//! shading no lighting explains, is left to the inflation too.
+//!
+//! The hull, the corner reduction, the polygon tests and the small solvers are written here (about
+//! 150 lines) rather than taken from `geo` and `nalgebra`: they run on a few hundred points and
+//! 11×11 systems, and those crates would add a dozen crates to every build for them.
 
 use glam::{DMat3, DVec2, DVec3};
 
@@ -158,52 +167,41 @@ impl Torus {
     }
 
     /// Where the ray `t·direction` first enters the ring and last leaves it (ray parameters),
-    /// and the outward normal where it enters; `None` when it misses. Marched in steps of a sixth
-    /// of the tube's radius, the crossings refined by bisection.
+    /// and the outward normal where it enters; `None` when it misses. Sphere tracing on the signed
+    /// distance from the near side of the bounding sphere forwards, and from its far side backwards
+    /// (the last exit is the first entry seen from behind).
     pub fn ray_span(&self, direction: DVec3) -> Option<(f64, f64, DVec3)> {
-        let d2 = direction.length_squared();
+        let length = direction.length();
+        if length <= 0.0 || !length.is_finite() {
+            return None;
+        }
+        let unit = direction / length;
         let reach = self.major + self.minor;
-        // The ray's parameters inside the bounding sphere.
-        let b = self.centre.dot(direction) / d2;
-        let c = (self.centre.length_squared() - reach * reach) / d2;
-        let disc = b * b - c;
+        // The ray's distances inside the bounding sphere.
+        let b = self.centre.dot(unit);
+        let disc = b * b - (self.centre.length_squared() - reach * reach);
         if disc <= 0.0 {
             return None;
         }
-        let (t0, t1) = ((b - disc.sqrt()).max(1e-9), b + disc.sqrt());
-        let step = self.minor / 6.0 / d2.sqrt();
-        let inside = |t: f64| self.signed_distance(direction * t) <= 0.0;
-        let refine = |mut out: f64, mut inn: f64| {
-            for _ in 0..12 {
-                let mid = 0.5 * (out + inn);
-                if inside(mid) { inn = mid } else { out = mid }
+        let (near, far) = ((b - disc.sqrt()).max(0.0), b + disc.sqrt());
+        let tolerance = self.minor * 1e-4;
+        let trace = |from: f64, forwards: bool| -> Option<f64> {
+            let mut s = from;
+            for _ in 0..200 {
+                let d = self.signed_distance(unit * s);
+                if d <= tolerance {
+                    return Some(s);
+                }
+                s += if forwards { d } else { -d };
+                if s > far || s < near {
+                    return None;
+                }
             }
-            inn
+            None
         };
-        let (mut first, mut last) = (None, None);
-        let mut t = t0;
-        let mut was_inside = inside(t);
-        if was_inside {
-            first = Some(t);
-        }
-        while t < t1 {
-            let next = (t + step).min(t1);
-            let now = inside(next);
-            if now && !was_inside && first.is_none() {
-                first = Some(refine(t, next));
-            }
-            if !now && was_inside {
-                last = Some(refine(next, t));
-            }
-            was_inside = now;
-            t = next;
-            if next >= t1 {
-                break;
-            }
-        }
-        let first = first?;
-        let last = last.unwrap_or(t1);
-        Some((first, last, self.normal_at(direction * first)))
+        let first = trace(near, true)?;
+        let last = trace(far, false).unwrap_or(first);
+        Some((first / length, last / length, self.normal_at(unit * first)))
     }
 
     /// Points on the core circle, `n` of them.
@@ -321,11 +319,6 @@ pub fn fit(image: &Image, mask: &Mask, camera: &Camera, mid_depth: f64) -> Optio
     });
     let (primitive, silhouette_iou, unexplained_shading) = *fits.first()?;
     let unexplained_shading_mirrored = fits.get(1).map_or(1.0, |f| f.2);
-    eprintln!(
-        "DEBUG fit iou {silhouette_iou:.4} shading {unexplained_shading:.4} next {unexplained_shading_mirrored:.4} other iou {:.4} all {:?}",
-        fits[1].1,
-        fits.iter().map(|f| (f.1, f.2)).collect::<Vec<_>>()
-    );
     tracing::debug!(silhouette_iou, unexplained_shading, unexplained_shading_mirrored, "primitive fit");
     if silhouette_iou < MIN_SILHOUETTE_IOU || unexplained_shading > MAX_UNEXPLAINED_SHADING {
         return None;
@@ -335,7 +328,6 @@ pub fn fit(image: &Image, mask: &Mask, camera: &Camera, mid_depth: f64) -> Optio
     // well as the round inflation does; a box's creases fit no smooth surface).
     let inflated = super::surface::inflated(mask, *camera, 1.0).ok()?;
     let unexplained_shading_inflated = shading.unexplained(|x, y, _| depth_normal(&inflated, x, y)).unwrap_or(1.0);
-    eprintln!("DEBUG inflated {unexplained_shading_inflated:.4}");
     (unexplained_shading <= SMOOTH_ALTERNATIVE_MARGIN * unexplained_shading_inflated).then_some(Fit {
         primitive,
         silhouette_iou,
@@ -376,11 +368,6 @@ fn silhouette_hexagon(mask: &Mask, camera: &Camera) -> Option<[DVec2; 6]> {
         return None;
     }
     let hexagon = reduce_polygon(hull, 6);
-    eprintln!(
-        "DEBUG hull {hull_area:.0} mask {} hexagon {:.0} perimeter {perimeter:.0}",
-        mask.area(),
-        polygon_area(&hexagon)
-    );
     if hull_area - polygon_area(&hexagon) > perimeter {
         return None;
     }
@@ -424,7 +411,6 @@ fn weak_perspective_cuboid(hexagon: &[DVec2; 6], depth: f64, mirrored: bool) -> 
         return None;
     }
     let (p, q, r) = (-a.dot(b), -a.dot(c), -b.dot(c));
-    eprintln!("DEBUG pqr {p:e} {q:e} {r:e} lengths {} {} {}", a.length(), b.length(), c.length());
     if r.abs() < 1e-12 || p * q / r <= 0.0 {
         return None;
     }
@@ -858,13 +844,11 @@ impl Shading {
                 }
             }
         }
-        for i in 0..LIGHT_TERMS {
-            // Ridge-damped (a pose showing a few flat faces cannot fix every coefficient).
-            normal_eq[i][i] += 1e-6 * n;
-            for j in 0..i {
-                normal_eq[i][j] = normal_eq[j][i];
-            }
-        }
+        // Ridge-damped (a pose showing a few flat faces cannot fix every coefficient), and the
+        // lower triangle mirrored from the upper.
+        let normal_eq: [[f64; LIGHT_TERMS]; LIGHT_TERMS] = std::array::from_fn(|i| {
+            std::array::from_fn(|j| if i == j { normal_eq[i][i] + 1e-6 * n } else { normal_eq[i.min(j)][i.max(j)] })
+        });
         let lighting = solve_symmetric(normal_eq, rhs)?;
         let residual: f64 = lit
             .iter()
@@ -1003,6 +987,44 @@ mod tests {
         assert!((t_in - 4.5).abs() < 1e-12 && (t_out - 5.5).abs() < 1e-12);
         assert_eq!(normal, -DVec3::Z);
         assert!(cuboid.ray_span(DVec3::new(1.0, 0.0, 1.0)).is_none());
+    }
+
+    #[test]
+    fn three_orthogonal_edges_are_recovered_from_their_images() {
+        // A box far away, where weak perspective is all but exact; turn and sizes known.
+        let turn = DMat3::from_euler(glam::EulerRot::YXZ, 0.6, 0.4, 0.2);
+        let depth = 400.0;
+        let truth = Cuboid {
+            centre: DVec3::new(0.0, 0.0, depth),
+            half_axes: [turn * DVec3::X * 2.0, turn * DVec3::Y * 1.25, turn * DVec3::Z * 0.75],
+        };
+        let hull = convex_hull(truth.corners().iter().map(|p| DVec2::new(p.x / p.z, p.y / p.z)).collect());
+        let hexagon: [DVec2; 6] = hull.try_into().expect("a box showing three faces has a hexagon silhouette");
+        let same_edges = |c: &Cuboid| {
+            truth
+                .half_axes
+                .iter()
+                .all(|t| c.half_axes.iter().any(|a| (*a - *t).length().min((*a + *t).length()) < 0.03 * t.length()))
+        };
+        let poses = [false, true].map(|mirrored| weak_perspective_cuboid(&hexagon, depth, mirrored).expect("a box"));
+        assert_eq!(poses.iter().filter(|c| same_edges(c)).count(), 1, "{poses:?} vs {truth:?}");
+        // The mirror pose has the same silhouette (the Necker reversal).
+        for c in &poses {
+            assert!((c.centre - truth.centre).length() < 0.01, "{:?}", c.centre);
+        }
+    }
+
+    #[test]
+    fn rays_through_a_ring_enter_its_tube_or_pass_its_hole() {
+        let ring = Torus { centre: DVec3::new(-1.0, 0.0, 5.0), axis: DVec3::Z, major: 1.0, minor: 0.25 };
+        // The optical axis crosses the ring's core circle at (0, 0, 5).
+        let (t_in, t_out, normal) = ring.ray_span(DVec3::Z).expect("through the tube");
+        assert!((t_in - 4.75).abs() < 1e-3 && (t_out - 5.25).abs() < 1e-3, "{t_in} {t_out}");
+        assert!((normal + DVec3::Z).length() < 1e-3, "{normal}");
+        let centred = Torus { centre: DVec3::new(0.0, 0.0, 5.0), ..ring };
+        assert!(centred.ray_span(DVec3::Z).is_none(), "the hole");
+        assert!(centred.signed_distance(DVec3::new(1.0, 0.0, 5.0)) < 0.0);
+        assert!(centred.signed_distance(DVec3::new(0.0, 0.0, 5.0)) > 0.0);
     }
 
     #[test]

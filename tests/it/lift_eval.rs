@@ -1,8 +1,8 @@
 //! The 3D evaluation of the lift (issue 14, `tests/support/lift_eval.rs`): first that the
 //! evaluation itself can tell right from wrong (the true surface scores perfectly, a flat card and
-//! a displaced copy do not); then the lift with an oracle depth model (the goal asserted); the
-//! scene lift against ground truth; and the goal without a model — not met, so that test is
-//! ignored with the figures it gets. `cargo bench --bench lift_eval` prints them per shape.
+//! a displaced copy do not); the goal without a model, on the evaluation's shapes, on shapes held
+//! out of the tuning and on noisy photos; the lift with an oracle depth model (the goal asserted);
+//! the scene lift against ground truth. `cargo bench --bench lift_eval` prints the figures per shape.
 
 use carve::lift::{LiftParams, lift};
 use carve::render::headless::Headless;
@@ -37,31 +37,76 @@ fn the_evaluation_tells_right_from_wrong() {
     }
 }
 
+/// Issue 14 item 3: without a depth model, the lift meets its goals on the evaluation's shapes:
+/// mean unseen-view IoU ≥ 0.8 and Chamfer ≤ 0.3× the card's; per shape it never does worse than
+/// the card. (Boxes and rings are fitted as primitives, `carve::lift::primitive`; the rest is
+/// inflated. Per shape the MHR body, ≈ 0.61, stays below 0.8: see BENCHMARKS.md.)
 #[test]
-#[ignore = "issue 14 item 3 not met: without a depth model a silhouette cannot tell a tilted plank or torus from an upright one \
-            (mean unseen-view IoU 0.687, Chamfer 0.474x the card's at 480x360; 0.69 at 240x180; see BENCHMARKS.md \
-            'Lift from unseen views'); goal >= 0.8 and <= 0.3x"]
 fn the_lift_meets_its_unseen_view_goals() {
     let headless = Headless::new().expect("a wgpu adapter (lavapipe)");
-    let (mut ious, mut ratios) = (Vec::new(), Vec::new());
-    for shape in eval::shapes() {
-        let staged = eval::stage(&headless, &shape, W, H);
+    let (report, ious, ratios) = lift_and_score(&headless, &eval::shapes(), None);
+    eprintln!("{report}");
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    assert!(mean(&ious) >= 0.8, "mean unseen-view IoU {:.3}\n{report}", mean(&ious));
+    assert!(mean(&ratios) <= 0.3, "Chamfer / card {:.3}\n{report}", mean(&ratios));
+}
+
+/// The same lift on shapes kept out of its tuning (`held_out_shapes`: another box, a slab, another
+/// ring, a lying cylinder) and on the evaluation's photos with noise (σ = 8 grey levels): the boxes
+/// and the ring are fitted, the cylinders (upright and lying) are left to the inflation, the
+/// held-out mean still meets the goals, and the noise costs at most the plank's fit.
+#[test]
+fn the_lift_holds_on_held_out_shapes_and_noisy_photos() {
+    let headless = Headless::new().expect("a wgpu adapter (lavapipe)");
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let (report, ious, ratios) = lift_and_score(&headless, &eval::held_out_shapes(), None);
+    eprintln!("{report}");
+    assert!(mean(&ious) >= 0.8, "held out: mean unseen-view IoU {:.3}\n{report}", mean(&ious));
+    assert!(mean(&ratios) <= 0.3, "held out: Chamfer / card {:.3}\n{report}", mean(&ratios));
+    for (name, fitted) in
+        [("box held out", true), ("slab held out", true), ("ring held out", true), ("cylinder lying", false)]
+    {
+        let line = report.lines().find(|l| l.starts_with(name)).expect("reported");
+        assert_eq!(line.contains("fitted"), fitted, "{line}");
+    }
+    let (report, ious, ratios) = lift_and_score(&headless, &eval::shapes(), Some(8.0));
+    eprintln!("{report}");
+    assert!(mean(&ious) >= 0.75, "noisy: mean unseen-view IoU {:.3}\n{report}", mean(&ious));
+    assert!(mean(&ratios) <= 0.35, "noisy: Chamfer / card {:.3}\n{report}", mean(&ratios));
+    for name in ["sphere", "cylinder upright", "MHR body"] {
+        let line = report.lines().find(|l| l.starts_with(name)).expect("reported");
+        assert!(line.contains("silhouette inflation"), "{line}");
+    }
+}
+
+/// Lifts each shape at defaults (photo noise of `noise` grey levels when given) and scores its
+/// mesh: a report line per shape (name, IoU, Chamfer × card, the surface used), the IoUs and the
+/// Chamfer ratios. Asserts that no shape does worse than its flat card.
+fn lift_and_score(headless: &Headless, shapes: &[eval::Shape], noise: Option<f32>) -> (String, Vec<f64>, Vec<f64>) {
+    let (mut report, mut ious, mut ratios) = (String::new(), Vec::new(), Vec::new());
+    for shape in shapes {
+        let clean = eval::stage(headless, shape, W, H);
+        let staged = match noise {
+            Some(sigma) => eval::with_noise(&clean, sigma, 7),
+            None => clean,
+        };
         let out = lift(&staged.photo, &staged.mask, &LiftParams::default(), &carve::Progress::new()).expect("lift");
-        let lifted = eval::score(&headless, &staged, &out.mesh);
-        let card = eval::score(&headless, &staged, &eval::card(&staged));
-        eprintln!(
-            "{}: IoU {:.3} {:.3?}, Chamfer {:.3}× card",
+        let lifted = eval::score(headless, &staged, &out.mesh);
+        let card = eval::score(headless, &staged, &eval::card(&staged));
+        let ratio = lifted.chamfer_rel / card.chamfer_rel;
+        report += &format!(
+            "{}: IoU {:.3} {:.3?} (card {:.3}), Chamfer {ratio:.3}× card; {}\n",
             shape.name,
             lifted.iou_mean(),
             lifted.iou_views.iter().map(|v| v.1).collect::<Vec<_>>(),
-            lifted.chamfer_rel / card.chamfer_rel
+            card.iou_mean(),
+            out.engine
         );
+        assert!(lifted.iou_mean() > card.iou_mean() && ratio < 1.0, "{}: worse than the card\n{report}", shape.name);
         ious.push(lifted.iou_mean());
-        ratios.push(lifted.chamfer_rel / card.chamfer_rel);
+        ratios.push(ratio);
     }
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-    assert!(mean(&ious) >= 0.8, "mean unseen-view IoU {:.3} ({ious:.3?})", mean(&ious));
-    assert!(mean(&ratios) <= 0.3, "Chamfer / card {:.3} ({ratios:.3?})", mean(&ratios));
+    (report, ious, ratios)
 }
 
 /// Issue 14 item 2: with a depth model that knows the true depth (an oracle with the interface of
