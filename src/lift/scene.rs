@@ -10,7 +10,8 @@
 //! - without one, the objects stand on a shared support: a level camera one world unit above a
 //!   ground plane, whose horizon is the photo's middle row; an object whose silhouette reaches below
 //!   the horizon touches the ground at its lowest row, which fixes its depth (lower = nearer), and
-//!   its inflated solid stands behind that contact. Objects wholly above the horizon (on a wall,
+//!   its solid (a fitted box or ring, `primitive`, else the inflated silhouette) stands behind that
+//!   contact. Objects wholly above the horizon (on a wall,
 //!   flying) take the supported objects' median depth, or, when none is supported, the
 //!   single-object rule (about one unit across);
 //! - where two masks overlap, the nearer object (smaller median depth with a model, lower contact
@@ -174,21 +175,27 @@ fn lift_object(
     part: &Progress,
 ) -> Result<(LiftOutput, String), LiftError> {
     part.set(0.0, format!("lifting {}", object.name));
-    let (surface, object_engine) = match shared {
+    let (surface, object_engine, measured) = match shared {
         Some((map, focal_source)) => {
             let prediction = DepthPrediction { map: map.clone(), focal_px: Some(camera.fx) };
             let mut s = surface::from_model(mask, &prediction, camera)?;
             s.focal_source = focal_source;
             let e = super::model_engine(depth.map_or("", |m| m.name.as_str()), &s);
-            (s, e)
+            (s, e, true)
         }
-        None => (
-            surface::inflated_at(mask, camera, params.thickness, mid_depth)?,
-            "silhouette inflation (built-in), standing on a shared ground plane".to_owned(),
-        ),
+        None => match super::primitive::fitted_surface(image, mask, camera, mid_depth) {
+            Some((s, _)) => {
+                let e = format!("built-in: {}, standing on a shared ground plane", s.completion.describe());
+                (s, e, true)
+            }
+            None => (
+                surface::inflated_at(mask, camera, params.thickness, mid_depth)?,
+                "silhouette inflation (built-in), standing on a shared ground plane".to_owned(),
+                false,
+            ),
+        },
     };
-    let output =
-        lift_surface(image, mask, &surface, object_engine.clone(), shared.is_some(), params, surface_ms, part)?;
+    let output = lift_surface(image, mask, &surface, object_engine.clone(), measured, params, surface_ms, part)?;
     Ok((output, object_engine))
 }
 
