@@ -118,9 +118,12 @@ fn main() -> anyhow::Result<()> {
         "| shape | photo | IoU 60° left | 60° right | 60° above | mean | Chamfer × card | F@5% | card IoU | built-in surface |"
     );
     println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---|");
-    let mut groups: Vec<(&str, Vec<f64>, Vec<f64>)> = vec![("held out", vec![], vec![]), ("noisy", vec![], vec![])];
+    let mut groups: Vec<(&str, Vec<f64>, Vec<f64>)> =
+        vec![("held out", vec![], vec![]), ("noisy", vec![], vec![]), ("second held out", vec![], vec![])];
     let held = eval::held_out_shapes();
-    let cases: Vec<(usize, &eval::Shape)> = held.iter().map(|s| (0, s)).chain(shapes.iter().map(|s| (1, s))).collect();
+    let second = eval::second_held_out_shapes();
+    let cases: Vec<(usize, &eval::Shape)> =
+        held.iter().map(|s| (0, s)).chain(shapes.iter().map(|s| (1, s))).chain(second.iter().map(|s| (2, s))).collect();
     for (group, shape) in cases {
         if std::env::var("CARVE_EVAL_ONLY").is_ok_and(|only| !shape.name.contains(only.as_str())) {
             continue;
@@ -143,7 +146,7 @@ fn main() -> anyhow::Result<()> {
         println!(
             "| {} | {} | {} | {:.3} | {:.2} | {:.3} | {:.3} | {} |",
             shape.name,
-            if group == 1 { "noisy" } else { "clean" },
+            ["clean", "noisy", "clean"][group],
             ious.join(" | "),
             s.iou_mean(),
             s.chamfer_rel / card.chamfer_rel,

@@ -54,7 +54,8 @@ fn the_lift_meets_its_unseen_view_goals() {
 /// The same lift on shapes kept out of its tuning (`held_out_shapes`: another box, a slab, another
 /// ring, a lying cylinder) and on the evaluation's photos with noise (σ = 8 grey levels): the boxes
 /// and the ring are fitted, the cylinders (upright and lying) are left to the inflation, the
-/// held-out mean still meets the goals, and the noise costs at most the plank's fit.
+/// held-out mean still meets the goals, and the noise costs at most the plank's fit; on a second
+/// held-out set the cone is left to the inflation.
 #[test]
 fn the_lift_holds_on_held_out_shapes_and_noisy_photos() {
     let headless = Headless::new().expect("a wgpu adapter (lavapipe)");
@@ -77,6 +78,13 @@ fn the_lift_holds_on_held_out_shapes_and_noisy_photos() {
         let line = report.lines().find(|l| l.starts_with(name)).expect("reported");
         assert!(line.contains("silhouette inflation"), "{line}");
     }
+    // The second held-out set (added after the first had been used): never worse than the card
+    // (asserted inside), the cone left to the inflation; its means are reported, not asserted
+    // (0.812 / 0.249× here, 0.881 / 0.139× at 480×360).
+    let (report, _, _) = lift_and_score(&headless, &eval::second_held_out_shapes(), None);
+    eprintln!("{report}");
+    let line = report.lines().find(|l| l.starts_with("cone second")).expect("reported");
+    assert!(line.contains("silhouette inflation"), "{line}");
 }
 
 /// Lifts each shape at defaults (photo noise of `noise` grey levels when given) and scores its
