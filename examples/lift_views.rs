@@ -16,6 +16,7 @@ fn main() -> anyhow::Result<()> {
     let settings = RenderSettings { background: [0.12, 0.12, 0.14], ..Default::default() };
     for (name, mask) in carve::core::demo::still_life_masks() {
         let out = lift(&photo, &mask, &LiftParams::default(), &carve::Progress::new())?;
+        println!("{name}: {}", out.engine);
         let centre = DVec3::from_array(out.grid.layout.translation);
         let [x0, y0, x1, y1] = mask.bbox().unwrap_or([0, 0, 1024, 768]);
         let pad = ((x1 - x0).max(y1 - y0) / 3) as f64;

@@ -274,13 +274,16 @@ pub fn fitted_surface(image: &Image, mask: &Mask, camera: Camera, mid_depth: Opt
 
 /// Fits a ring when the mask has one clear hole, a box otherwise; `None` when neither fits.
 pub fn fit(image: &Image, mask: &Mask, camera: &Camera, mid_depth: f64) -> Option<Fit> {
+    // Cheap refusals first: a ring needs one clear hole, a box a hexagon.
+    let hole = ring_hole(mask);
+    let hexagon = if hole.is_none() { Some(silhouette_hexagon(mask, camera)?) } else { None };
     let raster = Raster::new(mask, camera)?;
     let shading = Shading::new(image, mask, camera, 20_000)?;
     let quick = Shading::new(image, mask, camera, 3_000)?;
     let judge = |s: &Shading, p: &Primitive| s.unexplained(|_, _, ray| p.ray_span(ray).map(|(_, _, n)| n));
     let mut fits = Vec::new();
-    match ring_hole(mask) {
-        Some(hole) => {
+    match (hole, hexagon) {
+        (Some(hole), _) => {
             for mirrored in [false, true] {
                 let Some(start) = weak_perspective_torus(mask, &hole, camera, mid_depth, mirrored) else { continue };
                 let (torus, _) = coordinate_descent(start, 6, 0.08, apply_torus, |t| raster.iou_torus(t));
@@ -294,8 +297,7 @@ pub fn fit(image: &Image, mask: &Mask, camera: &Camera, mid_depth: f64) -> Optio
                 }
             }
         }
-        None => {
-            let hexagon = silhouette_hexagon(mask, camera)?;
+        (None, Some(hexagon)) => {
             for mirrored in [false, true] {
                 let Some(weak) = weak_perspective_cuboid(&hexagon, mid_depth, mirrored) else { continue };
                 // From the weak-perspective pose and from its corners matched under perspective.
@@ -311,6 +313,7 @@ pub fn fit(image: &Image, mask: &Mask, camera: &Camera, mid_depth: f64) -> Optio
                 }
             }
         }
+        (None, None) => return None,
     }
     // The pose whose surface explains the shading; the silhouette decides a tie.
     fits.sort_by(|a, b| {
@@ -827,36 +830,64 @@ impl Shading {
         if (lit.len() as f64) < 0.9 * self.samples.len() as f64 {
             return None;
         }
-        let n = lit.len() as f64;
-        let mean = lit.iter().map(|(_, l)| l).sum::<f64>() / n;
-        let total: f64 = lit.iter().map(|(_, l)| (l - mean).powi(2)).sum::<f64>() - n * self.noise_variance;
+        // Least squares, then again without the worst-fitting fifth of the pixels: a label, a logo
+        // or a highlight (albedo or gloss the lighting cannot explain) does not decide.
+        let lighting = fit_lighting(&lit, |_| true)?;
+        let misfit: Vec<f64> = lit.iter().map(|(basis, l)| (l - shade(basis, &lighting)).powi(2)).collect();
+        let mut sorted = misfit.clone();
+        let cut = ((sorted.len() as f64 * (1.0 - TRIMMED_SHARE)) as usize).min(sorted.len() - 1);
+        let threshold = *sorted.select_nth_unstable_by(cut, f64::total_cmp).1;
+        let kept = |k: usize| misfit[k] <= threshold;
+        let lighting = fit_lighting(&lit, kept)?;
+        let n = (0..lit.len()).filter(|&k| kept(k)).count() as f64;
+        let mean = lit.iter().enumerate().filter(|(k, _)| kept(*k)).map(|(_, (_, l))| l).sum::<f64>() / n;
+        let (mut total, mut residual) = (-n * self.noise_variance, -n * self.noise_variance);
+        for (k, (basis, l)) in lit.iter().enumerate() {
+            if kept(k) {
+                total += (l - mean).powi(2);
+                residual += (l - shade(basis, &lighting)).powi(2);
+            }
+        }
         if total <= 1e-9 * n {
             // One even tone under the noise: nothing to explain, nothing to tell the poses apart.
             return Some(0.0);
         }
-        let mut normal_eq = [[0.0f64; LIGHT_TERMS]; LIGHT_TERMS];
-        let mut rhs = [0.0f64; LIGHT_TERMS];
-        for (basis, l) in &lit {
-            for i in 0..LIGHT_TERMS {
-                rhs[i] += basis[i] * l;
-                for j in i..LIGHT_TERMS {
-                    normal_eq[i][j] += basis[i] * basis[j];
-                }
-            }
-        }
-        // Ridge-damped (a pose showing a few flat faces cannot fix every coefficient), and the
-        // lower triangle mirrored from the upper.
-        let normal_eq: [[f64; LIGHT_TERMS]; LIGHT_TERMS] = std::array::from_fn(|i| {
-            std::array::from_fn(|j| if i == j { normal_eq[i][i] + 1e-6 * n } else { normal_eq[i.min(j)][i.max(j)] })
-        });
-        let lighting = solve_symmetric(normal_eq, rhs)?;
-        let residual: f64 = lit
-            .iter()
-            .map(|(basis, l)| (l - basis.iter().zip(&lighting).map(|(b, c)| b * c).sum::<f64>()).powi(2))
-            .sum::<f64>()
-            - n * self.noise_variance;
         Some((residual / total).max(0.0))
     }
+}
+
+/// The share of the pixels left out of the second lighting fit (the worst-fitting ones).
+const TRIMMED_SHARE: f64 = 0.2;
+
+/// The lighting (least squares, ridge-damped) over the samples `keep` selects; `None` when the
+/// system is singular.
+fn fit_lighting(lit: &[([f64; LIGHT_TERMS], f64)], keep: impl Fn(usize) -> bool) -> Option<[f64; LIGHT_TERMS]> {
+    let mut normal_eq = [[0.0f64; LIGHT_TERMS]; LIGHT_TERMS];
+    let mut rhs = [0.0f64; LIGHT_TERMS];
+    let mut n = 0.0;
+    for (k, (basis, l)) in lit.iter().enumerate() {
+        if !keep(k) {
+            continue;
+        }
+        n += 1.0;
+        for i in 0..LIGHT_TERMS {
+            rhs[i] += basis[i] * l;
+            for j in i..LIGHT_TERMS {
+                normal_eq[i][j] += basis[i] * basis[j];
+            }
+        }
+    }
+    // Ridge-damped (a pose showing a few flat faces cannot fix every coefficient), and the lower
+    // triangle mirrored from the upper.
+    let normal_eq: [[f64; LIGHT_TERMS]; LIGHT_TERMS] = std::array::from_fn(|i| {
+        std::array::from_fn(|j| if i == j { normal_eq[i][i] + 1e-6 * n } else { normal_eq[i.min(j)][i.max(j)] })
+    });
+    solve_symmetric(normal_eq, rhs)
+}
+
+/// The luminance the lighting gives a pixel with these terms.
+fn shade(basis: &[f64; LIGHT_TERMS], lighting: &[f64; LIGHT_TERMS]) -> f64 {
+    basis.iter().zip(lighting).map(|(b, c)| b * c).sum()
 }
 
 /// The median of the absolute values (reorders `values`); `None` when empty.
