@@ -326,6 +326,12 @@ pub fn fit(image: &Image, mask: &Mask, camera: &Camera, mid_depth: f64) -> Optio
     if silhouette_iou < MIN_SILHOUETTE_IOU || unexplained_shading > MAX_UNEXPLAINED_SHADING {
         return None;
     }
+    // A box shows its creases: somewhere the photo steps where two of its faces meet.
+    if let Primitive::Cuboid(cuboid) = &primitive
+        && crease_contrast(image, mask, camera, cuboid).is_none_or(|c| c < MIN_CREASE_CONTRAST)
+    {
+        return None;
+    }
     // The smooth alternative: the inflated silhouette, lit the same way. A primitive must explain
     // the shading clearly better (a cylinder's smooth shading fits a box turned edge-on nearly as
     // well as the round inflation does; a box's creases fit no smooth surface).
@@ -343,6 +349,68 @@ pub fn fit(image: &Image, mask: &Mask, camera: &Camera, mid_depth: f64) -> Optio
 /// A primitive is kept only when it leaves at most this share of what the inflated silhouette
 /// leaves of the shading unexplained.
 pub const SMOOTH_ALTERNATIVE_MARGIN: f64 = 0.75;
+
+/// The least step, across the sharpest crease of a fitted box, relative to the photo's variation
+/// inside its faces (see [`crease_contrast`]).
+pub const MIN_CREASE_CONTRAST: f64 = 1.5;
+
+/// How sharply the photo steps where the faces of `cuboid` meet: for each pair of visible faces,
+/// the median luminance difference of pixel pairs 3 px apart that straddle their crease, divided
+/// by the median difference of pairs 3 px apart inside one face (the faces' texture and noise);
+/// the largest over the face pairs. `None` when too few pairs straddle a crease. A box's creases
+/// step (its faces face different ways); the shading of a smooth object under noise, which a box
+/// turned edge-on can also explain roughly, does not step.
+pub fn crease_contrast(image: &Image, mask: &Mask, camera: &Camera, cuboid: &Cuboid) -> Option<f64> {
+    const GAP: u32 = 3;
+    type Face = (i64, i64, i64);
+    let (w, h) = (mask.width(), mask.height());
+    let inner = mask.distance_to_outside();
+    let stride = ((mask.area() as f64 / 40_000.0).sqrt().floor() as usize).max(1);
+    let luminance = |x: u32, y: u32| {
+        image.pixel(x, y).map(|[r, g, b]| 0.299 * f64::from(r) + 0.587 * f64::from(g) + 0.114 * f64::from(b))
+    };
+    let face = |x: u32, y: u32| -> Option<Face> {
+        let (_, _, n) = cuboid.ray_span(pixel_ray(camera, x, y))?;
+        let q = (n * 1e3).round();
+        Some((q.x as i64, q.y as i64, q.z as i64))
+    };
+    let mut across: Vec<((Face, Face), f64)> = Vec::new();
+    let mut within = Vec::new();
+    for y in (0..h).step_by(stride) {
+        for x in (0..w).step_by(stride) {
+            if inner[(y * w + x) as usize] < 2.5 {
+                continue;
+            }
+            let (Some(f1), Some(l1)) = (face(x, y), luminance(x, y)) else { continue };
+            for (x2, y2) in [(x + GAP, y), (x, y + GAP)] {
+                if x2 >= w || y2 >= h || inner[(y2 * w + x2) as usize] < 2.5 {
+                    continue;
+                }
+                let (Some(f2), Some(l2)) = (face(x2, y2), luminance(x2, y2)) else { continue };
+                let step = (l1 - l2).abs();
+                if f1 == f2 {
+                    within.push(step);
+                } else {
+                    across.push((if f1 < f2 { (f1, f2) } else { (f2, f1) }, step));
+                }
+            }
+        }
+    }
+    let texture = median_absolute(&mut within)?.max(0.5);
+    let mut pairs: Vec<(Face, Face)> = across.iter().map(|(p, _)| *p).collect();
+    pairs.sort();
+    pairs.dedup();
+    pairs
+        .iter()
+        .filter_map(|pair| {
+            let mut steps: Vec<f64> = across.iter().filter(|(p, _)| p == pair).map(|(_, s)| *s).collect();
+            if steps.len() < 8 {
+                return None;
+            }
+            Some(median_absolute(&mut steps)? / texture)
+        })
+        .max_by(f64::total_cmp)
+}
 
 /// The normal of a depth surface at pixel `(x, y)` (central differences, facing the camera).
 fn depth_normal(surface: &Surface, x: u32, y: u32) -> Option<DVec3> {
@@ -830,23 +898,15 @@ impl Shading {
         if (lit.len() as f64) < 0.9 * self.samples.len() as f64 {
             return None;
         }
-        // Least squares, then again without the worst-fitting fifth of the pixels: a label, a logo
-        // or a highlight (albedo or gloss the lighting cannot explain) does not decide.
+        // Least squares over every pixel. (Refitting without the worst-fitting fifth, so that a
+        // label would not decide, was tried: it let a ring's wrong pose win under noise.)
         let lighting = fit_lighting(&lit, |_| true)?;
-        let misfit: Vec<f64> = lit.iter().map(|(basis, l)| (l - shade(basis, &lighting)).powi(2)).collect();
-        let mut sorted = misfit.clone();
-        let cut = ((sorted.len() as f64 * (1.0 - TRIMMED_SHARE)) as usize).min(sorted.len() - 1);
-        let threshold = *sorted.select_nth_unstable_by(cut, f64::total_cmp).1;
-        let kept = |k: usize| misfit[k] <= threshold;
-        let lighting = fit_lighting(&lit, kept)?;
-        let n = (0..lit.len()).filter(|&k| kept(k)).count() as f64;
-        let mean = lit.iter().enumerate().filter(|(k, _)| kept(*k)).map(|(_, (_, l))| l).sum::<f64>() / n;
+        let n = lit.len() as f64;
+        let mean = lit.iter().map(|(_, l)| l).sum::<f64>() / n;
         let (mut total, mut residual) = (-n * self.noise_variance, -n * self.noise_variance);
-        for (k, (basis, l)) in lit.iter().enumerate() {
-            if kept(k) {
-                total += (l - mean).powi(2);
-                residual += (l - shade(basis, &lighting)).powi(2);
-            }
+        for (basis, l) in &lit {
+            total += (l - mean).powi(2);
+            residual += (l - shade(basis, &lighting)).powi(2);
         }
         if total <= 1e-9 * n {
             // One even tone under the noise: nothing to explain, nothing to tell the poses apart.
@@ -855,9 +915,6 @@ impl Shading {
         Some((residual / total).max(0.0))
     }
 }
-
-/// The share of the pixels left out of the second lighting fit (the worst-fitting ones).
-const TRIMMED_SHARE: f64 = 0.2;
 
 /// The lighting (least squares, ridge-damped) over the samples `keep` selects; `None` when the
 /// system is singular.
