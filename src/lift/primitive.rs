@@ -22,8 +22,11 @@
 //! [`MIN_SILHOUETTE_IOU`], it leaves at most [`MAX_UNEXPLAINED_SHADING`] of the shading unexplained,
 //! and it explains the shading clearly better than the inflated silhouette itself does
 //! ([`SMOOTH_ALTERNATIVE_MARGIN`]): an upright cylinder fits a box turned edge-on to the camera
-//! nearly as well as its round inflation, and is left to the inflation. A textured object, whose
-//! shading no lighting explains, is left to the inflation too.
+//! nearly as well as its round inflation, and is left to the inflation. A box must also show its
+//! creases ([`crease_contrast`] ≥ [`MIN_CREASE_CONTRAST`]: the photo steps where two fitted faces
+//! meet, against the faces' own texture and noise), which keeps a noisy cylinder a cylinder. A
+//! textured object, whose shading no lighting explains (a box with a label), is left to the
+//! inflation too.
 //!
 //! The hull, the corner reduction, the polygon tests and the small solvers are written here (about
 //! 150 lines) rather than taken from `geo` and `nalgebra`: they run on a few hundred points and

@@ -1,8 +1,10 @@
 //! The visible surface of a masked object and how its hidden side is completed.
 //!
 //! The front surface is a depth per mask pixel: from a depth model when one is given (the
-//! [`depth`](super::depth) contract), otherwise from silhouette inflation (a round profile over the
-//! mask's distance transform). The hidden side follows the object's own shape, not the view ray:
+//! [`depth`](super::depth) contract); otherwise from a box or a ring fitted to the silhouette and
+//! the shading ([`primitive`](super::primitive), [`Completion::Fitted`]) when the object is one,
+//! else from silhouette inflation (a round profile over the mask's distance transform). The hidden
+//! side follows the object's own shape, not the view ray:
 //!
 //! - with a model, an object whose silhouette is point-symmetric (IoU with its 180° turn ≥
 //!   [`POINT_SYMMETRY_IOU`]) and whose visible surface is mostly flat ([`planar_share`] ≥
@@ -15,13 +17,14 @@
 //!   circle covering it — exact for round sections at any tilt, since the front follows the
 //!   measured depth. (A smooth rim lies in front of its section's axis under perspective, which
 //!   biases a rim centroid; and a body is not point-symmetric.)
-//! - without a model, the inflated front is mirrored along each pixel's ray about the mid-depth
-//!   (the inflation has no tilt to honour).
+//! - a fitted primitive is its own completion: a voxel is inside when it is inside the box or ring;
+//! - otherwise, without a model, the inflated front is mirrored along each pixel's ray about the
+//!   mid-depth (the inflation has no tilt to honour).
 //!
 //! A voxel is occupied when it lies behind the visible surface inside the silhouette and in front
 //! of the completed back: holes in the mask stay holes, and a thin part is as thin as its measured
 //! depth says. What was tried and measured (the tightest feasible mirror, a best-covering mirror,
-//! rim mid-surfaces, elliptic sections): DESIGN.md, "Judging the lift".
+//! rim mid-surfaces, elliptic sections; for the fits, what was tried and dropped): `docs/LIFT.md`.
 
 use glam::DVec3;
 
