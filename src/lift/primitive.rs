@@ -261,13 +261,8 @@ pub fn fitted_surface(image: &Image, mask: &Mask, camera: Camera, mid_depth: Opt
         }
         let ray = pixel_ray(&camera, (k % mask.width() as usize) as u32, (k / mask.width() as usize) as u32);
         // The ray's z component is 1: its parameter is the depth.
-        let (front, back) = match fit.primitive.ray_span(ray) {
-            Some((t_in, t_out, _)) => (t_in, t_out),
-            None => {
-                let closest = mid_depth;
-                (closest, closest)
-            }
-        };
+        let (front, back) =
+            fit.primitive.ray_span(ray).map_or((mid_depth, mid_depth), |(t_in, t_out, _)| (t_in, t_out));
         front_depth[k] = front as f32;
         back_depth[k] = back as f32;
     }
